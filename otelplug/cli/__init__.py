@@ -1,0 +1,1 @@
+"""The ``otelplug`` command line: one module per subcommand group."""

@@ -1,0 +1,224 @@
+"""The consumer side: discover every producer's ring on a channel, read
+batches from them, hand space back, and reclaim rings of dead producers.
+
+Typical loop::
+
+    with ChannelConsumer("default") as c:
+        while running:
+            got = c.poll()
+            for ring, batch in got:
+                handle(batch)          # zero-copy columns over ring bytes
+                ring.commit(batch)     # only now may the producer reuse them
+            c.idle(got)                # adaptive back-off when nothing came
+
+Reading position is kept in shared memory at commit, so a consumer that
+stops (or dies) and a new one that starts resumes where the last commit
+left off: uncommitted batches are read again (at-least-once).
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import impl as _impl
+from .segment import (ConsumerLock, list_rings, open_segment, parse_ring_name,
+                      producer_alive, remove_stale_temporaries, resolve_channel,
+                      shm_dir)
+
+
+@dataclass
+class ProducerAccount:
+    """Final accounting of a reclaimed ring: attempted == delivered +
+    dropped + lost_in_flight (lost: records in flight when the producer died)."""
+    pid: int
+    path: str
+    attempted: int
+    delivered: int
+    dropped_full: int
+    oversize: int
+    corrupt: int
+    lost_in_flight: int
+    clean_close: bool
+
+    @property
+    def dropped(self) -> int:
+        return self.dropped_full + self.oversize
+
+
+class Ring:
+    """One producer's ring as the consumer sees it."""
+
+    def __init__(self, path: Path, impl):
+        self.path = path
+        self.info = parse_ring_name(path.name) or {}
+        self.fd = open_segment(path)
+        try:
+            self.reader = impl.RingReader(self.fd, os.fstat(self.fd).st_size, str(path))
+        except BaseException:
+            os.close(self.fd)
+            raise
+        self.pid = self.info.get("pid")
+        self.dead = False
+        self.last_seen_ns = time.monotonic_ns()
+
+    def scan(self, max_records: int, max_bytes: int):
+        return self.reader.scan(max_records, max_bytes)
+
+    def commit(self, batch) -> None:
+        self.reader.commit(batch)
+
+    def header(self) -> dict:
+        return self.reader.header()
+
+    def drained(self) -> bool:
+        h = self.reader.header()
+        return self.reader.committed_pos == h["write_pos"]
+
+    def close(self) -> None:
+        self.reader.close()
+        os.close(self.fd)
+
+
+@dataclass
+class ConsumerStats:
+    rings_opened: int = 0
+    rings_reclaimed: int = 0
+    bad_segments: int = 0
+    bad_segment_errors: list = field(default_factory=list)
+
+
+class ChannelConsumer:
+    """Reads every producer ring of one channel (one consumer per channel).
+
+    Args:
+        channel: channel name (default ``$OTELPLUG_CHANNEL`` or ``default``).
+        discover_interval: seconds between scans of the shared-memory folder
+            for new rings and liveness checks of known ones.
+        max_idle_sleep: the longest back-off sleep when idle; bounds the
+            delivery latency of the first record after a quiet period.
+        reclaim: unlink rings of dead producers once drained (default True).
+    """
+
+    def __init__(self, channel: str | None = None, discover_interval: float = 0.1,
+                 max_idle_sleep: float = 0.02, reclaim: bool = True, impl=None,
+                 shm_directory: Path | None = None):
+        self.channel = resolve_channel(channel)
+        self.directory = Path(shm_directory) if shm_directory else shm_dir()
+        self._lock = ConsumerLock(self.channel, self.directory)
+        self._impl = impl or _impl.default()
+        self.discover_interval = discover_interval
+        self.max_idle_sleep = max_idle_sleep
+        self.reclaim = reclaim
+        self.rings: dict[Path, Ring] = {}
+        self.retired: list[ProducerAccount] = []
+        self.stats = ConsumerStats()
+        self._bad: set[Path] = set()
+        self._next_discover = 0.0
+        self._sleep = 0.0
+        self.discover()
+
+    # -- discovery and reclaiming --------------------------------------------
+    def discover(self) -> None:
+        """Open new rings, check liveness, reclaim drained dead ones."""
+        self._next_discover = time.monotonic() + self.discover_interval
+        for path in list_rings(self.channel, self.directory):
+            if path in self.rings or path in self._bad:
+                continue
+            try:
+                self.rings[path] = Ring(path, self._impl)
+                self.stats.rings_opened += 1
+            except FileNotFoundError:
+                continue  # reclaimed by someone else meanwhile
+            except (ValueError, OSError) as exc:
+                # a file that is not a valid ring: counted, named, skipped
+                self._bad.add(path)
+                self.stats.bad_segments += 1
+                self.stats.bad_segment_errors.append(str(exc))
+        for ring in list(self.rings.values()):
+            if not ring.dead and not producer_alive(ring.fd):
+                ring.dead = True
+            if ring.dead and self.reclaim and ring.drained():
+                self._reclaim(ring)
+        remove_stale_temporaries(self.channel, self.directory)
+
+    def _reclaim(self, ring: Ring) -> None:
+        h = ring.header()
+        account = ProducerAccount(
+            pid=h["pid"], path=str(ring.path), attempted=h["attempted"],
+            delivered=h["delivered"], dropped_full=h["dropped_full"],
+            oversize=h["oversize"], corrupt=h["corrupt"],
+            lost_in_flight=h["attempted"] - h["delivered"] - h["dropped_full"] - h["oversize"],
+            clean_close=bool(h["flags"] & 1),
+        )
+        self.retired.append(account)
+        del self.rings[ring.path]
+        ring.path.unlink(missing_ok=True)
+        ring.close()
+        self.stats.rings_reclaimed += 1
+
+    # -- reading --------------------------------------------------------------
+    def poll(self, max_records: int = 4096, max_bytes: int = 1 << 24):
+        """One pass over all rings: a list of (ring, batch) with records."""
+        if time.monotonic() >= self._next_discover:
+            self.discover()
+        out = []
+        for ring in list(self.rings.values()):
+            batch = ring.scan(max_records, max_bytes)
+            if batch.count:
+                out.append((ring, batch))
+        return out
+
+    def idle(self, got) -> None:
+        """Back off while nothing arrives: no sleep while busy, then sleeps
+        doubling from 50 us to ``max_idle_sleep``."""
+        if got:
+            self._sleep = 0.0
+            return
+        self._sleep = min(self.max_idle_sleep, max(50e-6, self._sleep * 2))
+        time.sleep(self._sleep)
+
+    def drain(self, handle=None, timeout: float = 10.0, until_no_producers: bool = False):
+        """Read and commit until every ring is empty (and, with
+        ``until_no_producers``, every producer has gone and been reclaimed).
+        ``handle(ring, batch)`` is called for each batch before it is
+        committed.  Returns the number of records handled."""
+        deadline = time.monotonic() + timeout
+        n = 0
+        while time.monotonic() < deadline:
+            got = self.poll()
+            for ring, batch in got:
+                if handle is not None:
+                    handle(ring, batch)
+                n += batch.count
+                ring.commit(batch)
+            if not got:
+                self.discover()
+                empty = all(r.drained() for r in self.rings.values())
+                if empty and (not until_no_producers or not self.rings):
+                    return n
+            self.idle(got)
+        return n
+
+    def producers(self) -> list[dict]:
+        """Live view of every known ring's shared counters."""
+        out = []
+        for ring in self.rings.values():
+            h = ring.header()
+            h["path"] = str(ring.path)
+            h["dead"] = ring.dead
+            out.append(h)
+        return out
+
+    def close(self) -> None:
+        for ring in list(self.rings.values()):
+            ring.close()
+        self.rings.clear()
+        self._lock.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
