@@ -374,6 +374,12 @@ cdef class RingWriter:
             memcpy(p + OTP_REC_HEADER, &buf[0], min(<uint64_t>keep, n))
         return True
 
+    def publish_meta(self, uint64_t nbytes):
+        """Publish that the first ``nbytes`` of the definitions file are
+        complete (release: the file's bytes are written before this)."""
+        if self._usable():
+            otp_store_release_u64(&self.hdr.meta_bytes, nbytes)
+
     def stats(self):
         """This writer's own counters (what it published to the header)."""
         return {
@@ -537,6 +543,10 @@ cdef class RingReader:
         span = otp_record_span(length)
         return span <= avail and idx + span <= self.capacity
 
+    def meta_bytes(self):
+        """How much of the definitions file is complete (acquire)."""
+        return otp_load_acquire_u64(&self.hdr.meta_bytes)
+
     def pending_bytes(self):
         """Committed bytes not yet scanned."""
         return otp_load_acquire_u64(&self.hdr.write_pos) - self.rpos
@@ -686,6 +696,7 @@ def layout_offsets():
         "pid": <size_t>&h.pid - base,
         "flags": <size_t>&h.flags - base,
         "start_pos": <size_t>&h.start_pos - base,
+        "meta_bytes": <size_t>&h.meta_bytes - base,
         "write_pos": <size_t>&h.write_pos - base,
         "attempted": <size_t>&h.attempted - base,
         "committed": <size_t>&h.committed - base,

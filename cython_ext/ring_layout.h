@@ -17,6 +17,10 @@
  * the producer writes a PAD record over the tail (or, when fewer than 16
  * bytes remain, the tail is skipped implicitly by both sides).
  *
+ * Definitions (resources, scopes: written once, referenced by records) live
+ * in a side file "<ring>.meta", append-only; `meta_bytes` publishes how much
+ * of it is complete, so they survive a consumer restart.
+ *
  * otelplug/ring/layout.py mirrors these numbers for the pure-Python
  * reference; tests compare the two.
  */
@@ -45,7 +49,7 @@ typedef struct {
     uint32_t flags;
     uint64_t created_ns;
     uint64_t start_pos;
-    uint64_t _id_reserved;
+    uint64_t meta_bytes;   /* committed length of the definitions file (release) */
     /* producer line (offset 64): written only by the producer */
     uint64_t write_pos;
     uint64_t attempted;

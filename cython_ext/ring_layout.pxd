@@ -22,6 +22,7 @@ cdef extern from "ring_layout.h" nogil:
         uint32_t flags
         uint64_t created_ns
         uint64_t start_pos
+        uint64_t meta_bytes
         uint64_t write_pos
         uint64_t attempted
         uint64_t committed

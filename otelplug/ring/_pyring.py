@@ -221,6 +221,10 @@ class RingWriter:
         self._mm[start:start + len(part)] = part
         return True
 
+    def publish_meta(self, nbytes: int) -> None:
+        if self.usable:
+            _put(self._mm, "meta_bytes", nbytes)
+
     def stats(self) -> dict:
         return {"pid": self.pid, "capacity": self.capacity, "max_record": self.max_record,
                 "attempted": self.attempted, "committed": self.committed,
@@ -323,6 +327,9 @@ class RingReader:
             return False
         span = record_span(length)
         return span <= avail and idx + span <= self.capacity
+
+    def meta_bytes(self) -> int:
+        return _get(self._mm, "meta_bytes")
 
     def pending_bytes(self) -> int:
         return (_get(self._mm, "write_pos") - self.rpos) & _M64

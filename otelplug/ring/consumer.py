@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import impl as _impl
+from .meta import MetaReader, meta_path
 from .segment import (ConsumerLock, list_rings, open_segment, parse_ring_name,
                       producer_alive, remove_stale_temporaries, resolve_channel,
                       shm_dir)
@@ -60,6 +61,7 @@ class Ring:
             os.close(self.fd)
             raise
         self.pid = self.info.get("pid")
+        self.meta = MetaReader(path)
         self.dead = False
         self.last_seen_ns = time.monotonic_ns()
 
@@ -71,6 +73,10 @@ class Ring:
 
     def header(self) -> dict:
         return self.reader.header()
+
+    def definitions(self) -> dict[int, bytes]:
+        """Every definition the producer has published so far, by key."""
+        return self.meta.refresh(self.reader.meta_bytes())
 
     def drained(self) -> bool:
         h = self.reader.header()
@@ -155,6 +161,7 @@ class ChannelConsumer:
         self.retired.append(account)
         del self.rings[ring.path]
         ring.path.unlink(missing_ok=True)
+        meta_path(ring.path).unlink(missing_ok=True)
         ring.close()
         self.stats.rings_reclaimed += 1
 

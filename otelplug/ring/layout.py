@@ -27,6 +27,7 @@ FIELDS = {
     "flags": (36, "I"),
     "created_ns": (40, "Q"),
     "start_pos": (48, "Q"),
+    "meta_bytes": (56, "Q"),
     "write_pos": (64, "Q"),
     "attempted": (72, "Q"),
     "committed": (80, "Q"),

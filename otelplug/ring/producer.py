@@ -24,8 +24,9 @@ import threading
 import weakref
 
 from . import impl as _impl
-from .segment import create_segment, resolve_channel
 from .layout import HEADER_SIZE
+from .meta import encode_entry, meta_path
+from .segment import create_segment, resolve_channel
 
 log = logging.getLogger("otelplug.ring")
 
@@ -67,6 +68,10 @@ class Producer:
         self._impl = impl or _impl.default()
         self._writer = None
         self._fd = -1
+        self._meta_fd = -1
+        self._meta_len = 0
+        self._defined: set[int] = set()   # definition keys in the current ring
+        self.generation = 0               # bumped for every new ring (e.g. after fork)
         self.path = None
         self.unavailable = 0        # records dropped because no ring could be made
         self._warned = False
@@ -100,6 +105,31 @@ class Producer:
             return self._unavailable(1)
         return w.write_wait(rtype, data, timeout)
 
+    def define(self, key: int, payload: bytes) -> bool:
+        """Store a definition (resource, scope, ...) under a 64-bit ``key``
+        once per ring; records then refer to it by key.  Returns False only
+        when no ring can be had."""
+        if key in self._defined and self._writer is not None and self._writer.usable:
+            return True
+        w = self._ensure_writer()
+        if w is None:
+            return False
+        with self._lock:
+            if key in self._defined:
+                return True
+            entry = encode_entry(key, payload)
+            try:
+                os.pwrite(self._meta_fd, entry, self._meta_len)
+            except OSError as exc:
+                if not self._warned:
+                    self._warned = True
+                    log.warning("otelplug: cannot write ring definitions: %s", exc)
+                return False
+            self._meta_len += len(entry)
+            w.publish_meta(self._meta_len)
+            self._defined.add(key)
+            return True
+
     # -- ring lifecycle -----------------------------------------------------
     def _ensure_writer(self):
         w = self._writer
@@ -126,14 +156,28 @@ class Producer:
     def _create_ring(self):
         seg = create_segment(self.channel, HEADER_SIZE + self.capacity, self.group,
                              self.shm_directory)
+        meta_fd = -1
         try:
             writer = self._impl.RingWriter(seg.fd, self.capacity, self.max_record,
                                            self.start_pos, self.pid_check)
+            # the definitions file exists before the ring is visible
+            meta_fd = os.open(meta_path(seg.path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                              | os.O_CLOEXEC, 0o600 if self.group is None else 0o660)
+            os.fchmod(meta_fd, os.fstat(seg.fd).st_mode & 0o777)
+            if self.group is not None:
+                os.fchown(meta_fd, -1, os.fstat(seg.fd).st_gid)
             seg.publish()
         except BaseException:
+            if meta_fd >= 0:
+                os.close(meta_fd)
+                os.unlink(meta_path(seg.path))
             seg.abandon()
             raise
         self._fd = seg.fd
+        self._meta_fd = meta_fd
+        self._meta_len = 0
+        self._defined = set()
+        self.generation += 1
         self.path = seg.path
         return writer
 
@@ -142,10 +186,16 @@ class Producer:
         w, self._writer = self._writer, None
         if w is not None:
             w.close(False)
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        self._close_fds()
         self.path = None
+
+    def _close_fds(self) -> None:
+        for name in ("_fd", "_meta_fd"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                os.close(fd)
+                setattr(self, name, -1)
+        self._defined = set()
 
     def _unavailable(self, n: int) -> bool:
         self.unavailable += n
@@ -166,9 +216,7 @@ class Producer:
             w, self._writer = self._writer, None
             if w is not None:
                 w.close(w.usable)
-            if self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
+            self._close_fds()
 
 
 def _after_fork_in_child() -> None:

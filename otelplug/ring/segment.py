@@ -126,6 +126,15 @@ def producer_alive(fd: int) -> bool:
     return False
 
 
+def probe_alive(fd: int) -> bool:
+    """Like producer_alive, but releases the lock again: for inspectors
+    (``otelplug top``) that must not claim a segment."""
+    alive = producer_alive(fd)
+    if not alive:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    return alive
+
+
 def list_rings(channel: str, directory: Path | None = None) -> list[Path]:
     directory = directory or shm_dir()
     return sorted(directory.glob(ring_glob(channel)))

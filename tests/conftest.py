@@ -1,0 +1,44 @@
+"""Shared fixtures.
+
+Every test gets its own shared-memory folder (under /dev/shm, so rings live
+on a real tmpfs as in production) through ``$OTELPLUG_SHM_DIR``, inherited by
+the processes it starts; it is removed afterwards.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(autouse=True)
+def shm_dir(monkeypatch):
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    d = Path(tempfile.mkdtemp(prefix="otelplug-test-", dir=base))
+    monkeypatch.setenv("OTELPLUG_SHM_DIR", str(d))
+    monkeypatch.delenv("OTELPLUG_CHANNEL", raising=False)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def ring_impls():
+    """Both ring implementations, for tests that must hold for each."""
+    from otelplug.ring import impl
+    out = [pytest.param(impl.by_name("python"), id="pyring")]
+    try:
+        out.insert(0, pytest.param(impl.by_name("cython"), id="cyring"))
+    except ImportError:
+        out.insert(0, pytest.param(None, id="cyring", marks=pytest.mark.skip(
+            reason="Cython extension not built (pip install -e . builds it)")))
+    return out
+
+
+@pytest.fixture(params=ring_impls())
+def ring_impl(request):
+    return request.param
