@@ -4,6 +4,10 @@ Same classes, same behaviour, same bytes; about 10x slower.  It is the
 readable specification of the format and the second implementation in the
 differential tests (both readers must agree on any bytes, corrupt or not).
 
+Threads: the Cython writer is serialised by the GIL (one C call from reserve
+to publish); Python code can be switched between bytecodes, so this one
+takes a lock per write.
+
 Memory ordering: CPython gives no acquire/release primitives, so this
 reference publishes with plain stores in program order.  That is only
 correct where stores are not reordered with stores (x86-TSO); the Cython
@@ -14,6 +18,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+import threading
 import time
 
 from .layout import (FIELDS, FLAG_CLOSED, HEADER_SIZE, MAGIC, REC_ALIGN,
@@ -75,6 +80,7 @@ class RingWriter:
         self.pid_check = pid_check
         self.fork_gen = _fork_gen()
         self.closed = False
+        self._lock = threading.Lock()
         self.attempted = self.committed = self.committed_bytes = 0
         self.dropped_full = self.dropped_full_bytes = 0
         self.oversize = self.oversize_bytes = 0
@@ -165,20 +171,32 @@ class RingWriter:
         self._commit(at, rtype, data)
         return True
 
-    def write(self, rtype: int, data) -> bool:
+    def write(self, rtype: int, *args):
+        with self._lock:
+            return self._write_locked(rtype, *args)
+
+    def _write_locked(self, rtype: int, data) -> bool:
         self._check(rtype)
         ok = self._write_one(rtype, bytes(data))
         if ok:
             self._publish()
         return ok
 
-    def write_many(self, rtype: int, records) -> int:
+    def write_many(self, rtype: int, *args):
+        with self._lock:
+            return self._write_many_locked(rtype, *args)
+
+    def _write_many_locked(self, rtype: int, records) -> int:
         self._check(rtype)
         ok = sum(self._write_one(rtype, bytes(r)) for r in records)
         self._publish()
         return ok
 
-    def write_wait(self, rtype: int, data, timeout: float) -> bool:
+    def write_wait(self, rtype: int, *args):
+        with self._lock:
+            return self._write_wait_locked(rtype, *args)
+
+    def _write_wait_locked(self, rtype: int, data, timeout: float) -> bool:
         self._check(rtype)
         data = bytes(data)
         deadline = time.monotonic() + max(0.0, timeout)
@@ -303,7 +321,8 @@ class RingReader:
         w = _get(mm, "write_pos")
         dist = (w - self.rpos) & _M64
         if self.rpos & 7 or dist > cap:
-            self._count_corrupt(0)
+            # an impossible saved position: skip to the producer's position
+            self._count_corrupt(dist if dist <= cap else 0)
             self.rpos = w
         self.committed_pos = self.rpos
         _put(mm, "consumer_pid", os.getpid())

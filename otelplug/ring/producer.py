@@ -219,6 +219,13 @@ class Producer:
             self._close_fds()
 
 
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
 def _after_fork_in_child() -> None:
     for p in list(_live_producers):
         p._lock = threading.Lock()  # the parent's may have been held mid-fork
