@@ -15,6 +15,7 @@ import sys
 SUBCOMMAND_MODULES = (
     "otelplug.cli.demo_cmd",
     "otelplug.cli.top_cmd",
+    "otelplug.cli.run_cmd",
     "otelplug.cli.semconv_cmd",
 )
 

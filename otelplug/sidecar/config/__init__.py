@@ -1,0 +1,2 @@
+"""Loading and validating sidecar configuration in the Collector's shape."""
+from .errors import ConfigError, ConfigErrors

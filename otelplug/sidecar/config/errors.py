@@ -1,0 +1,49 @@
+"""Config errors that name where they are: ``a::b::c`` paths (as the
+Collector prints them) plus ``file:line`` when the YAML position is known."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ConfigError:
+    path: tuple[str, ...]
+    message: str
+    location: str | None = None   # "file.yaml:12"
+
+    def __str__(self) -> str:
+        where = "::".join(self.path)
+        text = f"{where}: {self.message}" if where else self.message
+        return f"{text} ({self.location})" if self.location else text
+
+
+class ConfigErrors(Exception):
+    """All errors found in one configuration, reported together."""
+
+    def __init__(self, errors: list[ConfigError]):
+        self.errors = list(errors)
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+
+class Collector:
+    """Accumulates errors while decoding, with the YAML line table to place them."""
+
+    def __init__(self, lines: dict | None = None, filename: str | None = None):
+        self.errors: list[ConfigError] = []
+        self.lines = lines or {}
+        self.filename = filename
+
+    def add(self, path, message: str) -> None:
+        path = tuple(str(p) for p in path)
+        loc = None
+        # the deepest known position at or above the path
+        for k in range(len(path), -1, -1):
+            line = self.lines.get(path[:k])
+            if line is not None:
+                loc = f"{self.filename or '<config>'}:{line}"
+                break
+        self.errors.append(ConfigError(path, message, loc))
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise ConfigErrors(self.errors)

@@ -1,0 +1,48 @@
+"""What components hand data to: the Consumer interface and fan-out.
+
+``consume(records)`` takes ownership of one share of the records' acks:
+the consumer settles it once the data is safe or deliberately dropped.
+Raising ``Refused`` means "not taken, keep it and retry later" (the
+memory_limiter's answer); the share is then not the consumer's to settle.
+"""
+from __future__ import annotations
+
+from .ack import hold_all, settle_all
+from .data import RecordSet
+
+
+class Refused(Exception):
+    """Backpressure: the data was not accepted; the sender keeps it."""
+
+
+class Consumer:
+    mutates = False   # True if it changes records in place (fan-out copies for it)
+
+    def consume(self, records: RecordSet) -> None:
+        raise NotImplementedError
+
+
+class FanOut(Consumer):
+    """Hands the same records to several consumers.  Each gets one share of
+    the acks.  Records are views, and processors build new sets instead of
+    editing buffers, so only consumers marked ``mutates`` get a copy."""
+
+    def __init__(self, consumers: list[Consumer]):
+        self.consumers = list(consumers)
+        self.mutates = any(c.mutates for c in self.consumers)
+
+    def consume(self, records: RecordSet) -> None:
+        n = len(self.consumers)
+        if n == 1:
+            self.consumers[0].consume(records)
+            return
+        hold_all(records.acks, n - 1)
+        refused = None
+        for i, c in enumerate(self.consumers):
+            try:
+                c.consume(records.detach() if c.mutates and i < n - 1 else records)
+            except Refused as exc:
+                settle_all(records.acks, ok=False)  # that branch's share
+                refused = exc
+        if refused is not None:
+            raise refused

@@ -1,0 +1,48 @@
+"""The embedded default config: what ``otelplug run`` does with no --config.
+
+Every ring on the default channel, batched, written as OTLP-JSON lines to
+files in the current directory; self-metrics on 127.0.0.1:8888 and health on
+127.0.0.1:13133.  ``otelplug run --print-default-config`` shows it.
+"""
+
+DEFAULT_CONFIG = """\
+receivers:
+  shm:
+    channels: ["${env:OTELPLUG_CHANNEL:-default}"]
+
+processors:
+  batch:
+    send_batch_size: 8192
+    timeout: 200ms
+
+exporters:
+  file/traces:
+    path: ${env:OTELPLUG_OUTPUT_DIR:-.}/otelplug-traces.jsonl
+  file/metrics:
+    path: ${env:OTELPLUG_OUTPUT_DIR:-.}/otelplug-metrics.jsonl
+  file/logs:
+    path: ${env:OTELPLUG_OUTPUT_DIR:-.}/otelplug-logs.jsonl
+
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:13133
+
+service:
+  extensions: [health_check]
+  telemetry:
+    metrics:
+      address: 127.0.0.1:8888
+  pipelines:
+    traces:
+      receivers: [shm]
+      processors: [batch]
+      exporters: [file/traces]
+    metrics:
+      receivers: [shm]
+      processors: [batch]
+      exporters: [file/metrics]
+    logs:
+      receivers: [shm]
+      processors: [batch]
+      exporters: [file/logs]
+"""

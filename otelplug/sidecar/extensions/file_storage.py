@@ -1,0 +1,42 @@
+"""file_storage: a directory where components keep state across restarts
+(the persistent sending queue), as the Collector's file_storage extension."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..component import Factory, Kind
+
+
+@dataclass
+class FileStorageConfig:
+    directory: str = "/var/lib/otelplug/file_storage"
+    create_directory: bool = True
+
+    def validate(self):
+        return [] if self.directory else [(("directory",), "must not be empty")]
+
+
+class FileStorage:
+    def __init__(self, settings, config: FileStorageConfig):
+        self.root = Path(config.directory)
+        self.config = config
+        self.name = str(settings.id).replace("/", "_")
+
+    def start(self, host) -> None:
+        if self.config.create_directory:
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not os.access(self.root, os.W_OK):
+            raise RuntimeError(f"extensions::{self.name}: directory {self.root} is not writable")
+
+    def directory_for(self, component: str) -> Path:
+        d = self.root / f"{self.name}-{component.replace('/', '_')}"
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return d
+
+    def shutdown(self) -> None:
+        pass
+
+
+factory = Factory("file_storage", Kind.EXTENSION, FileStorageConfig, FileStorage)

@@ -1,0 +1,1 @@
+"""Plumbing shared by components, so a component author writes one transform."""

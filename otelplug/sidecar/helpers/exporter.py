@@ -1,0 +1,274 @@
+"""The exporter helper: queue, retry with exponential backoff, timeout and
+counts, around the one function an exporter author writes:
+``send(records, timeout)``.
+
+``send`` raises ``Retryable`` (optionally with the server's requested delay)
+for transient failures and ``Permanent`` for data the destination will never
+take.  Counting follows the Collector: ``sent``, ``send_failed`` and
+``enqueue_failed`` items per exporter, plus queue size and capacity.
+
+Data is safe, and its acks settle, when it is in the persistent queue or
+the destination acknowledged it.  With the in-memory queue the acks settle
+only after a successful send, so upstream (the rings) holds the data until
+then: a sidecar killed meanwhile loses nothing the producers committed.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from ..config.decode import Duration
+from ..consumer import Consumer
+from ..data import RecordSet
+from .persistent_queue import PersistentQueue
+
+log = logging.getLogger("otelplug.sidecar")
+
+
+class Retryable(Exception):
+    def __init__(self, message: str, delay: float | None = None):
+        super().__init__(message)
+        self.delay = delay
+
+
+class Permanent(Exception):
+    pass
+
+
+@dataclass
+class QueueConfig:
+    enabled: bool = True
+    num_consumers: int = 10
+    queue_size: int = 1000          # batches
+    storage: str | None = None      # a file_storage extension id: persistent queue
+
+    def validate(self):
+        errs = []
+        if self.enabled and self.num_consumers < 1:
+            errs.append((("num_consumers",), "must be at least 1"))
+        if self.enabled and self.queue_size < 1:
+            errs.append((("queue_size",), "must be at least 1"))
+        return errs
+
+
+@dataclass
+class RetryConfig:
+    enabled: bool = True
+    initial_interval: Duration = Duration(5.0)
+    randomization_factor: float = 0.5
+    multiplier: float = 1.5
+    max_interval: Duration = Duration(30.0)
+    max_elapsed_time: Duration = Duration(300.0)   # 0: retry forever
+
+    def validate(self):
+        errs = []
+        if self.enabled:
+            if self.initial_interval <= 0:
+                errs.append((("initial_interval",), "must be positive"))
+            if self.multiplier < 1:
+                errs.append((("multiplier",), "must be at least 1"))
+            if not 0 <= self.randomization_factor < 1:
+                errs.append((("randomization_factor",), "must be in [0, 1)"))
+            if self.max_interval < self.initial_interval:
+                errs.append((("max_interval",), "must be >= initial_interval"))
+        return errs
+
+
+@dataclass
+class ExporterSettingsMixin:
+    """Fields every queued exporter config has (the Collector's names)."""
+    timeout: Duration = Duration(5.0)
+    sending_queue: QueueConfig = field(default_factory=QueueConfig)
+    retry_on_failure: RetryConfig = field(default_factory=RetryConfig)
+
+
+_ITEM_WORD = {"traces": "spans", "metrics": "metric_points", "logs": "log_records"}
+
+
+class Exporter(Consumer):
+    """Subclass and implement ``send(records, timeout)``; optionally
+    ``start(host)`` / ``shutdown()`` (call super)."""
+
+    def __init__(self, settings, config):
+        self.settings = settings
+        self.config = config
+        self.id = str(settings.id)
+        tel = settings.telemetry
+        self._counters = {}
+        for sig, word in _ITEM_WORD.items():
+            self._counters[sig] = (
+                tel.counter(f"exporter_sent_{word}", f"{word} sent successfully", ("exporter",)),
+                tel.counter(f"exporter_send_failed_{word}", f"{word} that could not be sent",
+                            ("exporter",)),
+                tel.counter(f"exporter_enqueue_failed_{word}",
+                            f"{word} dropped because the sending queue was full", ("exporter",)),
+            )
+        self._retries = tel.counter("exporter_retries", "Send attempts that were retried",
+                                    ("exporter",))
+        self._queue_size = tel.gauge("exporter_queue_size", "Batches in the sending queue",
+                                     ("exporter",))
+        self._queue_capacity = tel.gauge("exporter_queue_capacity",
+                                         "Capacity of the sending queue in batches", ("exporter",))
+        qc: QueueConfig = getattr(config, "sending_queue", QueueConfig(enabled=False))
+        self._qc = qc
+        self._rc: RetryConfig = getattr(config, "retry_on_failure", RetryConfig(enabled=False))
+        self._timeout = float(getattr(config, "timeout", 5.0) or 5.0)
+        self._mem: deque = deque()
+        self._pq: PersistentQueue | None = None
+        self._cv = threading.Condition()
+        self._stopping = threading.Event()
+        self._workers: list[threading.Thread] = []
+        self._inflight = 0
+        tel.on_collect(self._refresh_gauges)
+
+    # -- the one thing subclasses write --------------------------------------
+    def send(self, records: RecordSet, timeout: float) -> None:
+        raise NotImplementedError
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self, host) -> None:
+        if self._qc.enabled and self._qc.storage:
+            storage = host.extension(self._qc.storage) if host is not None else None
+            if storage is None:
+                raise RuntimeError(f"exporters::{self.id}::sending_queue: storage "
+                                   f"{self._qc.storage!r} is not a running extension")
+            self._pq = PersistentQueue(storage.directory_for(f"exporter-{self.id}"),
+                                       self._qc.queue_size)
+        if self._qc.enabled:
+            for i in range(self._qc.num_consumers):
+                t = threading.Thread(target=self._work, name=f"{self.id}-sender-{i}", daemon=True)
+                t.start()
+                self._workers.append(t)
+
+    def shutdown(self, drain_timeout: float = 5.0) -> None:
+        """Send what is queued within ``drain_timeout``, then stop.  A
+        persistent queue keeps what is left for the next start."""
+        deadline = time.monotonic() + drain_timeout
+        while time.monotonic() < deadline and self._queued() + self._inflight > 0:
+            time.sleep(0.01)
+        self._stopping.set()
+        with self._cv:
+            self._cv.notify_all()
+        for t in self._workers:
+            t.join(timeout=max(0.1, deadline - time.monotonic()))
+        while self._mem:  # what the deadline left behind is lost: count it
+            rs = self._mem.popleft()
+            self._count(rs, 1, rs.items)
+            rs.settle(ok=False)
+
+    # -- consuming -------------------------------------------------------------
+    def consume(self, records: RecordSet) -> None:
+        if not self._qc.enabled:
+            self._send_with_retry(records)
+            return
+        if self._pq is not None:
+            try:
+                ok = self._pq.put(records.to_bytes())
+            except OSError as exc:
+                log.error("exporter %s: persistent queue write failed: %s", self.id, exc)
+                ok = False
+            if not ok:
+                self._count(records, 2, records.items)
+                records.settle(ok=False)
+                return
+            records.settle()   # on disk: safe
+            with self._cv:
+                self._cv.notify()
+            return
+        with self._cv:
+            if len(self._mem) >= self._qc.queue_size:
+                full = True
+            else:
+                full = False
+                self._mem.append(records)
+                self._cv.notify()
+        if full:
+            self._count(records, 2, records.items)
+            records.settle(ok=False)
+
+    def _queued(self) -> int:
+        return len(self._pq) if self._pq is not None else len(self._mem)
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            with self._cv:
+                while not self._stopping.is_set() and self._queued() == 0:
+                    self._cv.wait(0.2)
+                if self._stopping.is_set():
+                    return
+                self._inflight += 1
+                if self._pq is not None:
+                    item = self._pq.take()
+                else:
+                    item = self._mem.popleft() if self._mem else None
+            try:
+                if item is None:
+                    continue
+                if self._pq is not None:
+                    ticket, blob = item
+                    try:
+                        rs = RecordSet.from_bytes(blob)
+                    except ValueError as exc:
+                        log.error("exporter %s: dropping a corrupt queue entry: %s", self.id, exc)
+                        self._pq.done(ticket)
+                        continue
+                    delivered = self._send_with_retry(rs)
+                    if delivered is None:  # stopping: leave it on disk
+                        self._pq.release(ticket)
+                    else:
+                        self._pq.done(ticket)
+                else:
+                    self._send_with_retry(item)
+            finally:
+                with self._cv:
+                    self._inflight -= 1
+
+    def _count(self, rs: RecordSet, which: int, n: int) -> None:
+        self._counters[rs.signal][which].add(n, exporter=self.id)
+
+    def _send_with_retry(self, rs: RecordSet):
+        """True sent, False given up (counted); None: interrupted by shutdown
+        with a persistent queue (the entry stays)."""
+        rc = self._rc
+        start = time.monotonic()
+        interval = float(rc.initial_interval)
+        while True:
+            try:
+                self.send(rs, self._timeout)
+                self._count(rs, 0, rs.items)
+                rs.settle()
+                return True
+            except Retryable as exc:
+                elapsed = time.monotonic() - start
+                delay = exc.delay if exc.delay is not None else interval * (
+                    1 + rc.randomization_factor * (2 * random.random() - 1))
+                out_of_time = rc.max_elapsed_time and elapsed + delay > rc.max_elapsed_time
+                if not rc.enabled or out_of_time:
+                    log.warning("exporter %s: giving up on %d items after %.1fs: %s",
+                                self.id, rs.items, elapsed, exc)
+                    break
+                self._retries.add(1, exporter=self.id)
+                log.info("exporter %s: send failed (%s); retrying in %.2fs", self.id, exc, delay)
+                if self._stopping.wait(delay):
+                    if self._pq is not None:
+                        return None
+                    break
+                interval = min(interval * rc.multiplier, float(rc.max_interval))
+            except Permanent as exc:
+                log.warning("exporter %s: destination rejected %d items permanently: %s",
+                            self.id, rs.items, exc)
+                break
+            except Exception:
+                log.exception("exporter %s: unexpected error sending %d items", self.id, rs.items)
+                break
+        self._count(rs, 1, rs.items)
+        rs.settle(ok=False)
+        return False
+
+    def _refresh_gauges(self) -> None:
+        self._queue_size.set(self._queued(), exporter=self.id)
+        self._queue_capacity.set(self._qc.queue_size if self._qc.enabled else 0, exporter=self.id)

@@ -1,0 +1,238 @@
+"""shm: the receiver that drains producers' rings.
+
+It releases ring space only once the data is safe (every pipeline's
+exporter has it in a persistent queue or the destination acknowledged it,
+or a processor dropped it on purpose), committing each ring's batches in
+ring order.  If a pipeline refuses data (memory_limiter), the ring is
+rewound to its committed position and read again later: the data waits in
+shared memory, and what other pipelines already took may arrive twice
+(at-least-once, duplicates bounded by what was in flight).
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from otelplug.ring import ChannelConsumer
+
+from ..ack import Ack
+from ..component import Factory, Kind
+from ..config.decode import Duration
+from ..consumer import Refused
+from ..data import RecordSet
+from ..signals import ITEM_WORD, RECORD_TYPE
+
+log = logging.getLogger("otelplug.sidecar")
+
+
+@dataclass
+class ShmReceiverConfig:
+    channels: list[str] = field(default_factory=lambda: [""])   # "": $OTELPLUG_CHANNEL or default
+    max_batch_records: int = 4096
+    discover_interval: Duration = Duration(0.1)
+    max_idle_sleep: Duration = Duration(0.02)
+    refused_backoff: Duration = Duration(0.05)
+
+    def validate(self):
+        errs = []
+        if not self.channels:
+            errs.append((("channels",), "must list at least one channel"))
+        if self.max_batch_records < 1:
+            errs.append((("max_batch_records",), "must be at least 1"))
+        from otelplug.ring.segment import resolve_channel
+        for i, ch in enumerate(self.channels):
+            try:
+                resolve_channel(ch or None)
+            except ValueError as exc:
+                errs.append((("channels", str(i)), str(exc)))
+        return errs
+
+
+class _Tracker:
+    """Scanned-but-uncommitted batches of one ring, in ring order."""
+
+    def __init__(self, ring):
+        self.ring = ring
+        self.pending: deque = deque()     # [batch, settled?]
+        self.gen = 0
+
+
+class ShmReceiver:
+    def __init__(self, settings, config: ShmReceiverConfig, consumers: dict):
+        self.id = str(settings.id)
+        self.config = config
+        self.consumers = consumers
+        self.service_host = None
+        tel = settings.telemetry
+        lab = ("receiver", "transport")
+        self._accepted = {s: tel.counter(f"receiver_accepted_{w}", f"{w} accepted by the receiver", lab)
+                          for s, w in ITEM_WORD.items()}
+        self._refused = {s: tel.counter(f"receiver_refused_{w}", f"{w} refused by the pipeline", lab)
+                         for s, w in ITEM_WORD.items()}
+        self._unrouted = tel.counter("receiver_unrouted_records",
+                                     "Ring records of a signal no pipeline takes, or of an unknown type",
+                                     ("receiver", "record_type"))
+        self._ring_dropped = tel.gauge("ring_dropped_records",
+                                       "Records producers dropped because their ring was full or the record oversize",
+                                       ("channel", "pid", "reason"))
+        self._ring_pending = tel.gauge("ring_pending_bytes", "Committed ring bytes not yet read",
+                                       ("channel", "pid"))
+        self._lost = tel.counter("ring_lost_in_flight_records",
+                                 "Records being written when their producer died", ("channel",))
+        self._corrupt = tel.counter("ring_corrupt_records",
+                                    "Corrupt ring records detected and skipped", ("channel",))
+        self._retired_dropped = tel.counter("ring_retired_dropped_records",
+                                            "Records dropped by producers that have exited", ("channel",))
+        self._producers = tel.gauge("ring_producers", "Producer rings being read", ("channel",))
+        tel.on_collect(self._refresh_ring_metrics)
+        self._settled: queue.SimpleQueue = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread = None
+        self.chan: dict[str, ChannelConsumer] = {}
+        self._trackers: dict = {}
+        self._retired_seen: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self, host) -> None:
+        for ch in self.config.channels:
+            c = ChannelConsumer(ch or None, discover_interval=float(self.config.discover_interval),
+                                max_idle_sleep=float(self.config.max_idle_sleep))
+            self.chan[c.channel] = c
+        self._thread = threading.Thread(target=self._run, name=f"{self.id}", daemon=True)
+        self._thread.start()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+        for c in self.chan.values():
+            c.close()
+
+    # -- the loop --------------------------------------------------------------
+    def _run(self) -> None:
+        idle_owner = next(iter(self.chan.values()))
+        while not self._stop.is_set():
+            self._apply_settled()
+            got_any = []
+            for name, c in self.chan.items():
+                try:
+                    got = c.poll(self.config.max_batch_records)
+                except Exception:
+                    log.exception("%s: polling channel %s failed", self.id, name)
+                    got = []
+                for ring, batch in got:
+                    got_any.append(1)
+                    if self._deliver(name, ring, batch):
+                        break  # refused: back off before reading more
+            self._apply_settled()
+            self._retire(idle_owner)
+            idle_owner.idle(got_any)
+        self._apply_settled()
+
+    def _tracker(self, ring) -> _Tracker:
+        t = self._trackers.get(str(ring.path))
+        if t is None or t.ring is not ring:
+            t = self._trackers[str(ring.path)] = _Tracker(ring)
+        return t
+
+    def _deliver(self, channel: str, ring, batch) -> bool:
+        """Hand one ring batch to the pipelines; True if it was refused."""
+        tracker = self._tracker(ring)
+        entry = [batch, False]
+        tracker.pending.append(entry)
+        gen = tracker.gen
+        ack = Ack(lambda a, t=tracker, g=gen, e=entry: self._settled.put((t, g, e)))
+        defs = ring.definitions()
+        types = batch.types
+        refused = False
+        handled = np.zeros(len(types), dtype=bool)
+        lab = {"receiver": self.id, "transport": "shm"}
+        for signal, rtype in RECORD_TYPE.items():
+            mask = types == rtype
+            n = int(mask.sum())
+            if not n:
+                continue
+            handled |= mask
+            consumer = self.consumers.get(signal)
+            if consumer is None:
+                self._unrouted.add(n, receiver=self.id, record_type=signal)
+                continue
+            rs = RecordSet(signal, batch.data, batch.offsets[mask], batch.lengths[mask], defs, (ack,))
+            if signal == "metrics":
+                from otelplug.sidecar.signals import metric_points
+                rs.items = metric_points(rs)
+            ack.hold()
+            try:
+                consumer.consume(rs)
+                self._accepted[signal].add(rs.items, **lab)
+            except Refused:
+                refused = True
+                self._refused[signal].add(rs.items, **lab)
+            except Exception:
+                log.exception("%s: pipeline failed on %d %s", self.id, rs.items, ITEM_WORD[signal])
+                self._refused[signal].add(rs.items, **lab)
+                ack.settle(ok=False)
+        unknown = int((~handled).sum())
+        if unknown:
+            self._unrouted.add(unknown, receiver=self.id, record_type="unknown")
+        if refused:
+            # read it all again later from the committed position
+            tracker.gen += 1
+            tracker.pending.clear()
+            ring.reader.rewind()
+            ack.settle()
+            self._stop.wait(float(self.config.refused_backoff))
+            return True
+        ack.settle()
+        return False
+
+    def _apply_settled(self) -> None:
+        touched = set()
+        while True:
+            try:
+                tracker, gen, entry = self._settled.get_nowait()
+            except queue.Empty:
+                break
+            if gen == tracker.gen:
+                entry[1] = True
+                touched.add(tracker)
+        for t in touched:
+            while t.pending and t.pending[0][1]:
+                batch = t.pending.popleft()[0]
+                try:
+                    t.ring.commit(batch)
+                except ValueError:
+                    pass  # ring already reclaimed or rewound
+
+    def _retire(self, _owner) -> None:
+        for name, c in self.chan.items():
+            n = self._retired_seen.get(name, 0)
+            for acct in c.retired[n:]:
+                self._lost.add(acct.lost_in_flight, channel=name)
+                self._corrupt.add(acct.corrupt, channel=name)
+                self._retired_dropped.add(acct.dropped, channel=name)
+                self._trackers.pop(acct.path, None)
+            self._retired_seen[name] = len(c.retired)
+
+    def _refresh_ring_metrics(self) -> None:
+        for name, c in list(self.chan.items()):
+            self._producers.set(len(c.rings), channel=name)
+            for ring in list(c.rings.values()):
+                try:
+                    h = ring.header()
+                except ValueError:
+                    continue
+                pid = h["pid"]
+                self._ring_dropped.set(h["dropped_full"], channel=name, pid=pid, reason="full")
+                self._ring_dropped.set(h["oversize"], channel=name, pid=pid, reason="oversize")
+                self._ring_pending.set(h["write_pos"] - h["read_pos"], channel=name, pid=pid)
+
+
+factory = Factory("shm", Kind.RECEIVER, ShmReceiverConfig, ShmReceiver)

@@ -1,0 +1,14 @@
+"""Which ring record types carry which signal, and how items are counted."""
+from __future__ import annotations
+
+from otelplug.codec import types as wire
+
+RECORD_TYPE = {"traces": wire.SPAN, "metrics": wire.METRIC, "logs": wire.LOG}
+ITEM_WORD = {"traces": "spans", "metrics": "metric_points", "logs": "log_records"}
+
+
+def metric_points(records) -> int:
+    """Data points in a set of metric records (the Collector counts metrics
+    in points)."""
+    from otelplug.codec import metric_point_count
+    return metric_point_count(records)
