@@ -42,6 +42,16 @@ class RecordSet:
     def __len__(self) -> int:
         return len(self.offsets)
 
+    # the RecordBatch interface the codec's column decoders read
+    @property
+    def data(self):
+        return self.buf
+
+    @property
+    def types(self):
+        from .signals import RECORD_TYPE
+        return self.cached("types", lambda rs: np.full(len(rs), RECORD_TYPE[rs.signal], np.uint8))
+
     def payload(self, i: int):
         off = int(self.offsets[i])
         return memoryview(self.buf)[off:off + int(self.lengths[i])]

@@ -1,0 +1,49 @@
+"""OTLP-JSON: the protobuf JSON mapping with OTLP's two exceptions: trace
+and span ids are hex strings (not base64), and enums are integers."""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from google.protobuf import json_format
+
+_ID_KEYS = {"traceId", "spanId", "parentSpanId"}
+
+
+def _walk(obj, fix):
+    if isinstance(obj, dict):
+        return {k: (fix(v) if k in _ID_KEYS and isinstance(v, str) else _walk(v, fix))
+                for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_walk(v, fix) for v in obj]
+    return obj
+
+
+def to_dict(message) -> dict:
+    d = json_format.MessageToDict(message, use_integers_for_enums=True)
+    return _walk(d, lambda v: base64.b64decode(v).hex())
+
+
+def to_json(message) -> str:
+    return json.dumps(to_dict(message), separators=(",", ":"))
+
+
+def parse(data, message_class):
+    """Parse OTLP-JSON (bytes, str or dict) into ``message_class``; raises
+    ValueError with the reason on anything invalid."""
+    try:
+        obj = json.loads(data) if isinstance(data, (bytes, str)) else data
+    except ValueError as exc:
+        raise ValueError(f"invalid JSON: {exc}") from None
+
+    def fix(v):
+        try:
+            return base64.b64encode(bytes.fromhex(v)).decode()
+        except ValueError:
+            raise ValueError(f"invalid hex id {v!r}") from None
+
+    try:
+        return json_format.ParseDict(_walk(obj, fix), message_class(), ignore_unknown_fields=True)
+    except (json_format.ParseError, binascii.Error) as exc:
+        raise ValueError(f"invalid OTLP-JSON: {exc}") from None

@@ -1,0 +1,222 @@
+"""otlp_grpc (alias otlp) and otlp_http (alias otlphttp): OTLP exporters
+with the Collector's settings (endpoint, headers, compression, tls, timeout,
+sending_queue, retry_on_failure).
+
+Both send already-serialised request bytes: the payload is written once
+from the records (``payload_for``) and handed to the transport as is.
+"""
+from __future__ import annotations
+
+import gzip
+import http.client
+import ssl
+import threading
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..component import Factory, Kind
+from ..helpers.exporter import ExporterSettingsMixin, Exporter, Permanent, Retryable, log
+
+GRPC_METHODS = {
+    "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    "logs": "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+}
+HTTP_PATHS = {"traces": "/v1/traces", "metrics": "/v1/metrics", "logs": "/v1/logs"}
+
+
+def payload_for(records) -> bytes:
+    """Serialised Export*ServiceRequest for a RecordSet."""
+    from otelplug.otlp import encode
+    return encode.request(records).SerializeToString()
+
+
+def _partial_rejections(signal: str, body: bytes) -> tuple[int, str]:
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+    cls, field_ = {"traces": (ExportTraceServiceResponse, "rejected_spans"),
+                   "metrics": (ExportMetricsServiceResponse, "rejected_data_points"),
+                   "logs": (ExportLogsServiceResponse, "rejected_log_records")}[signal]
+    try:
+        resp = cls.FromString(body)
+    except Exception:
+        return 0, ""
+    if not resp.HasField("partial_success"):
+        return 0, ""
+    return getattr(resp.partial_success, field_), resp.partial_success.error_message
+
+
+@dataclass
+class TLSConfig:
+    insecure: bool = False
+    insecure_skip_verify: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    def validate(self):
+        if bool(self.cert_file) != bool(self.key_file):
+            return ["cert_file and key_file must be given together"]
+        return []
+
+
+@dataclass
+class OTLPGrpcConfig(ExporterSettingsMixin):
+    endpoint: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    compression: Literal["gzip", "none", ""] = "gzip"
+    tls: TLSConfig = field(default_factory=TLSConfig)
+
+    def validate(self):
+        if not self.endpoint:
+            return [(("endpoint",), "must be set (host:port)")]
+        return []
+
+
+@dataclass
+class OTLPHttpConfig(ExporterSettingsMixin):
+    endpoint: str = ""
+    traces_endpoint: str = ""
+    metrics_endpoint: str = ""
+    logs_endpoint: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    compression: Literal["gzip", "none", ""] = "gzip"
+    encoding: Literal["proto", "json"] = "proto"
+    tls: TLSConfig = field(default_factory=TLSConfig)
+
+    def validate(self):
+        errs = []
+        if not (self.endpoint or self.traces_endpoint or self.metrics_endpoint or self.logs_endpoint):
+            errs.append((("endpoint",), "must be set (http[s]://host:port)"))
+        for name in ("endpoint", "traces_endpoint", "metrics_endpoint", "logs_endpoint"):
+            v = getattr(self, name)
+            if v and urllib.parse.urlsplit(v).scheme not in ("http", "https"):
+                errs.append(((name,), f"must be an http:// or https:// URL, got {v!r}"))
+        return errs
+
+
+class OTLPGrpcExporter(Exporter):
+    _RETRYABLE = {"UNAVAILABLE", "RESOURCE_EXHAUSTED", "ABORTED", "CANCELLED", "DEADLINE_EXCEEDED",
+                  "OUT_OF_RANGE", "DATA_LOSS"}
+
+    def __init__(self, settings, config: OTLPGrpcConfig):
+        super().__init__(settings, config)
+        self.signal = settings.signal
+        self._channel = None
+        self._call = None
+
+    def start(self, host) -> None:
+        import grpc
+        c = self.config
+        target = c.endpoint.split("://", 1)[-1]
+        insecure = c.tls.insecure or c.endpoint.startswith("http://")
+        opts = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", 64 << 20)]
+        comp = grpc.Compression.Gzip if c.compression == "gzip" else grpc.Compression.NoCompression
+        if insecure:
+            self._channel = grpc.insecure_channel(target, options=opts, compression=comp)
+        else:
+            def read(p):
+                with open(p, "rb") as f:
+                    return f.read()
+            creds = grpc.ssl_channel_credentials(
+                root_certificates=read(c.tls.ca_file) if c.tls.ca_file else None,
+                private_key=read(c.tls.key_file) if c.tls.key_file else None,
+                certificate_chain=read(c.tls.cert_file) if c.tls.cert_file else None)
+            self._channel = grpc.secure_channel(target, creds, options=opts, compression=comp)
+        self._call = self._channel.unary_unary(GRPC_METHODS[self.signal],
+                                               request_serializer=None, response_deserializer=None)
+        self._metadata = tuple((k.lower(), v) for k, v in c.headers.items())
+        super().start(host)
+
+    def send(self, records, timeout: float) -> None:
+        import grpc
+        body = payload_for(records)
+        try:
+            resp = self._call(body, timeout=timeout, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            code = exc.code().name if hasattr(exc, "code") and exc.code() else "UNKNOWN"
+            msg = f"{code}: {exc.details() if hasattr(exc, 'details') else exc}"
+            if code in self._RETRYABLE:
+                raise Retryable(msg) from None
+            raise Permanent(msg) from None
+        rejected, why = _partial_rejections(self.signal, resp or b"")
+        if rejected:
+            log.warning("exporter %s: destination rejected %d items: %s", self.id, rejected, why)
+
+    def shutdown(self, drain_timeout: float = 5.0) -> None:
+        super().shutdown(drain_timeout)
+        if self._channel is not None:
+            self._channel.close()
+
+
+class OTLPHttpExporter(Exporter):
+    _RETRYABLE = {429, 502, 503, 504}
+
+    def __init__(self, settings, config: OTLPHttpConfig):
+        super().__init__(settings, config)
+        self.signal = settings.signal
+        c = config
+        url = getattr(c, f"{self.signal}_endpoint") or (c.endpoint.rstrip("/") + HTTP_PATHS[self.signal])
+        self.url = urllib.parse.urlsplit(url)
+        self._local = threading.local()
+        ctype = "application/json" if c.encoding == "json" else "application/x-protobuf"
+        self._headers = {"Content-Type": ctype, "User-Agent": "otelplug", **c.headers}
+        if c.compression == "gzip":
+            self._headers["Content-Encoding"] = "gzip"
+
+    def _conn(self, timeout: float):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            u = self.url
+            if u.scheme == "https":
+                ctx = ssl.create_default_context(cafile=self.config.tls.ca_file)
+                if self.config.tls.insecure_skip_verify:
+                    ctx.check_hostname = False
+                    ctx.verify_mode = ssl.CERT_NONE
+                if self.config.tls.cert_file:
+                    ctx.load_cert_chain(self.config.tls.cert_file, self.config.tls.key_file)
+                conn = http.client.HTTPSConnection(u.hostname, u.port or 443, timeout=timeout, context=ctx)
+            else:
+                conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
+            self._local.conn = conn
+        conn.timeout = timeout
+        return conn
+
+    def send(self, records, timeout: float) -> None:
+        if self.config.encoding == "json":
+            from otelplug.otlp import encode, jsonfmt
+            body = jsonfmt.to_json(encode.request(records)).encode()
+        else:
+            body = payload_for(records)
+        if self.config.compression == "gzip":
+            body = gzip.compress(body, compresslevel=5)
+        path = self.url.path or "/"
+        try:
+            conn = self._conn(timeout)
+            conn.request("POST", path, body=body, headers=self._headers)
+            resp = conn.getresponse()
+            data = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            self._local.conn = None
+            raise Retryable(f"{type(exc).__name__}: {exc}") from None
+        if 200 <= resp.status < 300:
+            rejected, why = _partial_rejections(self.signal, data) if self.config.encoding == "proto" else (0, "")
+            if rejected:
+                log.warning("exporter %s: destination rejected %d items: %s", self.id, rejected, why)
+            return
+        msg = f"HTTP {resp.status}: {data[:200]!r}"
+        if resp.status in self._RETRYABLE:
+            delay = None
+            ra = resp.getheader("Retry-After")
+            if ra and ra.strip().isdigit():
+                delay = float(ra)
+            raise Retryable(msg, delay)
+        raise Permanent(msg)
+
+
+factories = [
+    Factory("otlp_grpc", Kind.EXPORTER, OTLPGrpcConfig, OTLPGrpcExporter, aliases=("otlp",)),
+    Factory("otlp_http", Kind.EXPORTER, OTLPHttpConfig, OTLPHttpExporter, aliases=("otlphttp",)),
+]
