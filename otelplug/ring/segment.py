@@ -97,7 +97,10 @@ def create_segment(channel: str, size: int, group: str | int | None = None,
         if gid is not None:
             os.fchown(fd, -1, gid)
         os.fchmod(fd, mode)  # the umask must not widen or narrow it
-        os.ftruncate(fd, size)
+        # reserve every page now: a sparse file on a full tmpfs would kill
+        # the app with SIGBUS on its first write to an unbacked page; this
+        # way a full /dev/shm is an error here, counted by the producer
+        os.posix_fallocate(fd, 0, size)
         fcntl.flock(fd, fcntl.LOCK_SH)
     except BaseException:
         os.close(fd)
@@ -127,12 +130,25 @@ def producer_alive(fd: int) -> bool:
 
 
 def probe_alive(fd: int) -> bool:
-    """Like producer_alive, but releases the lock again: for inspectors
-    (``otelplug top``) that must not claim a segment."""
-    alive = producer_alive(fd)
-    if not alive:
+    """Like producer_alive, but claims nothing: for inspectors (``otelplug
+    top``).  An exclusive lock held by someone else is a consumer that has
+    already claimed the dead segment, not a live producer (whose lock is
+    shared, so a shared probe succeeds beside it)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+            raise
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc2:
+            if exc2.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                return False     # a consumer holds it exclusively: producer gone
+            raise
         fcntl.flock(fd, fcntl.LOCK_UN)
-    return alive
+        return True
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return False
 
 
 def list_rings(channel: str, directory: Path | None = None) -> list[Path]:
@@ -196,6 +212,9 @@ class ConsumerLock:
         os.pwrite(self.fd, str(os.getpid()).encode(), 0)
 
     def release(self) -> None:
+        # the file stays (unlinking a lock file races with the next consumer
+        # opening it); clearing the pid keeps inspectors from naming a ghost
         if self.fd >= 0:
+            os.ftruncate(self.fd, 0)
             os.close(self.fd)
             self.fd = -1

@@ -173,3 +173,31 @@ def test_reader_rejects_files_that_are_not_rings(ring_impl, shm_dir):
         assert c.stats.bad_segments == 1
         assert "too small" in c.stats.bad_segment_errors[0]
         assert c.poll() == []  # and it keeps running
+
+
+def test_full_shared_memory_folder_is_counted_not_a_crash(shm_dir, monkeypatch):
+    """A ring larger than the free space of its folder must fail at creation
+    (counted as unavailable), never SIGBUS the app on a later write."""
+    import errno as _errno
+
+    def no_space(fd, offset, length):
+        raise OSError(_errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", no_space)
+    p = Producer("tiny")
+    assert p.write(1, b"x" * 200) is False and p.stats()["unavailable"] == 1
+    assert not list(shm_dir.glob(".otelplug.tiny.*")), "half-built segment removed"
+
+
+def test_probe_alive_tells_a_claimed_dead_ring_from_a_live_one(shm_dir):
+    from otelplug.ring.segment import open_segment, probe_alive
+    live = Producer("probe")
+    live.write(1, b"x")
+    fd = open_segment(live.path)
+    assert probe_alive(fd) is True
+    live.close()
+    with ChannelConsumer("probe", reclaim=False) as c:
+        c.discover()                       # claims the dead ring exclusively
+        assert next(iter(c.rings.values())).dead
+        assert probe_alive(fd) is False
+    os.close(fd)

@@ -1,0 +1,69 @@
+"""``otelplug demo`` end to end, as a user runs it."""
+from __future__ import annotations
+
+import re
+import time
+
+from .helpers import run_cli
+
+# pid attempted delivered dropped full oversize lost check
+ROW = re.compile(r"^\s*(\d+)" + r"\s+([\d,]+)" * 6 + r"\s+(OK|MISMATCH.*)$")
+
+
+def _n(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+def test_demo_accounting_adds_up(shm_dir):
+    t0 = time.monotonic()
+    res = run_cli("demo", "--seconds", "1", "--producers", "2", timeout=30)
+    elapsed = time.monotonic() - t0
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert elapsed < 1 + 9, elapsed   # S + ~3 s when idle; slack for a loaded test machine
+
+    rows = [m.groups() for m in map(ROW.match, res.stdout.splitlines()) if m]
+    assert len(rows) == 2, res.stdout
+    pids = set()
+    oversize_total = 0
+    for pid, *numbers, check in rows:
+        attempted, delivered, dropped, full, oversize, lost = map(_n, numbers)
+        assert check == "OK"
+        assert attempted == delivered + dropped + lost
+        assert dropped == full + oversize
+        assert delivered > 0
+        pids.add(pid)
+        oversize_total += oversize
+    assert len(pids) == 2
+    assert oversize_total == 3          # producer 0 writes three to show the accounting
+    assert "accounting: OK" in res.stdout
+    assert "records/s" in res.stdout    # the live progress and the summary
+
+    # nothing is left behind: rings, definition files, the consumer lock file
+    assert list(shm_dir.iterdir()) == []
+
+
+def test_demo_rejects_bad_arguments():
+    res = run_cli("demo", "--producers", "0")
+    assert res.returncode == 2 and "must be positive" in res.stderr
+
+
+def test_ring_capacity_fits_small_shm(monkeypatch, tmp_path):
+    """Docker gives containers 64 MB of /dev/shm: four default 16 MiB rings
+    would not fit, and touching a page beyond it kills a producer (SIGBUS)."""
+    import os
+    from types import SimpleNamespace
+
+    from otelplug.cli import demo_cmd
+    from otelplug.ring import DEFAULT_CAPACITY
+
+    def free(nbytes):
+        monkeypatch.setattr(os, "statvfs", lambda _: SimpleNamespace(
+            f_bavail=nbytes // 4096, f_frsize=4096))
+
+    free(24 << 30)
+    assert demo_cmd.ring_capacity(tmp_path, 4) == DEFAULT_CAPACITY
+    free(64 << 20)
+    cap = demo_cmd.ring_capacity(tmp_path, 4)
+    assert cap == 4 << 20 and 4 * (cap + 4096) <= (64 << 20) // 2
+    free(1 << 20)
+    assert demo_cmd.ring_capacity(tmp_path, 40) == 0     # refused, not crashed
