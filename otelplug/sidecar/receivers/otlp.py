@@ -1,0 +1,259 @@
+"""otlp: the Collector's OTLP receiver, over gRPC and HTTP.
+
+Config shape as in the Collector::
+
+    receivers:
+      otlp:
+        protocols:
+          grpc:                      # present (even empty): enabled
+            endpoint: 127.0.0.1:4317
+          http:
+            endpoint: 127.0.0.1:4318
+
+Unlike the Collector's ``localhost`` (and older ``0.0.0.0``), the defaults
+listen on 127.0.0.1 only: exposing the port is a deliberate choice.
+
+Every request is decoded into a RecordSet and handed to the pipelines; the
+response means "accepted into the pipeline", not "exported" (as in the
+Collector).  Transports map outcomes the same way: invalid payload ->
+INVALID_ARGUMENT / 400, pipeline refused (memory_limiter) -> UNAVAILABLE /
+503 so the client retries, anything else -> INTERNAL / 500.  The transports
+live in ``otlp_grpc.py`` and ``otlp_http.py``.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+
+from ..ack import Ack
+from ..component import SIGNALS, Factory, Kind
+from ..config.decode import Duration
+from ..consumer import Refused
+from ..signals import ITEM_WORD
+
+log = logging.getLogger("otelplug.sidecar")
+
+MIB = 1 << 20
+_ENDPOINT_RE = re.compile(r"^(?:\[([0-9a-fA-F:.]+)\]|([^\s:\[\]]+)):(\d{1,5})$")
+
+
+def split_endpoint(endpoint: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:port`` for IPv6) -> (host, port); ValueError
+    otherwise.  The host is required: an empty one would mean every
+    interface, which should be written out as 0.0.0.0."""
+    m = _ENDPOINT_RE.match(endpoint.strip())
+    if not m or int(m.group(3)) > 65535:
+        raise ValueError(f"must be host:port (like 127.0.0.1:4317, or 0.0.0.0:4317 to listen on "
+                         f"every interface), got {endpoint!r}")
+    return m.group(1) or m.group(2), int(m.group(3))
+
+
+def _endpoint_errors(endpoint: str) -> list:
+    try:
+        split_endpoint(endpoint)
+    except ValueError as exc:
+        return [(("endpoint",), str(exc))]
+    return []
+
+
+@dataclass
+class ServerTLSConfig:
+    """The Collector's server TLS settings; ``client_ca_file`` turns on
+    mutual TLS (clients must present a certificate signed by it)."""
+    cert_file: str = ""
+    key_file: str = ""
+    client_ca_file: str = ""
+
+    def validate(self):
+        if not self.cert_file or not self.key_file:
+            return ["cert_file and key_file must both be set to serve TLS"]
+        return []
+
+
+@dataclass
+class GRPCServerConfig:
+    endpoint: str = "127.0.0.1:4317"
+    max_recv_msg_size_mib: int = 4          # decompressed message size limit
+    max_concurrent_streams: int = 0         # per connection; 0: gRPC's default
+    tls: ServerTLSConfig | None = None
+
+    def validate(self):
+        errs = _endpoint_errors(self.endpoint)
+        if self.max_recv_msg_size_mib < 1:
+            errs.append((("max_recv_msg_size_mib",), "must be at least 1"))
+        if self.max_concurrent_streams < 0:
+            errs.append((("max_concurrent_streams",), "must not be negative"))
+        return errs
+
+
+@dataclass
+class HTTPServerConfig:
+    endpoint: str = "127.0.0.1:4318"
+    traces_url_path: str = "/v1/traces"
+    metrics_url_path: str = "/v1/metrics"
+    logs_url_path: str = "/v1/logs"
+    max_request_body_size: int = 20 * MIB   # bytes, as sent and after decompression
+    idle_timeout: Duration = Duration(60.0)  # also bounds each read of a slow client
+    tls: ServerTLSConfig | None = None
+
+    def __post_init__(self):
+        # the Collector prefixes a missing leading slash rather than failing
+        for name in ("traces_url_path", "metrics_url_path", "logs_url_path"):
+            p = getattr(self, name)
+            if p and not p.startswith("/"):
+                setattr(self, name, "/" + p)
+
+    def url_paths(self) -> dict[str, str]:
+        return {"traces": self.traces_url_path, "metrics": self.metrics_url_path,
+                "logs": self.logs_url_path}
+
+    def validate(self):
+        errs = _endpoint_errors(self.endpoint)
+        seen = {}
+        for signal, path in self.url_paths().items():
+            key = f"{signal}_url_path"
+            if not path:
+                errs.append(((key,), "must not be empty"))
+            elif path in seen:
+                errs.append(((key,), f"{path!r} is also the {seen[path]}_url_path"))
+            seen.setdefault(path, signal)
+        if self.max_request_body_size < 1:
+            errs.append((("max_request_body_size",), "must be at least 1 byte"))
+        if self.idle_timeout <= 0:
+            errs.append((("idle_timeout",), "must be positive"))
+        return errs
+
+
+@dataclass
+class ProtocolsConfig:
+    # Annotated without ``| None`` on purpose: the config decoder turns a
+    # present-but-empty key (``grpc:``) into a default config, which is how
+    # the Collector enables a protocol; an absent key keeps None (disabled).
+    grpc: GRPCServerConfig = None
+    http: HTTPServerConfig = None
+
+
+@dataclass
+class OTLPReceiverConfig:
+    protocols: ProtocolsConfig = field(default_factory=ProtocolsConfig)
+
+    def validate(self):
+        p = self.protocols
+        if p.grpc is None and p.http is None:
+            return [(("protocols",), "must specify at least one protocol when using the OTLP receiver")]
+        if p.grpc is not None and p.http is not None and p.grpc.endpoint == p.http.endpoint \
+                and not p.grpc.endpoint.endswith(":0"):
+            return [(("protocols",), f"grpc and http cannot both listen on {p.grpc.endpoint}")]
+        return []
+
+
+class Ingest:
+    """What both transports do with a parsed Export*ServiceRequest: decode
+    it, hand it to the signal's pipelines, count the outcome.
+
+    Raises ValueError (``InvalidRequest``) for payloads that are not valid
+    OTLP, ``Refused`` when the pipeline pushes back, anything else for
+    pipeline failures; the transport turns those into status codes.
+    """
+
+    def __init__(self, receiver_id: str, consumers: dict, telemetry):
+        from otelplug.otlp.decode import DECODE_FOR
+        self.receiver_id = receiver_id
+        self.consumers = consumers
+        self._decode = DECODE_FOR
+        lab = ("receiver", "transport")
+        self._accepted = {s: telemetry.counter(f"receiver_accepted_{w}", f"{w} accepted by the receiver", lab)
+                          for s, w in ITEM_WORD.items()}
+        self._refused = {s: telemetry.counter(f"receiver_refused_{w}", f"{w} refused by the pipeline", lab)
+                         for s, w in ITEM_WORD.items()}
+        # not a Collector metric: without it, clients sending garbage are invisible
+        self._invalid = telemetry.counter("receiver_invalid_requests",
+                                          "Requests rejected before reaching the pipeline "
+                                          "(undecodable, invalid OTLP, too large)", lab)
+
+    def accepts(self, signal: str) -> bool:
+        return signal in self.consumers
+
+    def invalid(self, transport: str) -> None:
+        self._invalid.add(1, receiver=self.receiver_id, transport=transport)
+
+    def export(self, signal: str, request, transport: str) -> None:
+        try:
+            records = self._decode[signal](request)
+        except ValueError:
+            self.invalid(transport)
+            raise
+        except Exception as exc:
+            # the payload parsed but something in it broke the conversion:
+            # still the request's doing, so the client gets 400, not a retry
+            log.warning("%s: could not convert an OTLP %s request", self.receiver_id, signal,
+                        exc_info=True)
+            self.invalid(transport)
+            raise ValueError(f"could not convert the request: {type(exc).__name__}: {exc}") from None
+        lab = {"receiver": self.receiver_id, "transport": transport}
+        if records.items == 0:
+            return  # as the Collector: nothing to hand on, still a success
+        ack = Ack()             # the receiver's own share ...
+        ack.hold()              # ... and the pipeline's
+        records = records.with_acks((ack,))
+        try:
+            self.consumers[signal].consume(records)
+        except Refused:
+            self._refused[signal].add(records.items, **lab)
+            raise
+        except Exception:
+            log.exception("%s: pipeline failed on %d %s", self.receiver_id, records.items,
+                          ITEM_WORD[signal])
+            self._refused[signal].add(records.items, **lab)
+            raise
+        finally:
+            # nothing waits for export: the response only says "accepted"
+            ack.settle()
+        self._accepted[signal].add(records.items, **lab)
+
+
+class OTLPReceiver:
+    def __init__(self, settings, config: OTLPReceiverConfig, consumers: dict):
+        self.id = str(settings.id)
+        self.config = config
+        self.consumers = {s: c for s, c in consumers.items() if s in SIGNALS}
+        self.ingest = Ingest(self.id, self.consumers, settings.telemetry)
+        self._grpc = None
+        self._http = None
+
+    @property
+    def grpc_address(self) -> str | None:
+        """host:port the gRPC server listens on (the real port when 0 was asked)."""
+        return self._grpc.address if self._grpc else None
+
+    @property
+    def http_address(self) -> str | None:
+        return self._http.address if self._http else None
+
+    def start(self, host) -> None:
+        p = self.config.protocols
+        try:
+            if p.grpc is not None:
+                from .otlp_grpc import GRPCServer
+                self._grpc = GRPCServer(p.grpc, self.ingest, self.id)
+                self._grpc.start()
+            if p.http is not None:
+                from .otlp_http import HTTPServer
+                self._http = HTTPServer(p.http, self.ingest, self.id)
+                self._http.start()
+        except Exception:
+            self.shutdown()   # don't leave one protocol listening when the other failed
+            raise
+
+    def shutdown(self) -> None:
+        # stop taking requests, let the ones in flight reach the pipeline
+        for server in (self._grpc, self._http):
+            if server is not None:
+                try:
+                    server.shutdown()
+                except Exception:
+                    log.exception("%s: error stopping a server", self.id)
+
+
+factory = Factory("otlp", Kind.RECEIVER, OTLPReceiverConfig, OTLPReceiver)
