@@ -25,13 +25,13 @@ exporters:
 
 extensions:
   health_check:
-    endpoint: 127.0.0.1:13133
+    endpoint: ${env:OTELPLUG_HEALTH_ENDPOINT:-127.0.0.1:13133}
 
 service:
   extensions: [health_check]
   telemetry:
     metrics:
-      address: 127.0.0.1:8888
+      address: ${env:OTELPLUG_METRICS_ADDRESS:-127.0.0.1:8888}
   pipelines:
     traces:
       receivers: [shm]

@@ -16,7 +16,7 @@ def _n(text: str) -> int:
 
 def test_demo_accounting_adds_up(shm_dir):
     t0 = time.monotonic()
-    res = run_cli("demo", "--seconds", "1", "--producers", "2", timeout=30)
+    res = run_cli("demo", "--ring-only", "--seconds", "1", "--producers", "2", timeout=30)
     elapsed = time.monotonic() - t0
     assert res.returncode == 0, res.stdout + res.stderr
     assert elapsed < 1 + 9, elapsed   # S + ~3 s when idle; slack for a loaded test machine
@@ -43,7 +43,7 @@ def test_demo_accounting_adds_up(shm_dir):
 
 
 def test_demo_rejects_bad_arguments():
-    res = run_cli("demo", "--producers", "0")
+    res = run_cli("demo", "--ring-only", "--producers", "0")
     assert res.returncode == 2 and "must be positive" in res.stderr
 
 
@@ -53,7 +53,7 @@ def test_ring_capacity_fits_small_shm(monkeypatch, tmp_path):
     import os
     from types import SimpleNamespace
 
-    from otelplug.cli import demo_cmd
+    from otelplug.cli import ring_demo
     from otelplug.ring import DEFAULT_CAPACITY
 
     def free(nbytes):
@@ -61,9 +61,43 @@ def test_ring_capacity_fits_small_shm(monkeypatch, tmp_path):
             f_bavail=nbytes // 4096, f_frsize=4096))
 
     free(24 << 30)
-    assert demo_cmd.ring_capacity(tmp_path, 4) == DEFAULT_CAPACITY
+    assert ring_demo.ring_capacity(tmp_path, 4) == DEFAULT_CAPACITY
     free(64 << 20)
-    cap = demo_cmd.ring_capacity(tmp_path, 4)
+    cap = ring_demo.ring_capacity(tmp_path, 4)
     assert cap == 4 << 20 and 4 * (cap + 4096) <= (64 << 20) // 2
     free(1 << 20)
-    assert demo_cmd.ring_capacity(tmp_path, 40) == 0     # refused, not crashed
+    assert ring_demo.ring_capacity(tmp_path, 40) == 0     # refused, not crashed
+
+
+def test_full_demo_accounts_for_every_item(tmp_path):
+    """The README's main job: adapters -> rings -> sidecar (embedded default
+    config) -> OTLP-JSON files.  The spans and log records in the files are
+    exactly what the adapters produced."""
+    import json
+    import re
+    out = tmp_path / "out"
+    res = run_cli("demo", "--seconds", "1.5", "--adapters", "3", "--rate", "200",
+                  "--output", str(out), timeout=90)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "OK: every item accounted for" in res.stdout
+    produced = {m.group(1): int(m.group(2)) for m in
+                re.finditer(r"^  (spans|log records)\s+(\d+)\s+\d+\s+\d+$", res.stdout, re.M)}
+    assert produced["spans"] > 0 and produced["log records"] > 0
+
+    def count(name, outer, inner, leaf):
+        n = 0
+        for line in (out / f"otelplug-{name}.jsonl").read_text().splitlines():
+            for r in json.loads(line)[outer]:
+                for s in r[inner]:
+                    n += len(s[leaf])
+        return n
+
+    assert count("traces", "resourceSpans", "scopeSpans", "spans") == produced["spans"]
+    assert count("logs", "resourceLogs", "scopeLogs", "logRecords") == produced["log records"]
+    assert count("metrics", "resourceMetrics", "scopeMetrics", "metrics") > 0
+    services = set()
+    for line in (out / "otelplug-traces.jsonl").read_text().splitlines():
+        for r in json.loads(line)["resourceSpans"]:
+            attrs = {a["key"]: a["value"] for a in r["resource"]["attributes"]}
+            services.add(attrs["service.name"]["stringValue"])
+    assert services == {"demo-web", "demo-job", "demo-gpu"}
