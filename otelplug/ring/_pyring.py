@@ -224,6 +224,12 @@ class RingWriter:
             _put(self._mm, "wait_ns", _get(self._mm, "wait_ns") + time.monotonic_ns() - t0)
         return at is not None
 
+    def write_many_wait(self, rtype: int, records, timeout: float) -> int:
+        ok = 0
+        for r in records:
+            ok += self.write_wait(rtype, r, timeout)
+        return ok
+
     def _test_torn_write(self, rtype: int, data, keep: int) -> bool:
         data = bytes(data)
         self._count_attempt()

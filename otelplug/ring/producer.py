@@ -98,12 +98,24 @@ class Producer:
             return 0
         return w.write_many(rtype, records)
 
-    def write_wait(self, rtype: int, data, timeout: float) -> bool:
-        """Bounded-wait write: waits up to ``timeout`` seconds for room."""
+    def write_many_wait(self, rtype: int, records, timeout: float) -> int:
+        """Lossless batched write: when the ring fills, publishes what it has
+        written and waits up to ``timeout`` seconds per record for room.
+        Returns how many records were committed."""
         w = self._ensure_writer()
         if w is None:
-            return self._unavailable(1)
-        return w.write_wait(rtype, data, timeout)
+            records = list(records)
+            self._unavailable(len(records))
+            return 0
+        return w.write_many_wait(rtype, records, timeout)
+
+    def write_wait(self, rtype: int, data, timeout: float) -> bool:
+        """Bounded-wait write: waits up to ``timeout`` seconds for room."""
+        try:
+            return self._writer.write_wait(rtype, data, timeout)
+        except (AttributeError, RuntimeError):  # no ring yet, forked, or closed
+            w = self._ensure_writer()
+            return w.write_wait(rtype, data, timeout) if w is not None else self._unavailable(1)
 
     def define(self, key: int, payload: bytes) -> bool:
         """Store a definition (resource, scope, ...) under a 64-bit ``key``

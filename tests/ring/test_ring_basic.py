@@ -201,3 +201,25 @@ def test_probe_alive_tells_a_claimed_dead_ring_from_a_live_one(shm_dir):
         assert next(iter(c.rings.values())).dead
         assert probe_alive(fd) is False
     os.close(fd)
+
+
+def test_write_many_wait_is_lossless_with_a_slow_consumer(ring_impl, shm_dir):
+    pair = Pair(ring_impl, shm_dir, 1024)
+    recs = [bytes([i % 256]) * 100 for i in range(200)]   # 20x the ring
+    got = []
+    stop = threading.Event()
+
+    def consume():
+        while not stop.is_set() or pair.reader.pending_bytes():
+            got.extend(pair.read_all())
+            stop.wait(0.001)
+
+    t = threading.Thread(target=consume)
+    t.start()
+    assert pair.writer.write_many_wait(1, recs, 5.0) == 200
+    stop.set()
+    t.join()
+    assert [d for _, d, _ in got] == recs
+    h = pair.reader.header()
+    assert h["dropped_full"] == 0 and h["waits"] > 0
+    pair.close()
