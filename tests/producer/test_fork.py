@@ -1,0 +1,83 @@
+"""After fork, every process writes through a ring of its own, with its own
+resource definition (its pid), and no user hook."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+
+from otelplug import ShmSpanProcessor
+
+from producer_helpers import drain
+
+_tracer = None   # set in the parent before the pool forks
+
+
+def _work(i):
+    with _tracer.start_as_current_span(f"task-{i}") as span:
+        span.set_attribute("task", i)
+    # long enough that one busy worker cannot take every task before the
+    # others start, even on a loaded 2-core machine
+    time.sleep(0.02)
+    return os.getpid()
+
+
+def _setup(service):
+    global _tracer
+    proc = ShmSpanProcessor()
+    tp = TracerProvider(resource=Resource.create({"service.name": service}), shutdown_on_exit=False)
+    tp.add_span_processor(proc)
+    _tracer = tp.get_tracer("forks")
+    return proc, tp
+
+
+def _check_each_ring_names_its_process(got):
+    for pid, span in got.spans:
+        assert got.resource_of(pid, span).attributes["process.pid"] == pid
+        assert got.scope_of(pid, span).name == "forks"
+
+
+def test_os_fork_child_gets_its_own_ring_and_resource():
+    proc, _ = _setup("forked")
+    with _tracer.start_as_current_span("parent-before"):
+        pass
+    child = os.fork()
+    if child == 0:
+        code = 1
+        try:
+            for i in range(3):
+                _work(i)
+            code = 0 if proc.written == 1 + 3 else 2   # 1 inherited from the parent
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with _tracer.start_as_current_span("parent-after"):
+        pass
+    got = drain()
+    by_pid = {}
+    for pid, span in got.spans:
+        by_pid.setdefault(pid, []).append(span.name)
+    assert by_pid == {os.getpid(): ["parent-before", "parent-after"],
+                      child: ["task-0", "task-1", "task-2"]}
+    _check_each_ring_names_its_process(got)
+    proc.shutdown()
+
+
+def test_multiprocessing_pool_workers_each_write_their_own_ring():
+    proc, _ = _setup("pool")
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(3) as pool:
+        pids = pool.map(_work, range(60), chunksize=1)
+        pool.close()
+        pool.join()
+    got = drain(until_no_producers=False)
+    assert sorted(s.attributes["task"] for _, s in got.spans) == list(range(60))
+    for pid, span in got.spans:
+        assert pids[span.attributes["task"]] == pid
+    assert len({pid for pid, _ in got.spans}) == len(set(pids)) >= 2
+    _check_each_ring_names_its_process(got)
+    proc.shutdown()
