@@ -21,6 +21,10 @@ class InvalidRequest(ValueError):
     """An OTLP payload that is well-formed protobuf but not valid OTLP."""
 
 
+class Unsupported(InvalidRequest):
+    """Valid OTLP that otelplug's records cannot carry (summary metrics)."""
+
+
 class _Attrs(dict):
     """An attribute dict that also carries OTLP's dropped count."""
     dropped = 0
@@ -187,7 +191,8 @@ class _MetricView:
     def __init__(self, m):
         kind = m.WhichOneof("data")
         if kind not in _KIND_CLASS:
-            raise InvalidRequest(f"metric {m.name!r} has no data (summary metrics are not supported)")
+            what = "summary metrics are not supported" if kind == "summary" else "it has no data"
+            raise Unsupported(f"metric {m.name!r} dropped: {what}")
         src = getattr(m, kind)
         data = _KIND_CLASS[kind]()
         data.data_points = [_Point(p, kind) for p in src.data_points]
@@ -247,14 +252,24 @@ def logs(req) -> RecordSet:
     return b.build()
 
 
-def metrics(req) -> RecordSet:
+def metrics(req, rejected: list | None = None) -> RecordSet:
+    """``rejected``: if a list, metrics otelplug cannot carry are left out
+    and listed there as (data points, reason) -- a partial success, as the
+    OTLP receiver answers; otherwise they raise ``Unsupported``."""
     b = _Builder("metrics")
     for rm in req.resource_metrics:
         rkey = b.define(codec.encode_resource(_Resource(rm.resource, rm.schema_url)))
         for sm in rm.scope_metrics:
             skey = b.define(codec.encode_scope(_Scope(sm.scope, sm.schema_url)))
             for m in sm.metrics:
-                view = _MetricView(m)
+                try:
+                    view = _MetricView(m)
+                except Unsupported as exc:
+                    if rejected is None:
+                        raise
+                    kind = m.WhichOneof("data")
+                    rejected.append((len(getattr(m, kind).data_points) if kind else 0, str(exc)))
+                    continue
                 b.parts.append(codec.encode_metric(view, rkey, skey, rm.schema_url or None,
                                                    sm.schema_url or None))
                 b.items += view.points

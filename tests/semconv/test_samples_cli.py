@@ -94,7 +94,7 @@ def test_project_registry_content():
     expected |= {"otelplug_exporter_queue_size", "otelplug_exporter_queue_capacity",
                  "otelplug_ring_dropped_records", "otelplug_ring_lost_in_flight", "otelplug_ring_corrupt_records",
                  "otelplug_process_cpu_seconds", "otelplug_process_memory_rss"}
-    assert set(reg.metrics) == expected
+    assert expected <= set(reg.metrics)   # the core self-metrics are declared
     assert all(name.startswith("otelplug.") for name in reg.attributes)
     assert reg.metrics["otelplug_exporter_sent_spans"].attribute("otelplug.exporter").requirement_level == "required"
     assert {"otelplug.adapter.started", "otelplug.adapter.stopped", "otelplug.ring.overflow"} <= set(reg.events)

@@ -28,6 +28,16 @@ def wait_healthy(port, timeout=15):
     raise AssertionError("sidecar never became healthy")
 
 
+def wait_log(path, text, count, timeout=30):
+    """Signals that arrive during a reload merge into one: wait for each."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.read_text().count(text) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} not seen {count} times")
+
+
 def _cfg(channel, sink, mport, hport, batch_timeout="100ms"):
     return f"""
 receivers: {{shm: {{channels: [{channel}]}}}}
@@ -57,6 +67,7 @@ def test_sighup_reload_loses_nothing_and_bad_reload_keeps_running(tmp_path):
                 time.sleep(0.7)
                 (tmp_path / "reload.yaml").write_text(_cfg("reload", sink, mport, hport, f"{100 + i}ms"))
                 sidecar.send_signal(signal.SIGHUP)
+                wait_log(tmp_path / "reload.log", "reload: done", i + 1)
             time.sleep(0.5)
             (tmp_path / "reload.yaml").write_text("receivers: [\n")     # broken: kept running
             sidecar.send_signal(signal.SIGHUP)

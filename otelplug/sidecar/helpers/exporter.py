@@ -7,6 +7,9 @@ for transient failures and ``Permanent`` for data the destination will never
 take.  Counting follows the Collector: ``sent``, ``send_failed`` and
 ``enqueue_failed`` items per exporter, plus queue size and capacity.
 
+A full queue raises ``Refused`` (counted as enqueue_failed): the data stays
+with the sender, in the rings or with the OTLP client, which retries.
+
 Data is safe, and its acks settle, when it is in the persistent queue or
 the destination acknowledged it.  With the in-memory queue the acks settle
 only after a successful send, so upstream (the rings) holds the data until
@@ -22,7 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ..config.decode import Duration
-from ..consumer import Consumer
+from ..consumer import Consumer, Refused
 from ..data import RecordSet
 from .persistent_queue import PersistentQueue
 
@@ -173,8 +176,7 @@ class Exporter(Consumer):
                 ok = False
             if not ok:
                 self._count(records, 2, records.items)
-                records.settle(ok=False)
-                return
+                raise Refused(f"exporter {self.id}: sending queue is full")
             records.settle()   # on disk: safe
             with self._cv:
                 self._cv.notify()
@@ -187,8 +189,10 @@ class Exporter(Consumer):
                 self._mem.append(records)
                 self._cv.notify()
         if full:
+            # as the Collector: a full queue is an error to the sender, so
+            # data waits upstream (in the rings, or an OTLP client retries)
             self._count(records, 2, records.items)
-            records.settle(ok=False)
+            raise Refused(f"exporter {self.id}: sending queue is full")
 
     def _queued(self) -> int:
         return len(self._pq) if self._pq is not None else len(self._mem)

@@ -49,6 +49,25 @@ def split_endpoint(endpoint: str) -> tuple[str, int]:
     return m.group(1) or m.group(2), int(m.group(3))
 
 
+def join_endpoint(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# signal -> (gRPC service, request message, response message)
+def messages(signal: str):
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as lg
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as mt
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as tr
+    return {
+        "traces": ("opentelemetry.proto.collector.trace.v1.TraceService",
+                   tr.ExportTraceServiceRequest, tr.ExportTraceServiceResponse),
+        "metrics": ("opentelemetry.proto.collector.metrics.v1.MetricsService",
+                    mt.ExportMetricsServiceRequest, mt.ExportMetricsServiceResponse),
+        "logs": ("opentelemetry.proto.collector.logs.v1.LogsService",
+                 lg.ExportLogsServiceRequest, lg.ExportLogsServiceResponse),
+    }[signal]
+
+
 def _endpoint_errors(endpoint: str) -> list:
     try:
         split_endpoint(endpoint)
@@ -152,9 +171,14 @@ class Ingest:
     """What both transports do with a parsed Export*ServiceRequest: decode
     it, hand it to the signal's pipelines, count the outcome.
 
-    Raises ValueError (``InvalidRequest``) for payloads that are not valid
-    OTLP, ``Refused`` when the pipeline pushes back, anything else for
-    pipeline failures; the transport turns those into status codes.
+    Returns the Export*ServiceResponse to send.  Raises ValueError
+    (``InvalidRequest``) for payloads that are not valid OTLP, ``Refused``
+    when the pipeline pushes back, anything else for pipeline failures; the
+    transport turns those into status codes.
+
+    Metrics otelplug cannot carry (summaries) do not fail the request: the
+    rest goes on and the response reports them as a partial success, which
+    OTLP clients log and do not retry.
     """
 
     def __init__(self, receiver_id: str, consumers: dict, telemetry):
@@ -167,6 +191,10 @@ class Ingest:
                           for s, w in ITEM_WORD.items()}
         self._refused = {s: telemetry.counter(f"receiver_refused_{w}", f"{w} refused by the pipeline", lab)
                          for s, w in ITEM_WORD.items()}
+        self._rejected = telemetry.counter(
+            "receiver_rejected_metric_points",
+            "metric_points left out of an accepted request because otelplug cannot carry them "
+            "(summary metrics); reported to the client as a partial success", lab)
         # not a Collector metric: without it, clients sending garbage are invisible
         self._invalid = telemetry.counter("receiver_invalid_requests",
                                           "Requests rejected before reaching the pipeline "
@@ -178,9 +206,15 @@ class Ingest:
     def invalid(self, transport: str) -> None:
         self._invalid.add(1, receiver=self.receiver_id, transport=transport)
 
-    def export(self, signal: str, request, transport: str) -> None:
+    def export(self, signal: str, request, transport: str):
+        _, _, response_cls = messages(signal)
+        response = response_cls()
+        rejected: list = []
         try:
-            records = self._decode[signal](request)
+            if signal == "metrics":
+                records = self._decode[signal](request, rejected)
+            else:
+                records = self._decode[signal](request)
         except ValueError:
             self.invalid(transport)
             raise
@@ -192,8 +226,15 @@ class Ingest:
             self.invalid(transport)
             raise ValueError(f"could not convert the request: {type(exc).__name__}: {exc}") from None
         lab = {"receiver": self.receiver_id, "transport": transport}
+        if rejected:
+            points = sum(n for n, _ in rejected)
+            self._rejected.add(points, **lab)
+            response.partial_success.rejected_data_points = points
+            reasons = "; ".join(why for _, why in rejected[:5])
+            more = f" (and {len(rejected) - 5} more)" if len(rejected) > 5 else ""
+            response.partial_success.error_message = reasons + more
         if records.items == 0:
-            return  # as the Collector: nothing to hand on, still a success
+            return response  # as the Collector: nothing to hand on, still a success
         ack = Ack()             # the receiver's own share ...
         ack.hold()              # ... and the pipeline's
         records = records.with_acks((ack,))
@@ -211,6 +252,7 @@ class Ingest:
             # nothing waits for export: the response only says "accepted"
             ack.settle()
         self._accepted[signal].add(records.items, **lab)
+        return response
 
 
 class OTLPReceiver:
