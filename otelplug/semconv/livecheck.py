@@ -132,6 +132,10 @@ class LiveChecker:
         self.metrics: dict[str, Group] = registry.metrics
         self.events: dict[str, Group] = registry.events
         self.entities: dict[str, Group] = registry.entities
+        #: names of enum attributes: the only ones whose *value* (not just
+        #: its type) changes the findings, which is what a cache keyed by
+        #: attribute shape needs to know
+        self.enum_attributes: frozenset[str] = frozenset(n for n, a in self.attributes.items() if a.is_enum)
         self.span_index: dict[str, list[Group]] = {}
         for group in registry.of_type("span"):
             for key in dict.fromkeys((group.fields.get("name"), group.id, group.span_type)):
@@ -371,16 +375,25 @@ class LiveChecker:
         self._record("metric", own)
         out = list(own)
         for point in data_points:
-            attr_list = list(_iter_attrs(point))
-            out += self.check_attributes(attr_list, signal_type="metric", signal_name=name)
-            point_findings = []
-            if definition is not None:
-                point_findings = self.check_requirements(definition, (n for n, _v, _t in attr_list),
-                                                         signal_type="metric", signal_name=name,
-                                                         sample_type="data_point")
-            self._record("data_point", point_findings)
-            out += point_findings
+            out += self.check_data_point(name, point)
         return out
+
+    def check_data_point(self, metric_name: str, attributes: Mapping[str, Any] | Iterable) -> list[Finding]:
+        """One data point of metric ``metric_name``: its attributes and the
+        metric definition's attribute requirements.  ``check_metric`` calls
+        it for each point; a batch checker that caches per point shape calls
+        it directly (after ``check_metric(name, instrument, unit)`` once per
+        metric)."""
+        attr_list = list(_iter_attrs(attributes))
+        out = self.check_attributes(attr_list, signal_type="metric", signal_name=metric_name)
+        point_findings: list[Finding] = []
+        definition = self.metrics.get(metric_name)
+        if definition is not None:
+            point_findings = self.check_requirements(definition, (n for n, _v, _t in attr_list),
+                                                     signal_type="metric", signal_name=metric_name,
+                                                     sample_type="data_point")
+        self._record("data_point", point_findings)
+        return out + point_findings
 
     # ------------------------------------------------------------------ misc
     def _record(self, sample_type: str, findings: list[Finding]) -> None:

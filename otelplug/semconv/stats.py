@@ -33,33 +33,40 @@ class LiveCheckStats:
         self.seen_registry_spans: Counter[str] = Counter()
 
     # called by LiveChecker --------------------------------------------------
-    def record(self, sample_type: str, findings: Iterable[Finding]) -> None:
+    # ``times`` lets a batch checker that caches results per sample shape
+    # count n identical samples at once (see StatsRecorder and replay).
+    def record(self, sample_type: str, findings: Iterable[Finding], times: int = 1) -> None:
         findings = list(findings)
-        self.entities_by_type[sample_type] += 1
+        self.entities_by_type[sample_type] += times
         if not findings:
-            self.no_advice_count += 1
+            self.no_advice_count += times
             return
         highest = max(findings, key=lambda f: LEVEL_RANK.get(f.level, -1)).level
-        self.highest_level_counts[highest] += 1
+        self.highest_level_counts[highest] += times
         for f in findings:
-            self.level_counts[f.level] += 1
-            self.type_counts[f.id] += 1
+            self.level_counts[f.level] += times
+            self.type_counts[f.id] += times
 
-    def seen_attribute(self, name: str, definition: str | None) -> None:
+    def seen_attribute(self, name: str, definition: str | None, times: int = 1) -> None:
         if definition is None:
-            self.seen_non_registry_attributes[name] += 1
+            self.seen_non_registry_attributes[name] += times
         else:
-            self.seen_registry_attributes[definition] += 1
+            self.seen_registry_attributes[definition] += times
 
-    def seen_metric(self, name: str, known: bool) -> None:
-        (self.seen_registry_metrics if known else self.seen_non_registry_metrics)[name] += 1
+    def seen_metric(self, name: str, known: bool, times: int = 1) -> None:
+        (self.seen_registry_metrics if known else self.seen_non_registry_metrics)[name] += times
 
-    def seen_event(self, name: str, known: bool) -> None:
-        (self.seen_registry_events if known else self.seen_non_registry_events)[name] += 1
+    def seen_event(self, name: str, known: bool, times: int = 1) -> None:
+        (self.seen_registry_events if known else self.seen_non_registry_events)[name] += times
 
-    def seen_span(self, name: str, definition: str | None) -> None:
+    def seen_span(self, name: str, definition: str | None, times: int = 1) -> None:
         if definition is not None:
-            self.seen_registry_spans[definition] += 1
+            self.seen_registry_spans[definition] += times
+
+    def replay(self, calls: Iterable[tuple], times: int = 1) -> None:
+        """Apply the calls a :class:`StatsRecorder` captured, ``times`` times."""
+        for name, *args in calls:
+            getattr(self, name)(*args, times=times)
 
     # report ---------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -101,3 +108,29 @@ class LiveCheckStats:
 
 def _coverage(seen: int, total: int) -> dict[str, Any]:
     return {"seen": seen, "total": total, "coverage": (seen / total) if total else 0.0}
+
+
+class StatsRecorder:
+    """Stands in for :class:`LiveCheckStats` while one sample is checked and
+    keeps the calls, so that the same statistics can be applied later for
+    any number of samples of the same shape (``LiveCheckStats.replay``)."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def record(self, sample_type: str, findings: Iterable[Finding]) -> None:
+        self.calls.append(("record", sample_type, tuple(findings)))
+
+    def seen_attribute(self, name: str, definition: str | None) -> None:
+        self.calls.append(("seen_attribute", name, definition))
+
+    def seen_metric(self, name: str, known: bool) -> None:
+        self.calls.append(("seen_metric", name, known))
+
+    def seen_event(self, name: str, known: bool) -> None:
+        self.calls.append(("seen_event", name, known))
+
+    def seen_span(self, name: str, definition: str | None) -> None:
+        self.calls.append(("seen_span", name, definition))

@@ -12,9 +12,10 @@ from .component import Factory, Kind
 
 COMPONENT_MODULES = {
     Kind.RECEIVER: ["shm", "otlp"],
-    Kind.PROCESSOR: ["batch", "memory_limiter", "attributes", "resource"],
-    Kind.EXPORTER: ["otlp", "file", "debug"],
-    Kind.CONNECTOR: ["forward"],
+    Kind.PROCESSOR: ["batch", "memory_limiter", "attributes", "resource", "semconv",
+                      "probabilistic_sampler", "adaptive_sampler", "tail_sampling"],
+    Kind.EXPORTER: ["otlp", "file", "debug", "prometheus", "jaeger"],
+    Kind.CONNECTOR: ["forward", "semconv_router", "spanmetrics"],
     Kind.EXTENSION: ["health_check", "file_storage"],
 }
 

@@ -1,0 +1,651 @@
+"""The batch checker behind the ``semconv`` processor and the
+``semconv_router`` connector.
+
+A registry is resolved once per process (``registry_for``: cached by path
+and the files' mtimes, so validating a config and starting the sidecar load
+it once) and compiled into a :class:`~otelplug.semconv.livecheck.LiveChecker`.
+Checking a batch then costs, per item, the codec's decode plus a dict
+lookup:
+
+Shape cache
+    The findings of a span depend only on its name, kind, the attribute
+    *keys*, the value *types* (plus element types of arrays), the values of
+    enum attributes, and the same for its events and links.  That tuple is
+    the item's *shape*; live traffic repeats a few shapes over and over.
+    Level 1 is keyed by ``(name, kind, keys, types)`` - built with C-level
+    ``tuple()``/``map(type, ...)``, no Python loop per attribute.  A level-1
+    entry knows which of its keys are enums or arrays; if there are none it
+    holds the verdict itself, otherwise a level-2 dict keyed by those values
+    holds one verdict per variant.  Spans with events or links add a full
+    signature of those to level 1 (they are rarer).  Logs are keyed by
+    ``(event_name, keys, types)``, metrics by ``(name, instrument, unit)``
+    and each data point by ``(metric name, keys, types)`` the same way.
+    Both levels are bounded (``max_shapes``, ``max_variants``); past the
+    bound a shape is checked uncached, never wrongly.
+
+Verdicts
+    A cache entry is a :class:`Verdict`: the findings, the action the
+    configured levels give (pass < annotate < route < drop: the strongest
+    wins), the annotation, the self-metric label sets, and the statistics
+    calls the check made (``StatsRecorder``).  Per batch the verdicts are
+    counted (``Counter`` over the objects) and each distinct one is applied
+    ``n`` times to the statistics and the counters: their cost is per
+    distinct shape, not per item.
+
+Resources
+    Each resource definition (its content key) is checked once per
+    component lifetime, when first seen.  Resource findings are counted and
+    reported but do not decide an item's action.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from otelplug import codec
+from otelplug.codec import model
+from otelplug.codec import types as wire
+from otelplug.semconv import SemconvError, resolve_registry
+from otelplug.semconv.livecheck import LEVEL_RANK, LiveChecker, infer_type
+from otelplug.semconv.stats import LiveCheckStats, StatsRecorder
+
+from ..data import RecordSet
+
+LEVELS = ("violation", "improvement", "information")
+ACTIONS = ("pass", "annotate", "route", "drop")
+PASS, ANNOTATE, ROUTE, DROP = range(4)
+ACTION_CODE = {a: i for i, a in enumerate(ACTIONS)}
+
+#: attributes the ``annotate`` action adds (declared in semconv/semconv_processor.yaml)
+FINDINGS_ATTRIBUTE = "otelplug.semconv.findings"
+LEVEL_ATTRIBUTE = "otelplug.semconv.level"
+#: Weaver live-check's finding event
+FINDING_EVENT = "weaver.live_check.finding"
+_SEVERITY = {"violation": (17, "ERROR"), "improvement": (13, "WARN"), "information": (9, "INFO")}
+
+SPAN_KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
+_INSTRUMENT = {(wire.M_GAUGE, False): "gauge", (wire.M_GAUGE, True): "gauge",
+               (wire.M_SUM, True): "counter", (wire.M_SUM, False): "updowncounter",
+               (wire.M_HISTOGRAM, False): "histogram", (wire.M_HISTOGRAM, True): "histogram",
+               (wire.M_EXP_HISTOGRAM, False): "histogram", (wire.M_EXP_HISTOGRAM, True): "histogram"}
+
+Action = Literal["pass", "annotate", "drop", "route"]
+
+
+# ------------------------------------------------------------------ config
+
+@dataclass
+class LevelActions:
+    """What to do with an item whose findings include this level."""
+    violation: Action = "pass"
+    improvement: Action = "pass"
+    information: Action = "pass"
+
+    def codes(self) -> dict[str, int]:
+        return {lvl: ACTION_CODE[getattr(self, lvl)] for lvl in LEVELS}
+
+
+@dataclass
+class SemconvConfig:
+    """``registry``: a registry folder (or a manifest / single YAML file),
+    resolved once at startup with ``otelplug.semconv``; relative paths are
+    relative to the sidecar's working directory.
+
+    ``actions``: per finding level, ``pass`` (count only), ``annotate``
+    (add ``otelplug.semconv.findings`` / ``otelplug.semconv.level`` to spans
+    and log records), ``drop``, or ``route`` (``semconv_router`` connector
+    only).  An item gets the strongest action among its findings' levels
+    (pass < annotate < route < drop).
+
+    ``check_resources``: check each distinct resource once.
+    ``max_shapes`` / ``max_variants``: bounds of the shape cache.
+    ``label_limit``: distinct non-registry names kept as
+    ``attribute_or_metric`` label values before they become ``other``.
+    """
+    registry: str = ""
+    actions: LevelActions = field(default_factory=LevelActions)
+    check_resources: bool = True
+    max_shapes: int = 10000
+    max_variants: int = 256
+    label_limit: int = 100
+
+    allow_route = False
+
+    def validate(self):
+        errs = []
+        if not self.registry:
+            errs.append((("registry",), "required: the path of a semantic-convention registry "
+                                        "(a folder, or its manifest)"))
+        else:
+            try:
+                registry_for(self.registry)
+            except SemconvError as exc:
+                for d in exc.diagnostics:
+                    errs.append((("registry",), f"{d.format()}"))
+        for lvl in LEVELS:
+            if getattr(self.actions, lvl) == "route" and not self.allow_route:
+                errs.append((("actions", lvl),
+                             "route sends items to other pipelines, which a processor cannot do: use "
+                             "the semconv_router connector (connectors::semconv_router) for route"))
+        for name in ("max_shapes", "max_variants"):
+            if getattr(self, name) < 1:
+                errs.append(((name,), "must be at least 1"))
+        if self.label_limit < 0:
+            errs.append((("label_limit",), "must be 0 or more"))
+        return errs
+
+
+# ---------------------------------------------------------------- registry
+
+_REGISTRIES: dict = {}
+_REG_LOCK = threading.Lock()
+
+
+def _signature(path: str):
+    real = os.path.realpath(path)
+    if not os.path.exists(real):
+        return (real,)
+    if os.path.isfile(real):
+        st = os.stat(real)
+        root = os.path.dirname(real)
+        entries = [(real, st.st_mtime_ns, st.st_size)]
+    else:
+        root, entries = real, []
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            if f.endswith((".yaml", ".yml", ".json")):
+                full = os.path.join(dirpath, f)
+                try:
+                    st = os.stat(full)
+                except OSError:
+                    continue
+                entries.append((full, st.st_mtime_ns, st.st_size))
+    return (real, tuple(sorted(entries)))
+
+
+def registry_for(path: str):
+    """The resolved registry at ``path``, resolved once per content
+    (SemconvError if it has errors; RegistryNotFound if absent)."""
+    sig = _signature(path)
+    with _REG_LOCK:
+        hit = _REGISTRIES.get(sig)
+    if hit is not None:
+        if isinstance(hit, SemconvError):
+            raise hit
+        return hit
+    try:
+        reg = resolve_registry(path)
+    except SemconvError as exc:
+        hit = exc
+    else:
+        hit = reg
+    with _REG_LOCK:
+        _REGISTRIES[sig] = hit
+    if isinstance(hit, SemconvError):
+        raise hit
+    return hit
+
+
+# ----------------------------------------------------------------- verdict
+
+class Verdict:
+    """What checking one item shape gave, ready to apply to many items."""
+
+    __slots__ = ("findings", "calls", "action", "annotation", "level", "labels")
+
+    def __init__(self, findings, calls, engine: "Engine", signal: str):
+        self.findings = findings
+        self.calls = calls
+        codes = engine.action_codes
+        self.action = max((codes[f.level] for f in findings), default=PASS)
+        noted = [f for f in findings if codes[f.level] in (ANNOTATE, ROUTE)]
+        if noted and self.action != DROP:
+            self.annotation = tuple(dict.fromkeys(_finding_tag(f) for f in noted))
+            self.level = max((f.level for f in noted), key=LEVEL_RANK.__getitem__)
+        else:
+            self.annotation, self.level = (), None
+        self.labels = [engine.labels(f, signal) for f in findings]
+
+
+def _subject(f) -> str:
+    c = f.context
+    return (c.get("attribute_key") or c.get("metric_name") or c.get("event_name")
+            or f.signal_name or "")
+
+
+def _finding_tag(f) -> str:
+    s = _subject(f)
+    return f"{f.id}:{s}" if s else f.id
+
+
+class _Shape:
+    __slots__ = ("plain", "enum_keys", "array_keys", "variants")
+
+    def __init__(self, enum_keys, array_keys):
+        self.plain = None
+        self.enum_keys = enum_keys
+        self.array_keys = array_keys
+        self.variants = {} if (enum_keys or array_keys) else None
+
+
+# ------------------------------------------------------------------ engine
+
+class Engine:
+    def __init__(self, config: SemconvConfig, telemetry, component: str):
+        self.config = config
+        self.component = component
+        self.registry = registry_for(config.registry)
+        self.stats = LiveCheckStats(self.registry)
+        self.checker = LiveChecker(self.registry)
+        self.enums = self.checker.enum_attributes
+        self.action_codes = config.actions.codes()
+        self.annotating = any(c in (ANNOTATE, ROUTE) for c in self.action_codes.values())
+        self.acting = any(c != PASS for c in self.action_codes.values())
+        self.lock = threading.Lock()
+        self._l1: dict = {}
+        self._metric_heads: dict = {}
+        self._resources: dict[int, Verdict | None] = {}
+        self._resource_attrs: dict[int, dict] = {}
+        reg = self.registry
+        self._label_names = (set(reg.attributes) | set(reg.metrics) | set(reg.events)
+                             | set(reg.spans))
+        self._other_names: set[str] = set()
+        # self-metrics
+        self._findings = telemetry.counter(
+            "semconv_findings", "Semantic-convention findings in checked telemetry",
+            ("component", "id", "level", "signal", "attribute_or_metric"))
+        self._items = telemetry.counter(
+            "semconv_items", "Items checked against the registry, by the action applied",
+            ("component", "otel_signal", "action"))
+        self._uncached = telemetry.counter(
+            "semconv_uncached_checks", "Item shapes checked without the shape cache (cache bounds reached)",
+            ("component",))
+        self._coverage = telemetry.gauge(
+            "semconv_registry_coverage", "Fraction of the registry seen in checked telemetry, per kind",
+            ("component", "kind"))
+        self._ns_coverage = telemetry.gauge(
+            "semconv_namespace_coverage", "Fraction of a namespace's registry attributes seen",
+            ("component", "namespace"))
+        self._entities = telemetry.gauge(
+            "semconv_entities", "Samples checked so far by type (live-check's total_entities_by_type)",
+            ("component", "type"))
+        telemetry.on_collect(self._refresh_gauges)
+
+    # -- labels ---------------------------------------------------------------
+    def labels(self, f, signal: str) -> tuple:
+        s = _subject(f)
+        if s not in self._label_names and s not in self._other_names:
+            if len(self._other_names) < self.config.label_limit:
+                self._other_names.add(s)
+            else:
+                s = "other"
+        return (f.id, f.level, f.signal_type or signal, s)
+
+    # -- statistics -----------------------------------------------------------
+    def stats_dict(self) -> dict:
+        with self.lock:
+            return self.stats.to_dict()
+
+    def _refresh_gauges(self) -> None:
+        d = self.stats_dict()
+        c = self.component
+        for kind, cov in d["coverage_by_signal"].items():
+            self._coverage.set(cov["coverage"], component=c, kind=kind)
+        for ns, cov in d["coverage_by_namespace"].items():
+            self._ns_coverage.set(cov["coverage"], component=c, namespace=ns)
+        for typ, n in d["total_entities_by_type"].items():
+            self._entities.set(n, component=c, type=typ)
+
+    def _verdict(self, run, signal: str) -> Verdict:
+        rec = StatsRecorder()
+        self.checker.stats = rec
+        try:
+            findings = run()
+        finally:
+            self.checker.stats = None
+        return Verdict(findings, rec.calls, self, signal)
+
+    def _apply(self, verdicts) -> None:
+        """Statistics and counters for a batch's verdicts (per distinct one)."""
+        comp = self.component
+        add = self._findings.add
+        for v, n in Counter(verdicts).items():
+            if v.calls:
+                self.stats.replay(v.calls, n)
+            for lab in v.labels:
+                add(n, component=comp, id=lab[0], level=lab[1], signal=lab[2], attribute_or_metric=lab[3])
+
+    # -- the shape cache ------------------------------------------------------
+    def _shape(self, k1, keys, types):
+        if len(self._l1) >= self.config.max_shapes:
+            self._l1.clear()
+            self._uncached.add(1, component=self.component)
+        enums = tuple(k for k in keys if k in self.enums)
+        arrays = tuple(k for k, t in zip(keys, types) if t is tuple or t is list)
+        e = self._l1[k1] = _Shape(enums, arrays)
+        return e
+
+    def _lookup(self, e: _Shape, attrs, compute):
+        if e.variants is None:
+            v = e.plain
+            if v is None:
+                v = e.plain = compute()
+            return v
+        try:
+            vk = tuple(map(attrs.__getitem__, e.enum_keys))
+            if e.array_keys:
+                vk += tuple(infer_type(attrs[k]) for k in e.array_keys)
+            v = e.variants.get(vk)
+        except TypeError:          # an unhashable value (a map) where an enum belongs
+            self._uncached.add(1, component=self.component)
+            return compute()
+        if v is None:
+            v = compute()
+            if len(e.variants) < self.config.max_variants:
+                e.variants[vk] = v
+            else:
+                self._uncached.add(1, component=self.component)
+        return v
+
+    def _full_sig(self, attrs) -> tuple:
+        enums = self.enums
+        return tuple((k, type(v), v if k in enums else infer_type(v) if type(v) is tuple else None)
+                     for k, v in attrs.items())
+
+    # -- signals --------------------------------------------------------------
+    def span_verdicts(self, records: RecordSet, keep):
+        """(verdicts, decoded items kept where ``keep(verdict)``, resource keys)."""
+        decode = codec.decode_span
+        l1 = self._l1
+        verdicts = []
+        kept = {}
+        rkeys = set()
+        for i, p in enumerate(records.payloads()):
+            s = decode(p)
+            a = s.attributes
+            keys = tuple(a)
+            types = tuple(map(type, a.values()))
+            if s.events or s.links:
+                try:
+                    extra = (tuple((e.name, self._full_sig(e.attributes)) for e in s.events),
+                             tuple(self._full_sig(lk.attributes) for lk in s.links))
+                    hash(extra)
+                except TypeError:
+                    extra = None
+                k1 = (s.name, s.kind, keys, types, extra)
+            else:
+                extra = ()
+                k1 = (s.name, s.kind, keys, types)
+            if extra is None:
+                self._uncached.add(1, component=self.component)
+                v = self._span_check(s)
+            else:
+                e = l1.get(k1)
+                if e is None:
+                    e = self._shape(k1, keys, types)
+                if e.plain is not None:
+                    v = e.plain
+                else:
+                    v = self._lookup(e, a, lambda s=s: self._span_check(s))
+            verdicts.append(v)
+            if keep(v):
+                kept[i] = s
+            rkeys.add(s.resource_key)
+        return verdicts, kept, rkeys
+
+    def _span_check(self, s) -> Verdict:
+        events = [{"name": e.name, "attributes": e.attributes} for e in s.events]
+        links = [{"attributes": lk.attributes} for lk in s.links]
+        kind = SPAN_KINDS.get(s.kind)
+        return self._verdict(lambda: self.checker.check_span(s.name, kind, s.attributes, events, links),
+                             "span")
+
+    def log_verdicts(self, records: RecordSet, keep):
+        decode = codec.decode_log
+        l1 = self._l1
+        verdicts, kept, rkeys = [], {}, set()
+        for i, p in enumerate(records.payloads()):
+            r = decode(p)
+            a = r.attributes
+            keys = tuple(a)
+            types = tuple(map(type, a.values()))
+            k1 = ("log", r.event_name, keys, types)
+            e = l1.get(k1)
+            if e is None:
+                e = self._shape(k1, keys, types)
+            v = e.plain
+            if v is None:
+                v = self._lookup(e, a, lambda r=r: self._verdict(
+                    lambda: self.checker.check_log(r.event_name, r.attributes, r.body), "log"))
+            verdicts.append(v)
+            if keep(v):
+                kept[i] = r
+            rkeys.add(r.resource_key)
+        return verdicts, kept, rkeys
+
+    def metric_verdicts(self, records: RecordSet):
+        """(verdicts per record - each a list: metric then points -, point
+        counts, resource keys, decoded metrics)."""
+        decode = codec.decode_metric
+        l1 = self._l1
+        heads = self._metric_heads
+        per_record, points, rkeys, decoded = [], [], set(), []
+        for p in records.payloads():
+            m = decode(p)
+            instrument = _INSTRUMENT.get((m.kind, bool(m.is_monotonic)))
+            hk = (m.name, instrument, m.unit)
+            hv = heads.get(hk)
+            if hv is None:
+                if len(heads) >= self.config.max_shapes:
+                    heads.clear()
+                hv = heads[hk] = self._verdict(
+                    lambda: self.checker.check_metric(m.name, instrument, m.unit), "metric")
+            vs = [hv]
+            for pt in m.points:
+                a = pt.attributes
+                keys = tuple(a)
+                types = tuple(map(type, a.values()))
+                k1 = ("point", m.name, keys, types)
+                e = l1.get(k1)
+                if e is None:
+                    e = self._shape(k1, keys, types)
+                v = e.plain
+                if v is None:
+                    v = self._lookup(e, a, lambda a=a, name=m.name: self._verdict(
+                        lambda: self.checker.check_data_point(name, a), "metric"))
+                vs.append(v)
+            per_record.append(vs)
+            points.append(len(m.points))
+            rkeys.add(m.resource_key)
+            decoded.append(m)
+        return per_record, np.array(points, dtype=np.int64), rkeys, decoded
+
+    def resource_verdicts(self, records: RecordSet, rkeys) -> list[tuple[int, Verdict]]:
+        """Check resources not seen before; returns the new (key, verdict)s."""
+        if not self.config.check_resources:
+            return []
+        out = []
+        for key in rkeys:
+            if key in self._resources or not key:
+                continue
+            if len(self._resources) >= self.config.max_shapes:
+                self._resources.clear()
+                self._resource_attrs.clear()
+            payload = records.defs.get(key)
+            if payload is None:
+                continue
+            res = codec.decode_definition(payload)
+            if not isinstance(res, model.Resource):
+                self._resources[key] = None
+                continue
+            self._resource_attrs[key] = res.attributes
+            v = self._resources[key] = self._verdict(lambda: self.checker.check_resource(res.attributes),
+                                                     "resource")
+            out.append((key, v))
+        return out
+
+    def resource_attributes(self, key: int, records: RecordSet) -> dict:
+        attrs = self._resource_attrs.get(key)
+        if attrs is None:
+            payload = records.defs.get(key)
+            res = codec.decode_definition(payload) if payload is not None else None
+            attrs = res.attributes if isinstance(res, model.Resource) else {}
+        return attrs
+
+    # -- one batch ------------------------------------------------------------
+    def evaluate(self, records: RecordSet, want_logs: bool = False) -> "Outcome":
+        """Check a batch; annotate what the config says to annotate.
+        Thread-safe (one batch at a time per component)."""
+        with self.lock:
+            return self._evaluate(records, want_logs)
+
+    def _evaluate(self, records: RecordSet, want_logs: bool) -> "Outcome":
+        signal = records.signal
+        n = len(records)
+        logs_src = []
+        if signal == "metrics":
+            per_record, points, rkeys, decoded = self.metric_verdicts(records)
+            flat = [v for vs in per_record for v in vs]
+            actions = np.fromiter((max(v.action for v in vs) for vs in per_record), np.int8, n)
+            self._apply(flat)
+            out = records
+            if want_logs:
+                logs_src = [(m, v) for m, vs in zip(decoded, per_record) for v in vs if v.findings]
+        else:
+            annotate = self.annotating
+
+            def keep(v):
+                return want_logs and bool(v.findings) or (annotate and bool(v.annotation))
+
+            if signal == "traces":
+                verdicts, kept, rkeys = self.span_verdicts(records, keep)
+            else:
+                verdicts, kept, rkeys = self.log_verdicts(records, keep)
+            self._apply(verdicts)
+            actions = np.fromiter((v.action for v in verdicts), np.int8, n)
+            points = None
+            out = records
+            if annotate:
+                out = self._annotate(records, verdicts, kept)
+            if want_logs:
+                logs_src = [(kept[i], verdicts[i]) for i in sorted(kept) if verdicts[i].findings]
+        new_resources = self.resource_verdicts(records, rkeys)
+        self._apply([v for _k, v in new_resources])
+        counts = np.bincount(actions, minlength=4) if n else np.zeros(4, np.int64)
+        if signal == "metrics" and n:
+            counts = np.bincount(actions, weights=points, minlength=4).astype(np.int64)
+        for code, c in enumerate(counts.tolist()):
+            if c:
+                self._items.add(c, component=self.component, otel_signal=signal, action=ACTIONS[code])
+        logs = None
+        if want_logs:
+            logs = self._finding_logs(records, logs_src, new_resources)
+        return Outcome(out, actions, points, logs)
+
+    def _annotate(self, records: RecordSet, verdicts, kept) -> RecordSet:
+        from ..rewrite import encode_log, encode_span
+        encode = encode_span if records.signal == "traces" else encode_log
+        replaced = {}
+        for i, item in kept.items():
+            v = verdicts[i]
+            if not v.annotation:
+                continue
+            item.attributes = dict(item.attributes)
+            item.attributes[FINDINGS_ATTRIBUTE] = v.annotation
+            item.attributes[LEVEL_ATTRIBUTE] = v.level
+            replaced[i] = encode(item)
+        if not replaced:
+            return records
+        mv = memoryview(records.buf)
+        parts = []
+        for i, (off, ln) in enumerate(zip(records.offsets.tolist(), records.lengths.tolist())):
+            parts.append(replaced.get(i) or mv[off:off + ln])
+        lengths = np.fromiter((len(p) for p in parts), dtype=np.uint32, count=len(parts))
+        offsets = np.zeros(len(parts), dtype=np.uint64)
+        if len(parts) > 1:
+            offsets[1:] = np.cumsum(lengths[:-1], dtype=np.uint64)
+        return RecordSet(records.signal, b"".join(parts), offsets, lengths, records.defs, records.acks,
+                         records.items)
+
+    # -- findings as log records ----------------------------------------------
+    def _finding_logs(self, records: RecordSet, items, new_resources) -> RecordSet | None:
+        """Log records shaped like Weaver live-check's finding event, one
+        per finding at or above ``findings_log_min_level``."""
+        from ..rewrite import encode_log, encode_resource
+        min_rank = LEVEL_RANK[getattr(self.config, "findings_log_min_level", "information")]
+        if not hasattr(self, "_log_defs"):
+            res = model.Resource({"service.name": "otelplug", "otelplug.component": self.component})
+            rp = encode_resource(res)
+            sp = codec.encode_scope(_Scope("otelplug.sidecar.semconv"))
+            self._log_defs = {codec.definition_key(rp): rp, codec.definition_key(sp): sp}
+            self._log_keys = tuple(self._log_defs)
+        rkey, skey = self._log_keys
+        now = time.time_ns()
+        parts = []
+
+        def emit(f, resource_key, trace_id=0, span_id=0, trace_flags=None):
+            if LEVEL_RANK[f.level] < min_rank:
+                return
+            attrs = {"weaver.finding.id": f.id, "weaver.finding.level": f.level,
+                     "weaver.finding.sample_type": f.sample_type or "",
+                     "weaver.finding.signal_type": f.signal_type or ""}
+            if f.signal_name:
+                attrs["weaver.finding.signal_name"] = f.signal_name
+            for k, val in f.context.items():
+                if val is not None:
+                    attrs[f"weaver.finding.context.{k}"] = _attr_value(val)
+            for k, val in self.resource_attributes(resource_key, records).items():
+                attrs[f"weaver.finding.resource_attribute.{k}"] = val
+            sev, text = _SEVERITY[f.level]
+            parts.append(encode_log(model.LogData(
+                time_unix_nano=now, observed_time_unix_nano=now, trace_id=trace_id, span_id=span_id,
+                trace_flags=trace_flags, severity_number=sev, severity_text=text,
+                event_name=FINDING_EVENT, body=f.message, attributes=attrs,
+                resource_key=rkey, scope_key=skey)))
+
+        for key, v in new_resources:
+            for f in v.findings:
+                emit(f, key)
+        for item, v in items:
+            tid = getattr(item, "trace_id", 0) or 0
+            sid = getattr(item, "span_id", 0) or 0
+            flags = getattr(item, "trace_flags", None) if sid else None
+            for f in v.findings:
+                emit(f, item.resource_key, tid, sid, flags)
+        if not parts:
+            return None
+        lengths = np.fromiter((len(p) for p in parts), dtype=np.uint32, count=len(parts))
+        offsets = np.zeros(len(parts), dtype=np.uint64)
+        offsets[1:] = np.cumsum(lengths[:-1], dtype=np.uint64)
+        return RecordSet("logs", b"".join(parts), offsets, lengths, dict(self._log_defs))
+
+
+def _attr_value(v):
+    if isinstance(v, (str, bool, int, float)):
+        return v
+    if isinstance(v, (list, tuple)) and all(isinstance(x, (str, bool, int, float)) for x in v):
+        return tuple(v)
+    return str(v)
+
+
+class _Scope:
+    def __init__(self, name):
+        self.name, self.version, self.schema_url, self.attributes = name, None, None, {}
+
+
+@dataclass
+class Outcome:
+    records: RecordSet        # the batch, annotated where configured
+    actions: np.ndarray       # int8 per record: PASS, ANNOTATE, ROUTE, DROP
+    points: np.ndarray | None  # metrics: data points per record
+    logs: RecordSet | None    # findings as log records (when asked for)
+
+    def select(self, mask) -> RecordSet:
+        items = int(self.points[mask].sum()) if self.points is not None else None
+        return self.records.select(mask, items)
