@@ -257,6 +257,13 @@ cdef class RingWriter:
         self._publish()
         return 0
 
+    cdef int _check_write(self, int rtype) except -1:
+        if rtype < 1 or rtype > 255:
+            raise ValueError("record type must be 1..255 (0 is reserved for padding)")
+        if not self._usable():
+            raise RuntimeError("ring writer is closed or belongs to the parent process")
+        return 0
+
     def write(self, int rtype, data):
         """Append one record; True if committed, False if dropped (counted).
 
@@ -264,10 +271,7 @@ cdef class RingWriter:
         """
         cdef Py_buffer view
         cdef int r
-        if rtype < 1 or rtype > 255:
-            raise ValueError("record type must be 1..255 (0 is reserved for padding)")
-        if not self._usable():
-            raise RuntimeError("ring writer is closed or belongs to the parent process")
+        self._check_write(rtype)
         if PyBytes_CheckExact(data):
             r = self._write(<uint8_t>rtype, <const unsigned char *>PyBytes_AS_STRING(data),
                             <uint64_t>PyBytes_GET_SIZE(data))
@@ -288,10 +292,7 @@ cdef class RingWriter:
         cdef uint64_t at, n
         cdef Py_ssize_t ok = 0
         cdef const unsigned char *buf
-        if rtype < 1 or rtype > 255:
-            raise ValueError("record type must be 1..255 (0 is reserved for padding)")
-        if not self._usable():
-            raise RuntimeError("ring writer is closed or belongs to the parent process")
+        self._check_write(rtype)
         for rec in records:
             PyObject_GetBuffer(rec, &view, PyBUF_SIMPLE)
             try:
@@ -317,10 +318,7 @@ cdef class RingWriter:
         while sleeping, so other threads keep writing meanwhile.
         """
         cdef Py_buffer view
-        if rtype < 1 or rtype > 255:
-            raise ValueError("record type must be 1..255 (0 is reserved for padding)")
-        if not self._usable():
-            raise RuntimeError("ring writer is closed or belongs to the parent process")
+        self._check_write(rtype)
         if PyBytes_CheckExact(data):
             return self._write_wait(<uint8_t>rtype, <const unsigned char *>PyBytes_AS_STRING(data),
                                     <uint64_t>PyBytes_GET_SIZE(data), timeout)
@@ -331,21 +329,14 @@ cdef class RingWriter:
         finally:
             PyBuffer_Release(&view)
 
-    cdef bint _write_wait(self, uint8_t rtype, const unsigned char *buf, uint64_t n,
-                          double timeout):
-        cdef uint64_t at, t0, deadline
+    cdef bint _wait_for_room(self, uint64_t n, uint64_t *at, double timeout):
+        """Sleep-poll, GIL released, until a record of ``n`` bytes fits
+        (True, ``at`` set) or ``timeout`` passes (False).  Counts the wait."""
+        cdef uint64_t t0 = _now_ns()
+        cdef uint64_t deadline = t0 + <uint64_t>(timeout * 1e9) if timeout > 0 else t0
         cdef uint64_t sleep_ns = 1000
         cdef timespec ts
-        self._count_attempt()
-        if n > self.max_record:
-            self._count_drop(2, n)
-            return False
-        if not self._reserve(n, &at):
-            self._commit(at, rtype, buf, n)
-            self._publish()
-            return True
-        t0 = _now_ns()
-        deadline = t0 + <uint64_t>(timeout * 1e9) if timeout > 0 else t0
+        cdef bint found = False
         while _now_ns() < deadline:
             ts.tv_sec = 0
             ts.tv_nsec = sleep_ns
@@ -355,28 +346,33 @@ cdef class RingWriter:
                 sleep_ns *= 2
             if not self._usable():
                 break
-            if not self._reserve(n, &at):
-                self._commit(at, rtype, buf, n)
-                self._publish()
-                self._count_wait(_now_ns() - t0)
-                return True
+            if not self._reserve(n, at):
+                found = True
+                break
         self._count_wait(_now_ns() - t0)
-        self._count_drop(1, n)
-        return False
+        return found
+
+    cdef bint _write_wait(self, uint8_t rtype, const unsigned char *buf, uint64_t n,
+                          double timeout):
+        cdef uint64_t at
+        self._count_attempt()
+        if n > self.max_record:
+            self._count_drop(2, n)
+            return False
+        if self._reserve(n, &at) and not self._wait_for_room(n, &at, timeout):
+            self._count_drop(1, n)
+            return False
+        self._commit(at, rtype, buf, n)
+        self._publish()
+        return True
 
     def write_many_wait(self, int rtype, records, double timeout):
         """Like write_many(), but when the ring is full publishes what it has
         and waits (up to ``timeout`` per record) for room: lossless batches."""
         cdef Py_buffer view
-        cdef uint64_t at, n, t0, deadline
-        cdef uint64_t sleep_ns
-        cdef timespec ts
+        cdef uint64_t at, n
         cdef Py_ssize_t ok = 0
-        cdef bint done
-        if rtype < 1 or rtype > 255:
-            raise ValueError("record type must be 1..255 (0 is reserved for padding)")
-        if not self._usable():
-            raise RuntimeError("ring writer is closed or belongs to the parent process")
+        self._check_write(rtype)
         for rec in records:
             PyObject_GetBuffer(rec, &view, PyBUF_SIMPLE)
             try:
@@ -385,30 +381,13 @@ cdef class RingWriter:
                 if n > self.max_record:
                     self._count_drop(2, n)
                     continue
-                if not self._reserve(n, &at):
-                    self._commit(at, <uint8_t>rtype, <const unsigned char *>view.buf, n)
-                    ok += 1
-                    continue
-                self._publish()         # let the consumer have what we wrote
-                t0 = _now_ns()
-                deadline = t0 + <uint64_t>(timeout * 1e9) if timeout > 0 else t0
-                sleep_ns = 1000
-                done = False
-                while _now_ns() < deadline:
-                    ts.tv_sec = 0
-                    ts.tv_nsec = sleep_ns
-                    with nogil:
-                        nanosleep(&ts, NULL)
-                    if sleep_ns < 1000000:
-                        sleep_ns *= 2
-                    if not self._reserve(n, &at):
-                        self._commit(at, <uint8_t>rtype, <const unsigned char *>view.buf, n)
-                        ok += 1
-                        done = True
-                        break
-                self._count_wait(_now_ns() - t0)
-                if not done:
-                    self._count_drop(1, n)
+                if self._reserve(n, &at):
+                    self._publish()         # let the consumer have what we wrote
+                    if not self._wait_for_room(n, &at, timeout):
+                        self._count_drop(1, n)
+                        continue
+                self._commit(at, <uint8_t>rtype, <const unsigned char *>view.buf, n)
+                ok += 1
             finally:
                 PyBuffer_Release(&view)
         self._publish()

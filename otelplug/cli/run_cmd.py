@@ -30,15 +30,24 @@ def _report(exc) -> None:
         print(f"  {e}", file=sys.stderr)
 
 
-def cmd_validate(args) -> int:
+def _load_or_report(args, warn):
+    """The validated config, or None after printing every error; ``warn``
+    receives each warning (a print or a logger)."""
     from otelplug.sidecar.config import ConfigErrors
     try:
         cfg = _load(args)
     except ConfigErrors as exc:
         _report(exc)
-        return 1
+        return None
     for w in cfg.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        warn(w)
+    return cfg
+
+
+def cmd_validate(args) -> int:
+    cfg = _load_or_report(args, lambda w: print(f"warning: {w}", file=sys.stderr))
+    if cfg is None:
+        return 1
     print(f"{cfg.source}: valid ({len(cfg.pipelines)} pipelines)")
     return 0
 
@@ -53,13 +62,9 @@ def cmd_run(args) -> int:
     logging.basicConfig(level=getattr(logging, args.log_level.upper()),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("otelplug.sidecar")
-    try:
-        cfg = _load(args)
-    except ConfigErrors as exc:
-        _report(exc)
+    cfg = _load_or_report(args, log.warning)
+    if cfg is None:
         return 1
-    for w in cfg.warnings:
-        log.warning(w)
     stop = threading.Event()
     reload_ = threading.Event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
