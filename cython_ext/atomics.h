@@ -52,4 +52,36 @@ static inline uint64_t otp_fork_gen(void) {
     return __atomic_load_n(&otp_fork_generation, __ATOMIC_RELAXED);
 }
 
+/* Futex wake-up for an idle consumer (Linux).  The consumer sets a
+ * "sleeping" flag and waits on a sequence word with a timeout; a producer
+ * that sees the flag after publishing bumps the word and wakes it.  There is
+ * deliberately no fence between the producer's publish and its flag check:
+ * a wake-up missed in that window only delays delivery until the consumer's
+ * timeout, it never loses data, and the hot path stays fence-free. */
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <time.h>
+static inline void otp_futex_wake(volatile uint32_t *word) {
+    __atomic_add_fetch(word, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+static inline int otp_futex_wait(volatile uint32_t *word, uint32_t expected, uint64_t timeout_ns) {
+    struct timespec ts;
+    ts.tv_sec = (time_t)(timeout_ns / 1000000000ULL);
+    ts.tv_nsec = (long)(timeout_ns % 1000000000ULL);
+    return (int)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, expected, &ts, NULL, 0);
+}
+#define OTP_HAVE_FUTEX 1
+#else
+static inline void otp_futex_wake(volatile uint32_t *word) { __atomic_add_fetch(word, 1, __ATOMIC_RELEASE); }
+static inline int otp_futex_wait(volatile uint32_t *word, uint32_t expected, uint64_t timeout_ns) {
+    struct timespec ts = { (time_t)(timeout_ns / 1000000000ULL), (long)(timeout_ns % 1000000000ULL) };
+    nanosleep(&ts, NULL);
+    return 0;
+}
+#define OTP_HAVE_FUTEX 0
+#endif
+
 #endif

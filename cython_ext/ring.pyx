@@ -26,7 +26,7 @@ from ring_layout cimport *
 from atomics cimport (
     otp_load_acquire_u64, otp_store_release_u64, otp_load_relaxed_u64,
     otp_store_relaxed_u64, otp_store_relaxed_u32, otp_load_relaxed_u32,
-    otp_install_atfork, otp_fork_gen,
+    otp_install_atfork, otp_fork_gen, otp_futex_wake, otp_futex_wait, OTP_HAVE_FUTEX,
 )
 
 import numpy as np
@@ -137,6 +137,9 @@ cdef class RingWriter:
     cdef uint64_t fork_gen
     cdef readonly int pid
     cdef readonly bint closed
+    cdef object _wake            # the channel's WakeWord, kept alive while used
+    cdef uint32_t *wake_word
+    cdef uint32_t *wake_sleeping
     cdef bint pid_check
     cdef bint _usable(self)
 
@@ -226,6 +229,16 @@ cdef class RingWriter:
         otp_store_release_u64(&self.hdr.write_pos, self.wpos)
         otp_store_relaxed_u64(&self.hdr.committed, self.committed)
         otp_store_relaxed_u64(&self.hdr.committed_bytes, self.committed_bytes)
+        # an idle consumer asked to be woken: one relaxed load when it did not
+        if self.wake_sleeping != NULL and otp_load_relaxed_u32(self.wake_sleeping):
+            otp_store_relaxed_u32(self.wake_sleeping, 0)
+            otp_futex_wake(self.wake_word)
+
+    def attach_wake(self, WakeWord wake):
+        """Wake the channel's consumer through ``wake`` when it sleeps."""
+        self._wake = wake
+        self.wake_word = wake.word
+        self.wake_sleeping = wake.sleeping
 
     cdef void _count_attempt(self) noexcept:
         self.attempted += 1
@@ -445,9 +458,59 @@ cdef class RingWriter:
         self.closed = True
         self.hdr = NULL
         self.data = NULL
+        self.wake_word = self.wake_sleeping = NULL
+        self._wake = None
         self._view = None
         _release_map(self._mm)
         self._mm = None
+
+
+@cython.final
+cdef class WakeWord:
+    """A channel's wake-up word in shared memory: a futex sequence word and
+    a "sleeping" flag (two u32 at the start of a small segment).
+
+    Consumer: ``arm()``, poll the rings once more, then ``wait(timeout)``.
+    Producer: its RingWriter, attached with ``attach_wake``, wakes the
+    consumer after publishing when the flag is set.
+    """
+    cdef object _mm
+    cdef unsigned char[::1] _view
+    cdef uint32_t *word
+    cdef uint32_t *sleeping
+
+    def __cinit__(self, int fd):
+        self._mm = _map(fd, 4096)
+        self._view = self._mm
+        self.word = <uint32_t *>&self._view[0]
+        self.sleeping = <uint32_t *>&self._view[4]
+
+    def arm(self):
+        """Ask producers to wake us; returns the sequence to wait on."""
+        otp_store_relaxed_u32(self.sleeping, 1)
+        return otp_load_relaxed_u32(self.word)
+
+    def wait(self, uint32_t seq, double timeout):
+        """Sleep (GIL released) until the word moves past ``seq`` or
+        ``timeout`` seconds pass."""
+        cdef uint64_t ns = <uint64_t>(timeout * 1e9)
+        if self.word == NULL:
+            return
+        with nogil:
+            otp_futex_wait(self.word, seq, ns)
+        otp_store_relaxed_u32(self.sleeping, 0)
+
+    def disarm(self):
+        otp_store_relaxed_u32(self.sleeping, 0)
+
+    def close(self):
+        self.word = self.sleeping = NULL
+        self._view = None
+        _release_map(self._mm)
+        self._mm = None
+
+
+HAVE_FUTEX = bool(OTP_HAVE_FUTEX)
 
 
 cdef class RecordBatch:

@@ -245,6 +245,9 @@ class RingWriter:
         self._mm[start:start + len(part)] = part
         return True
 
+    def attach_wake(self, wake) -> None:
+        pass   # see WakeWord: the reference relies on the consumer's timeout
+
     def publish_meta(self, nbytes: int) -> None:
         if self.usable:
             _put(self._mm, "meta_bytes", nbytes)
@@ -265,16 +268,41 @@ class RingWriter:
         self._mm.close()
 
 
+class WakeWord:
+    """Reference stand-in for the futex wake-up: Python has no futex, so the
+    consumer simply sleeps its timeout (correct, only slower to react)."""
+
+    def __init__(self, fd: int):
+        pass
+
+    def arm(self) -> int:
+        return 0
+
+    def wait(self, seq: int, timeout: float) -> None:
+        time.sleep(timeout)
+
+    def disarm(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+HAVE_FUTEX = False
+
+
 class RecordBatch:
-    """Same shape as the Cython RecordBatch, with lists for columns."""
+    """Same shape as the Cython RecordBatch: numpy columns over the ring's
+    bytes, so everything downstream (masks, column decoders) works on both."""
 
     def __init__(self, data, offsets, lengths, types, seqs, nbytes, start_pos,
                  end_pos, next_seq):
+        import numpy as np
         self.data = data
-        self.offsets = offsets
-        self.lengths = lengths
-        self.types = types
-        self.seqs = seqs
+        self.offsets = np.array(offsets, dtype=np.uint64)
+        self.lengths = np.array(lengths, dtype=np.uint32)
+        self.types = np.array(types, dtype=np.uint8)
+        self.seqs = np.array(seqs, dtype=np.uint64)
         self.count = len(offsets)
         self.nbytes = nbytes
         self.start_pos = start_pos
@@ -287,12 +315,12 @@ class RecordBatch:
     def payload(self, i: int):
         if not 0 <= i < self.count:
             raise IndexError(i)
-        off = self.offsets[i]
-        return self.data[off:off + self.lengths[i]]
+        off = int(self.offsets[i])
+        return self.data[off:off + int(self.lengths[i])]
 
     def __iter__(self):
         for i in range(self.count):
-            yield self.types[i], self.payload(i)
+            yield int(self.types[i]), self.payload(i)
 
 
 class RingReader:

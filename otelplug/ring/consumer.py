@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import impl as _impl
 from .meta import MetaReader, meta_path
-from .segment import (ConsumerLock, list_rings, open_segment, parse_ring_name,
+from .segment import (ConsumerLock, list_rings, open_segment, open_wake, parse_ring_name,
                       producer_alive, remove_stale_temporaries, resolve_channel,
                       shm_dir)
 
@@ -123,6 +123,15 @@ class ChannelConsumer:
         self._bad: set[Path] = set()
         self._next_discover = 0.0
         self._sleep = 0.0
+        self._wake = None
+        try:
+            fd = open_wake(self.channel, None, self.directory)
+            try:
+                self._wake = self._impl.WakeWord(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass   # timed polling only
         self.discover()
 
     # -- discovery and reclaiming --------------------------------------------
@@ -179,12 +188,22 @@ class ChannelConsumer:
 
     def idle(self, got) -> None:
         """Back off while nothing arrives: no sleep while busy, then sleeps
-        doubling from 50 us to ``max_idle_sleep``."""
+        doubling from 50 us to ``max_idle_sleep``.  Longer sleeps wait on
+        the channel's futex word, so a producer's next publish ends them at
+        once; the timeout bounds the delay if a wake-up is missed."""
         if got:
             self._sleep = 0.0
             return
         self._sleep = min(self.max_idle_sleep, max(50e-6, self._sleep * 2))
-        time.sleep(self._sleep)
+        if self._wake is None or self._sleep < 1e-3:
+            time.sleep(self._sleep)
+            return
+        seq = self._wake.arm()
+        # a record published before the flag was visible is not slept on
+        if any(r.reader.pending_bytes() for r in self.rings.values()):
+            self._wake.disarm()
+            return
+        self._wake.wait(seq, self._sleep)
 
     def drain(self, handle=None, timeout: float = 10.0, until_no_producers: bool = False):
         """Read and commit until every ring is empty (and, with
@@ -222,6 +241,9 @@ class ChannelConsumer:
         for ring in list(self.rings.values()):
             ring.close()
         self.rings.clear()
+        if self._wake is not None:
+            self._wake.close()
+            self._wake = None
         self._lock.release()
 
     def __enter__(self):

@@ -26,7 +26,7 @@ import weakref
 from . import impl as _impl
 from .layout import HEADER_SIZE
 from .meta import encode_entry, meta_path
-from .segment import create_segment, resolve_channel
+from .segment import create_segment, open_wake, resolve_channel
 
 log = logging.getLogger("otelplug.ring")
 
@@ -185,6 +185,7 @@ class Producer:
                 os.unlink(meta_path(seg.path))
             seg.abandon()
             raise
+        self._attach_wake(writer)
         self._fd = seg.fd
         self._meta_fd = meta_fd
         self._meta_len = 0
@@ -192,6 +193,18 @@ class Producer:
         self.generation += 1
         self.path = seg.path
         return writer
+
+    def _attach_wake(self, writer) -> None:
+        """Let the writer wake an idle consumer (best effort: without it the
+        consumer still finds the data at its next timed poll)."""
+        try:
+            fd = open_wake(self.channel, self.group, self.shm_directory)
+        except OSError:
+            return
+        try:
+            writer.attach_wake(self._impl.WakeWord(fd))
+        finally:
+            os.close(fd)     # the mapping keeps what it needs
 
     def _drop_inherited(self) -> None:
         """In a forked child: let go of the parent's ring without touching it."""

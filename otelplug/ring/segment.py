@@ -109,6 +109,23 @@ def create_segment(channel: str, size: int, group: str | int | None = None,
     return NewSegment(fd, tmp, final)
 
 
+def open_wake(channel: str, group: str | int | None = None, directory: Path | None = None) -> int:
+    """Open (creating if needed) the channel's wake-up segment: a futex word
+    an idle consumer sleeps on and producers bump.  Same permissions as the
+    rings.  Creation is idempotent, so producers and the consumer race
+    harmlessly to make it."""
+    directory = directory or shm_dir()
+    gid = _group_id(group)
+    mode = 0o660 if gid is not None else 0o600
+    fd = os.open(directory / f"otelplug.{channel}.wake", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode)
+    try:
+        os.posix_fallocate(fd, 0, 4096)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def open_segment(path: Path) -> int:
     """Open a published segment for the consumer or an inspector."""
     return os.open(path, os.O_RDWR | os.O_CLOEXEC)

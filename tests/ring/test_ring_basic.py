@@ -223,3 +223,27 @@ def test_write_many_wait_is_lossless_with_a_slow_consumer(ring_impl, shm_dir):
     h = pair.reader.header()
     assert h["dropped_full"] == 0 and h["waits"] > 0
     pair.close()
+
+
+def test_idle_consumer_is_woken_by_a_publish(shm_dir):
+    """With the futex wake-up an idle consumer returns from a long back-off
+    as soon as a producer publishes, instead of at the end of its sleep."""
+    import time as _t
+
+    from otelplug.ring import impl
+    cy = impl.by_name("cython")     # the reference ring has no futex, by design
+    assert cy.HAVE_FUTEX
+    p = Producer("wake", impl=cy)
+    p.write(1, b"first")
+    with ChannelConsumer("wake", max_idle_sleep=30.0, impl=cy) as c:
+        c.drain(timeout=5)
+        c._sleep = 20.0            # as if it had backed off for a long time
+        threading.Timer(0.2, lambda: p.write(1, b"wake up")).start()
+        t0 = _t.monotonic()
+        c.idle([])                 # would sleep up to 30 s without a wake-up
+        waited = _t.monotonic() - t0
+        got = [bytes(x) for _, b in c.poll() for _, x in b]
+    assert got == [b"wake up"]
+    assert waited < 10, waited     # a liveness bound: the wake-up happened
+    assert (shm_dir / "otelplug.wake.wake").stat().st_mode & 0o777 == 0o600
+    p.close()

@@ -150,6 +150,8 @@ def test_same_telemetry_same_otlp(transport, shm_dir):
             assert ok, (our_sink.span_count(), our_sink.log_count(), len(our_sink.metrics()))
         finally:
             svc.shutdown()
+        for provider in (tp, lp, mp):   # before the sinks go, or their readers retry noisily
+            provider.shutdown()
         # spans
         ref = {s.span_id: s for s in ref_sink.spans()}
         ours = {s.span_id: s for s in our_sink.spans()}
