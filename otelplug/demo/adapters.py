@@ -50,7 +50,7 @@ def run_adapter(kind: str, index: int, channel: str, seconds: float, rate: float
     util = []
     meter.create_observable_gauge("demo.gpu.utilization", [lambda o: [
         __import__("opentelemetry.metrics", fromlist=["Observation"]).Observation(
-            util[-1] if util else 0.0, {"gpu": str(index)})]], unit="1")
+            util[-1] if util else 0.0, {"hw.id": str(index)})]], unit="1")
     end = time.monotonic() + seconds
     period = 1.0 / rate if rate > 0 else 0.0
     next_at = time.monotonic()
@@ -90,7 +90,7 @@ def run_adapter(kind: str, index: int, channel: str, seconds: float, rate: float
             tally["spans"] += 4
         else:
             with tracer.start_as_current_span("inference.batch", attributes={
-                    "otelplug.demo.batch_size": rng.choice([8, 16, 32]), "gpu.id": index}):
+                    "otelplug.demo.batch_size": rng.choice([8, 16, 32]), "otelplug.demo.gpu.id": index}):
                 util.append(rng.uniform(0.3, 0.99))
                 if slow:
                     time.sleep(0.02)
@@ -99,12 +99,12 @@ def run_adapter(kind: str, index: int, channel: str, seconds: float, rate: float
         logger.emit(body=f"{kind} item done" if not error else f"{kind} item failed",
                     severity_number=severity, severity_text=severity.name,
                     event_name="otelplug.demo.item" if kind == "job" else None,
-                    attributes={"demo.kind": kind, "demo.error": error})
+                    attributes={"otelplug.demo.kind": kind, "otelplug.demo.error": error})
         tally["logs"] += 1
         tally["errors"] += error
         tally["slow"] += slow
-        requests.add(1, {"demo.kind": kind, "outcome": "error" if error else "ok"})
-        duration.record((time.time_ns() - t0) / 1e9, {"demo.kind": kind})
+        requests.add(1, {"otelplug.demo.kind": kind, "otelplug.demo.outcome": "error" if error else "ok"})
+        duration.record((time.time_ns() - t0) / 1e9, {"otelplug.demo.kind": kind})
         inflight.add(-1)
         if period:
             next_at += period

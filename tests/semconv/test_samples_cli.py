@@ -14,25 +14,26 @@ OTLP_TRACES = {
     "resourceSpans": [{
         "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "svc"}}]},
         "scopeSpans": [{"spans": [{
-            "name": "otelplug.adapter.operation", "kind": 1,
-            "attributes": [{"key": "otelplug.adapter.name", "value": {"stringValue": "flask"}},
-                           {"key": "otelplug.producer.pid", "value": {"intValue": "42"}},
+            "name": "inference.batch", "kind": 1,
+            "attributes": [{"key": "otelplug.demo.batch_size", "value": {"intValue": "16"}},
+                           {"key": "otelplug.demo.gpu.id", "value": {"intValue": "42"}},
                            {"key": "tags", "value": {"arrayValue": {"values": [{"stringValue": "a"}]}}}],
-            "events": [{"name": "otelplug.ring.overflow",
-                        "attributes": [{"key": "otelplug.ring.name", "value": {"stringValue": "r0"}}]}],
+            "events": [{"name": "otelplug.demo.item",
+                        "attributes": [{"key": "otelplug.demo.kind", "value": {"stringValue": "gpu"}}]}],
         }]}],
     }]
 }
 OTLP_METRICS = {"resourceMetrics": [{"resource": {}, "scopeMetrics": [{"metrics": [
-    {"name": "otelplug_ring_dropped_records", "unit": "{record}",
+    {"name": "otelplug_exporter_sent_spans", "unit": "{span}",
      "sum": {"isMonotonic": True, "dataPoints": [
-         {"attributes": [{"key": "otelplug.ring.name", "value": {"stringValue": "r0"}}], "asInt": "3"}]}},
+         {"attributes": [{"key": "exporter", "value": {"stringValue": "otlp"}}], "asInt": "3"}]}},
     {"name": "otelplug_process_memory_rss", "unit": "By", "gauge": {"dataPoints": [{"asDouble": 1.0}]}},
 ]}]}]}
 OTLP_LOGS = {"resourceLogs": [{"resource": {}, "scopeLogs": [{"logRecords": [
-    {"eventName": "otelplug.adapter.stopped",
-     "attributes": [{"key": "otelplug.adapter.name", "value": {"stringValue": "flask"}}]},
-    {"attributes": [{"key": "event.name", "value": {"stringValue": "otelplug.adapter.started"}}]},
+    {"eventName": "otelplug.demo.item",
+     "attributes": [{"key": "otelplug.demo.kind", "value": {"stringValue": "job"}},
+                    {"key": "otelplug.demo.error", "value": {"boolValue": False}}]},
+    {"attributes": [{"key": "event.name", "value": {"stringValue": "otelplug.demo.other"}}]},
 ]}]}]}
 
 
@@ -40,16 +41,16 @@ def test_otlp_json_documents_and_json_lines():
     samples = parse_samples_text(json.dumps(OTLP_TRACES))
     assert [s.kind for s in samples] == ["resource", "span"]
     span = samples[1]
-    assert span.span_kind == "internal" and span.events[0]["name"] == "otelplug.ring.overflow"
-    assert ("otelplug.producer.pid", 42, "int") in span.attributes
+    assert span.span_kind == "internal" and span.events[0]["name"] == "otelplug.demo.item"
+    assert ("otelplug.demo.gpu.id", 42, "int") in span.attributes
     assert ("tags", ["a"], "string[]") in span.attributes
     lines = "\n".join(json.dumps(d) for d in (OTLP_METRICS, OTLP_LOGS))
     samples = parse_samples_text(lines)
     metrics = [s for s in samples if s.kind == "metric"]
-    assert [(m.name, m.instrument) for m in metrics] == [("otelplug_ring_dropped_records", "counter"),
+    assert [(m.name, m.instrument) for m in metrics] == [("otelplug_exporter_sent_spans", "counter"),
                                                           ("otelplug_process_memory_rss", "gauge")]
     logs = [s for s in samples if s.kind == "log"]
-    assert [log.name for log in logs] == ["otelplug.adapter.stopped", "otelplug.adapter.started"]
+    assert [log.name for log in logs] == ["otelplug.demo.item", "otelplug.demo.other"]
 
 
 @pytest.mark.parametrize("text,where", [
@@ -85,19 +86,37 @@ def test_project_registry_checks_clean(capsys):
 
 
 def test_project_registry_content():
+    """The registry's naming policy, exactly.  Which metrics it declares is
+    checked against a running sidecar in test_own_telemetry.py."""
     from otelplug.semconv import resolve_registry
     reg = resolve_registry(PROJECT_REGISTRY)
-    expected = {f"otelplug_receiver_{a}_{s}" for a in ("accepted", "refused")
-                for s in ("spans", "log_records", "metric_points")}
-    expected |= {f"otelplug_exporter_{a}_{s}" for a in ("sent", "send_failed", "enqueue_failed")
-                 for s in ("spans", "log_records", "metric_points")}
-    expected |= {"otelplug_exporter_queue_size", "otelplug_exporter_queue_capacity",
-                 "otelplug_ring_dropped_records", "otelplug_ring_lost_in_flight", "otelplug_ring_corrupt_records",
-                 "otelplug_process_cpu_seconds", "otelplug_process_memory_rss"}
-    assert expected <= set(reg.metrics)   # the core self-metrics are declared
-    assert all(name.startswith("otelplug.") for name in reg.attributes)
-    assert reg.metrics["otelplug_exporter_sent_spans"].attribute("otelplug.exporter").requirement_level == "required"
-    assert {"otelplug.adapter.started", "otelplug.adapter.stopped", "otelplug.ring.overflow"} <= set(reg.events)
+    # self-metric labels: the Collector's un-namespaced names, as exposed
+    labels = {"receiver", "transport", "exporter", "processor", "component", "otel_signal", "record_type",
+              "channel", "pid", "reason", "policy", "sampled", "action", "id", "level", "signal",
+              "attribute_or_metric", "kind", "namespace", "type"}
+    # otelplug's own attributes (span/log annotations, the demo adapters)
+    own = {"otelplug.semconv.findings", "otelplug.semconv.level", "otelplug.demo.kind", "otelplug.demo.error",
+           "otelplug.demo.outcome", "otelplug.demo.batch_size", "otelplug.demo.gpu.id"}
+    # upstream attributes otelplug's telemetry uses, declared here (no upstream dependency)
+    upstream = {"otel.component.type", "otel.component.name", "error.type", "hw.id"}
+    assert set(reg.attributes) == labels | own | upstream
+    assert all(reg.attributes[n].stability == "development" for n in reg.attributes)
+    assert all(n.startswith("otelplug.") for n in own)
+    own_metrics = {n for n in reg.metrics if n.startswith("otelplug_")}
+    assert set(reg.metrics) - own_metrics == {
+        "demo.requests", "demo.duration", "demo.inflight", "demo.gpu.utilization",
+        "otel.sdk.processor.span.processed", "otel.sdk.processor.log.processed"}
+    for name in own_metrics:
+        metric = reg.metrics[name]
+        assert metric.stability == "development" and metric.get("brief"), name
+        assert metric.get("instrument") in ("counter", "gauge"), name     # what Prometheus text carries
+        assert metric.get("unit"), name
+        # every label is always there: required, and nothing else
+        assert {a.name for a in metric.attributes} <= labels, name
+        assert {a.requirement_level for a in metric.attributes} <= {"required"}, name
+    assert reg.metrics["otelplug_exporter_sent_spans"].attribute("exporter").requirement_level == "required"
+    assert set(reg.events) == {"otelplug.demo.item"}
+    assert {g.id for g in reg.of_type("span")} == {"span.inference.batch"}
 
 
 def test_resolve_json_and_yaml(capsys):
@@ -109,8 +128,8 @@ def test_resolve_json_and_yaml(capsys):
     assert (metric["metric_name"], metric["instrument"], metric["unit"]) == ("otelplug_exporter_queue_size", "gauge", "{batch}")
     attr = metric["attributes"][0]
     assert {"name", "type", "requirement_level", "stability", "brief", "examples"} <= set(attr)
-    assert groups["span.otelplug.adapter.operation"]["span_kind"] == "internal"
-    assert groups["event.otelplug.adapter.started"]["name"] == "otelplug.adapter.started"
+    assert groups["span.inference.batch"]["span_kind"] == "internal"
+    assert groups["event.otelplug.demo.item"]["name"] == "otelplug.demo.item"
     code, out, _ = run(capsys, "resolve", PROJECT_REGISTRY, "--format", "yaml")
     assert code == 0 and "&id" not in out and yaml.safe_load(out)["registry"]["name"] == "otelplug"
 
@@ -146,16 +165,18 @@ def test_live_check_cli(capsys, tmp_path, monkeypatch):
     clean = {"resourceLogs": [{"scopeLogs": [{"logRecords": OTLP_LOGS["resourceLogs"][0]["scopeLogs"][0]["logRecords"][:1]}]}]}
     good.write_text(json.dumps(clean))
     code, out, _ = run(capsys, "live-check", "--registry", PROJECT_REGISTRY, "--input", str(good))
-    # not_stable (information) and the recommended otelplug.adapter.reason (improvement)
-    assert code == 0 and "OK: highest level improvement" in out
+    # only not_stable (information): everything in the registry is in development
+    assert code == 0 and "OK: highest level information" in out
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps([{"metric": {"name": "otelplug_ring_dropped_records", "instrument": "gauge",
-                                           "unit": "{record}", "data_points": [{"attributes": []}]}}]))
+    bad.write_text(json.dumps([{"metric": {"name": "otelplug_ring_dropped_records", "instrument": "counter",
+                                           "unit": "{record}", "data_points": [{"attributes": [
+                                               {"name": "channel", "value": "default"}]}]}}]))
     code, out, _ = run(capsys, "live-check", "--registry", PROJECT_REGISTRY, "--input", str(bad), "--format", "json")
     report = json.loads(out)
     assert code == 1 and report["highest_level"] == "violation"
-    assert {f["id"] for f in report["findings"]} == {"unexpected_instrument", "not_stable",
-                                                     "required_attribute_not_present", "recommended_attribute_not_present"}
+    assert {(f["id"], f["context"].get("attribute_key")) for f in report["findings"]} == {
+        ("unexpected_instrument", None), ("not_stable", None), ("not_stable", "channel"),
+        ("required_attribute_not_present", "pid"), ("required_attribute_not_present", "reason")}
     assert report["statistics"]["total_entities_by_type"]["metric"] == 1
     code, _out, _ = run(capsys, "live-check", "--registry", PROJECT_REGISTRY, "--input", str(bad), "--fail-on", "none")
     assert code == 0

@@ -148,3 +148,26 @@ def test_processor_failure_is_counted_and_contained():
     p.consume(bad.with_acks((ack,)))
     assert settled == [True]   # settled as failed, not left hanging
     assert tel.get("processor_failed_items").value(processor="attributes", otel_signal="traces") == 1
+
+
+def test_persistent_queues_are_separate_per_signal(tmp_path):
+    """One exporter id used by several signals keeps one on-disk queue each."""
+    from otelplug.sidecar.extensions import file_storage
+    from otelplug.sidecar.exporters import otlp
+
+    storage = make(file_storage.factory, {"directory": str(tmp_path)})
+    storage.start(None)
+
+    class Host:
+        def extension(self, name):
+            return storage
+
+    dirs = set()
+    for signal in ("traces", "logs"):
+        exp = make(otlp.factories[0], {"endpoint": "127.0.0.1:1", "tls": {"insecure": True},
+                                       "sending_queue": {"storage": "file_storage", "num_consumers": 1}},
+                   signal=signal)
+        exp.start(Host())
+        dirs.add(exp._pq.dir)
+        exp.shutdown(drain_timeout=0)
+    assert len(dirs) == 2

@@ -139,7 +139,10 @@ class Exporter(Consumer):
             if storage is None:
                 raise RuntimeError(f"exporters::{self.id}::sending_queue: storage "
                                    f"{self._qc.storage!r} is not a running extension")
-            self._pq = PersistentQueue(storage.directory_for(f"exporter-{self.id}"),
+            # one queue per (exporter, signal): the same exporter id in
+            # traces and logs pipelines is two instances, as in the Collector
+            sig = self.settings.signal or "all"
+            self._pq = PersistentQueue(storage.directory_for(f"exporter-{self.id}-{sig}"),
                                        self._qc.queue_size)
         if self._qc.enabled:
             for i in range(self._qc.num_consumers):
