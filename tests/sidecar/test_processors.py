@@ -101,7 +101,7 @@ def test_batch_by_size_by_timeout_and_max_size():
     assert [len(r) for r in cap.got] == [12, 4]
     assert acks[0][1] == [False] and acks[1][1] == [False]        # each settled exactly once
     p.consume(records_from_spans(sdk_spans(3), (acks[2][0],)))
-    time.sleep(0.3)
+    wait_until(lambda: len(cap.got) == 3)      # the 50 ms timeout trigger
     assert [len(r) for r in cap.got] == [12, 4, 3] and acks[2][1] == [False]
     p.shutdown()
     assert tel.get("processor_batch_timeout_trigger_send").value(processor="batch") == 1
@@ -117,6 +117,14 @@ def test_batch_flushes_on_shutdown():
     assert sum(len(r) for r in cap.got) == 5
 
 
+def wait_until(cond, timeout=10.0):
+    """No fixed sleeps: poll for the state (the machine may be loaded)."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.005)
+
+
 def test_memory_limiter_refuses_above_soft_limit_and_recovers():
     cap = Capture()
     p = make(memory_limiter.factory, {"check_interval": "10ms", "limit_mib": 100, "spike_limit_mib": 20}, cap)
@@ -125,13 +133,13 @@ def test_memory_limiter_refuses_above_soft_limit_and_recovers():
     p.start(None)
     p.consume(records_from_spans(sdk_spans(2)))
     rss[0] = 90 << 20          # above the soft limit (80 MiB)
-    time.sleep(0.1)
+    wait_until(lambda: p.refusing)   # the check thread notices
     ack, settled = counting_ack()
     with pytest.raises(Refused):
         p.consume(records_from_spans(sdk_spans(2), (ack,)))
     assert settled == []       # refused data is not the processor's to settle
     rss[0] = 10 << 20
-    time.sleep(0.1)
+    wait_until(lambda: not p.refusing)
     p.consume(records_from_spans(sdk_spans(2)))
     p.shutdown()
     assert cap.items == 4

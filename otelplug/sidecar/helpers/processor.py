@@ -9,6 +9,7 @@ dropped data is done with.
 from __future__ import annotations
 
 import logging
+import time
 
 from ..consumer import Consumer, Refused
 from ..data import RecordSet
@@ -30,6 +31,8 @@ class Processor(Consumer):
         self._dropped = tel.counter("processor_dropped_items", "Items the processor dropped", labels)
         self._failed = tel.counter("processor_failed_items",
                                    "Items dropped because the processor failed on them", labels)
+        self._seconds = tel.counter("processor_process_seconds",
+                                    "Time spent in the processor's transform", labels)
 
     def process(self, records: RecordSet) -> RecordSet | None:
         raise NotImplementedError
@@ -37,6 +40,7 @@ class Processor(Consumer):
     def consume(self, records: RecordSet) -> None:
         lab = {"processor": self.id, "otel_signal": records.signal}
         self._in.add(records.items, **lab)
+        t0 = time.perf_counter()
         try:
             out = self.process(records)
         except Refused:
@@ -47,6 +51,7 @@ class Processor(Consumer):
             self._failed.add(records.items, **lab)
             records.settle(ok=False)
             return
+        self._seconds.add(time.perf_counter() - t0, **lab)
         if out is None or len(out) == 0:
             self._dropped.add(records.items, **lab)
             records.settle()
