@@ -1,12 +1,14 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """OTLP protobuf written straight from ring records.
 
-``encode_traces(records)`` gives the serialised ExportTraceServiceRequest for
-a RecordSet of span records: the bytes ``otelplug.otlp.encode.traces_request
+``encode_traces(records)`` gives the serialised ExportTraceServiceRequest
+for a RecordSet of span records (``encode_logs`` the ExportLogsServiceRequest
+for log records): the bytes ``otelplug.otlp.encode.traces_request
 (records).SerializeToString()`` would give (tests/sidecar/test_otlp_encoder.py
 holds it to that), without decoding a record into Python objects or building
 protobuf messages: each record is transcoded field by field, its AnyValues
-tag by tag, into one output buffer.  About 30x less CPU than the reference.
+tag by tag, into one output buffer: ~0.3-0.4 us a span against ~25-40 us
+for the reference (bench/README.md, "Sidecar throughput").
 
 Grouping is the reference's: ResourceSpans per resource key, ScopeSpans per
 scope key within it, both in first-seen order, spans in record order.
@@ -96,6 +98,22 @@ cdef enum:
     K_LINK_FLAGS = 0x35            # flags = 6 (fixed32)
     K_STATUS_MESSAGE = 0x12        # Status.message = 2
     K_STATUS_CODE = 0x18           # code = 3
+
+# logs.proto / logs_service.proto: ResourceLogs and ScopeLogs use the same
+# field numbers as ResourceSpans and ScopeSpans (so _encode serves both)
+cdef enum:
+    K_SL_LOG_RECORDS = 0x12        # ScopeLogs.log_records = 2
+    K_LOG_TIME = 0x09              # LogRecord.time_unix_nano = 1 (fixed64)
+    K_LOG_SEVERITY = 0x10          # severity_number = 2
+    K_LOG_SEVERITY_TEXT = 0x1a     # severity_text = 3
+    K_LOG_BODY = 0x2a              # body = 5
+    K_LOG_ATTRS = 0x32             # attributes = 6
+    K_LOG_DROPPED = 0x38           # dropped_attributes_count = 7
+    K_LOG_FLAGS = 0x45             # flags = 8 (fixed32)
+    K_LOG_TRACE_ID = 0x4a          # trace_id = 9
+    K_LOG_SPAN_ID = 0x52           # span_id = 10
+    K_LOG_OBSERVED = 0x59          # observed_time_unix_nano = 11 (fixed64)
+    K_LOG_EVENT_NAME = 0x62        # event_name = 12
 
 # length bytes kept by pb_open: most attributes and events are < 128 bytes,
 # most spans < 16 kB; the groups hold whole batches
@@ -500,6 +518,64 @@ cdef int _span(otp_wbuf *w, const unsigned char *rec, Py_ssize_t length) except 
     return 0
 
 
+# -- log records ----------------------------------------------------------------
+cdef int _log(otp_wbuf *w, const unsigned char *rec, Py_ssize_t length) except -1:
+    """One log record as a ScopeLogs.log_records field; 1 if corrupt.  As
+    ``log_pb`` in otelplug/otlp/encode.py: absent time, severity and trace
+    flags are 0 (left out); the body is always set, if only to an empty
+    AnyValue."""
+    cdef otp_cursor c
+    cdef const unsigned char *pre
+    cdef const unsigned char *sev_text = NULL
+    cdef const unsigned char *event_name = NULL
+    cdef uint64_t n, sev_len = 0, event_len = 0
+    cdef uint32_t flags
+    cdef Py_ssize_t mark = w.len, rec_start, sub
+    if length < LOG_PREFIX:
+        return 1
+    cur_init(&c, rec, length)
+    pre = cur_take(&c, LOG_PREFIX)
+    flags = le32(pre + 56)
+    # severity text and event name come first in the record, but are
+    # fields 3 and 12: remember where they are
+    n = cur_varint(&c)
+    if n:
+        sev_len = n - 1
+        sev_text = cur_take(&c, sev_len)
+    n = cur_varint(&c)
+    if n:
+        event_len = n - 1
+        event_name = cur_take(&c, event_len)
+    if c.err:
+        return 1
+    rec_start = pb_open(w, K_SL_LOG_RECORDS, HINT_SPAN)
+    if flags & LOG_HAS_TIME:
+        pb_fixed64(w, K_LOG_TIME, le64(pre + 24))
+    if flags & LOG_HAS_SEVERITY:
+        pb_uint(w, K_LOG_SEVERITY, pre[60])
+    if sev_text != NULL:
+        pb_str(w, K_LOG_SEVERITY_TEXT, sev_text, <Py_ssize_t>sev_len, False)
+    sub = pb_open(w, K_LOG_BODY, HINT_SMALL)
+    _any(w, &c, 0)
+    pb_close(w, sub, HINT_SMALL)
+    _kvlist(w, &c, K_LOG_ATTRS, 0)
+    if c.err:
+        w.len = mark
+        return 1
+    pb_uint(w, K_LOG_DROPPED, le32(pre + 64))
+    if flags & LOG_HAS_TRACE_FLAGS:
+        pb_fixed32(w, K_LOG_FLAGS, flags & FLAG_TRACE_FLAGS_MASK)
+    if not pb_all_zero(pre, 16):
+        pb_bytes(w, K_LOG_TRACE_ID, pre, 16, False)
+    if not pb_all_zero(pre + 16, 8):
+        pb_bytes(w, K_LOG_SPAN_ID, pre + 16, 8, False)
+    pb_fixed64(w, K_LOG_OBSERVED, le64(pre + 32))
+    if event_name != NULL:
+        pb_str(w, K_LOG_EVENT_NAME, event_name, <Py_ssize_t>event_len, False)
+    pb_close(w, rec_start, HINT_SPAN)
+    return 0
+
+
 ctypedef int (*record_fn)(otp_wbuf *w, const unsigned char *rec, Py_ssize_t length) except -1
 
 
@@ -601,3 +677,9 @@ def encode_traces(records, *, bint strict=False):
     Corrupt records are left out and counted (``stats()``); ``strict=True``
     raises ValueError instead, as the reference encoder does."""
     return _encode(records, _span, SPAN_PREFIX, 48, 56, strict, "span")
+
+
+def encode_logs(records, *, bint strict=False):
+    """Serialised ExportLogsServiceRequest for a RecordSet of log records;
+    corrupt records as in ``encode_traces``."""
+    return _encode(records, _log, LOG_PREFIX, 40, 48, strict, "log")

@@ -97,15 +97,32 @@ class RecordSet:
         items = 0
         for s in sets:
             mv = memoryview(s.buf)
-            for off, n in zip(s.offsets.tolist(), s.lengths.tolist()):
-                parts.append(mv[off:off + n])
-                offsets.append(pos)
-                lengths.append(n)
-                pos += n
+            if len(s.offsets):
+                lo = int(s.offsets.min())
+                hi = int((s.offsets + s.lengths).max())
+                if hi - lo <= 2 * int(s.lengths.sum(dtype=np.uint64)) + 4096:
+                    # the records lie close together (a ring batch: only
+                    # record headers between them): copy the whole stretch
+                    # in one slice and shift the offsets, instead of a
+                    # Python step per record (~20% of the sidecar's CPU)
+                    parts.append(mv[lo:hi])
+                    offsets.append(s.offsets - np.uint64(lo) + np.uint64(pos))
+                    lengths.append(s.lengths)
+                    pos += hi - lo
+                else:
+                    offs = []
+                    for off, n in zip(s.offsets.tolist(), s.lengths.tolist()):
+                        parts.append(mv[off:off + n])
+                        offs.append(pos)
+                        pos += n
+                    offsets.append(np.array(offs, dtype=np.uint64))
+                    lengths.append(s.lengths)
             defs.update(s.defs)
             acks.extend(s.acks)
             items += s.items
-        return RecordSet(signal, b"".join(parts), offsets, lengths, defs, acks, items)
+        return RecordSet(signal, b"".join(parts),
+                         np.concatenate(offsets) if offsets else [],
+                         np.concatenate(lengths) if lengths else [], defs, acks, items)
 
     def to_bytes(self) -> bytes:
         """Self-contained serialisation (persistent queue, tests)."""

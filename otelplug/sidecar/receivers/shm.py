@@ -42,7 +42,7 @@ class ShmReceiverConfig:
     # batch of one or two records per poll, and the per-batch costs (masks,
     # acks, pipeline calls, commit) then dominate: ~20 us a span at 10k/s.
     # The batch processor waits far longer anyway.  0: poll again at once.
-    min_poll_interval: Duration = Duration(0.01)
+    min_poll_interval: Duration = Duration(0.02)
     refused_backoff: Duration = Duration(0.05)
 
     def validate(self):
