@@ -83,6 +83,10 @@ class RecordSet:
         return RecordSet.from_bytes(self.to_bytes(), self.acks)
 
     def settle(self, ok: bool = True) -> None:
+        # memoised columns refer back to this set (lazy per-record decode):
+        # drop them once the data is done with, so ring memory is not kept
+        # alive by a reference cycle until the garbage collector runs
+        self._cache.clear()
         settle_all(self.acks, ok)
 
     @staticmethod
