@@ -4,8 +4,23 @@
 A registry is resolved once per process (``registry_for``: cached by path
 and the files' mtimes, so validating a config and starting the sidecar load
 it once) and compiled into a :class:`~otelplug.semconv.livecheck.LiveChecker`.
-Checking a batch then costs, per item, the codec's decode plus a dict
-lookup:
+Checking a batch then costs, per span, a native hash and a hash-table
+lookup (per log record or metric, the codec's decode plus a dict lookup):
+
+Span shapes
+    ``otelplug._ext.span_shape.span_shapes`` reads each span record's bytes
+    and returns one 64-bit hash of exactly what the shape key below holds
+    (``_semconv_shapes`` is its pure-Python reference; ``span_key`` is the
+    key it stands for).  A native table maps hash -> verdict index; per
+    batch only spans whose hash is new are decoded - one per new hash, in
+    record order - and go through the shape cache below, which records the
+    hash if it cached the verdict.  Spans are also decoded when annotated or
+    turned into finding logs.  Hash 0 (a corrupt record, or a map where an
+    enum value belongs) means: decode and check that span alone, as before.
+    The hash is keyed by a per-engine random seed; a hit is trusted (see
+    ``_semconv_shapes`` for the collision odds).  The table holds at most
+    ``4 * max_shapes`` hashes, then starts over.  Without the extension (or
+    with ``OTELPLUG_PURE_PYTHON``) every span is decoded and keyed here.
 
 Shape cache
     The findings of a span depend only on its name, kind, the attribute
@@ -28,9 +43,10 @@ Verdicts
     configured levels give (pass < annotate < route < drop: the strongest
     wins), the annotation, the self-metric label sets, and the statistics
     calls the check made (``StatsRecorder``).  Per batch the verdicts are
-    counted (``Counter`` over the objects) and each distinct one is applied
-    ``n`` times to the statistics and the counters: their cost is per
-    distinct shape, not per item.
+    counted and each distinct one is applied ``n`` times to the statistics
+    and the counters: their cost is per distinct shape, not per item (and
+    the statistics part is one numpy add per batch, folded into
+    ``LiveCheckStats`` when read - see ``_apply_counts``).
 
 Resources
     Each resource definition (its content key) is checked once per
@@ -56,6 +72,12 @@ from otelplug.semconv.livecheck import LEVEL_RANK, LiveChecker, infer_type
 from otelplug.semconv.stats import LiveCheckStats, StatsRecorder
 
 from ..data import RecordSet
+from ..telemetry import Counter as TelemetryCounter
+
+try:
+    from otelplug._ext import span_shape as _span_shape
+except ImportError:  # extension not built: spans are keyed after decoding, slowly
+    _span_shape = None
 
 LEVELS = ("violation", "improvement", "information")
 ACTIONS = ("pass", "annotate", "route", "drop")
@@ -197,7 +219,7 @@ def registry_for(path: str):
 class Verdict:
     """What checking one item shape gave, ready to apply to many items."""
 
-    __slots__ = ("findings", "calls", "action", "annotation", "level", "labels")
+    __slots__ = ("findings", "calls", "action", "annotation", "level", "labels", "found")
 
     def __init__(self, findings, calls, engine: "Engine", signal: str):
         self.findings = findings
@@ -211,6 +233,7 @@ class Verdict:
         else:
             self.annotation, self.level = (), None
         self.labels = [engine.labels(f, signal) for f in findings]
+        self.found = None     # the findings counter's (label tuple, n) pairs: Engine._found
 
 
 def _subject(f) -> str:
@@ -241,7 +264,7 @@ class Engine:
         self.config = config
         self.component = component
         self.registry = registry_for(config.registry)
-        self.stats = LiveCheckStats(self.registry)
+        self._stats = LiveCheckStats(self.registry)
         self.checker = LiveChecker(self.registry)
         self.enums = self.checker.enum_attributes
         self.action_codes = config.actions.codes()
@@ -252,6 +275,18 @@ class Engine:
         self._metric_heads: dict = {}
         self._resources: dict[int, Verdict | None] = {}
         self._resource_attrs: dict[int, dict] = {}
+        # spans: native shape hash -> verdict index (see "Span shapes" above)
+        self._native = _span_shape if codec.default_impl().name == "cython" else None
+        if self._native is not None:
+            seed = int.from_bytes(os.urandom(8), "little")
+            self._keyset = self._native.KeySet(self.enums, seed)
+            self._table = self._native.ShapeTable(1024)
+            self._table_cap = 4 * config.max_shapes
+        self._vlist: list[Verdict] = []
+        self._vindex: dict[Verdict, int] = {}
+        self._vaction = np.zeros(64, np.int8)
+        # statistics not applied yet: verdict -> items (see _apply_counts)
+        self._pending: dict[Verdict, int] = {}
         reg = self.registry
         self._label_names = (set(reg.attributes) | set(reg.metrics) | set(reg.events)
                              | set(reg.spans))
@@ -288,9 +323,17 @@ class Engine:
         return (f.id, f.level, f.signal_type or signal, s)
 
     # -- statistics -----------------------------------------------------------
+    @property
+    def stats(self) -> LiveCheckStats:
+        """The live-check statistics, up to date."""
+        with self.lock:
+            self._flush_stats()
+            return self._stats
+
     def stats_dict(self) -> dict:
         with self.lock:
-            return self.stats.to_dict()
+            self._flush_stats()
+            return self._stats.to_dict()
 
     def _refresh_gauges(self) -> None:
         d = self.stats_dict()
@@ -313,13 +356,65 @@ class Engine:
 
     def _apply(self, verdicts) -> None:
         """Statistics and counters for a batch's verdicts (per distinct one)."""
-        comp = self.component
-        add = self._findings.add
-        for v, n in Counter(verdicts).items():
+        self._apply_counts(Counter(verdicts).items())
+
+    def _apply_counts(self, pairs) -> None:
+        """Statistics and counters for (verdict, number of items) pairs.
+
+        The findings counters are updated at once, one update per label
+        set (their label tuples are built once per verdict, ``_found``).
+        The statistics updates (``LiveCheckStats.replay(calls, n)``) wait
+        in ``_pending`` (verdict -> items) and are applied, ``n`` at a
+        time, whenever the statistics are read (``stats_dict``, ``stats``,
+        the gauges at each scrape) or ``_pending`` reaches 1024 verdicts:
+        exact at every read, and per batch a dict update per distinct
+        verdict."""
+        pend = self._pending
+        found = []
+        for v, n in pairs:
             if v.calls:
-                self.stats.replay(v.calls, n)
-            for lab in v.labels:
-                add(n, component=comp, id=lab[0], level=lab[1], signal=lab[2], attribute_or_metric=lab[3])
+                pend[v] = pend.get(v, 0) + n
+            f = v.found
+            if f is None:
+                f = self._found(v)
+            if f:
+                found.append((f, n))
+        if found:
+            fam = self._findings
+            if type(fam).add is TelemetryCounter.add and hasattr(fam, "_values"):
+                # the family's add, minus building the label tuple per call
+                with fam._lock:
+                    vals = fam._values
+                    for keys, n in found:
+                        for key, inc in keys:
+                            vals[key] = vals.get(key, 0.0) + inc * n
+            else:
+                names = fam.labelnames
+                for keys, n in found:
+                    for key, inc in keys:
+                        fam.add(inc * n, **dict(zip(names, key)))
+        if len(pend) >= 1024:
+            self._flush_stats()
+
+    def _flush_stats(self) -> None:
+        """Apply the pending statistics (see ``_apply_counts``)."""
+        if self._pending:
+            replay = self._stats.replay
+            for v, n in self._pending.items():
+                replay(v.calls, n)
+            self._pending.clear()
+
+    def _found(self, v: Verdict) -> tuple:
+        """``v``'s findings counter updates per item: ((label tuple, n), ...)."""
+        names = self._findings.labelnames       # the family's own label tuple
+        found: dict = {}
+        for lab in v.labels:
+            d = dict(component=self.component, id=lab[0], level=lab[1], signal=lab[2],
+                     attribute_or_metric=lab[3])
+            key = tuple(str(d[n]) for n in names)
+            found[key] = found.get(key, 0) + 1
+        v.found = tuple(found.items())
+        return v.found
 
     # -- the shape cache ------------------------------------------------------
     def _shape(self, k1, keys, types):
@@ -332,26 +427,36 @@ class Engine:
         return e
 
     def _lookup(self, e: _Shape, attrs, compute):
+        return self._lookup_cached(e, attrs, compute)[0]
+
+    def _lookup_cached(self, e: _Shape, attrs, compute) -> tuple[Verdict, bool]:
+        """(verdict, whether the cache holds it)."""
         if e.variants is None:
             v = e.plain
             if v is None:
                 v = e.plain = compute()
-            return v
+            return v, True
         try:
-            vk = tuple(map(attrs.__getitem__, e.enum_keys))
-            if e.array_keys:
-                vk += tuple(infer_type(attrs[k]) for k in e.array_keys)
+            vk = self._variant_key(e, attrs)
             v = e.variants.get(vk)
         except TypeError:          # an unhashable value (a map) where an enum belongs
             self._uncached.add(1, component=self.component)
-            return compute()
+            return compute(), False
         if v is None:
             v = compute()
             if len(e.variants) < self.config.max_variants:
                 e.variants[vk] = v
             else:
                 self._uncached.add(1, component=self.component)
-        return v
+                return v, False
+        return v, True
+
+    @staticmethod
+    def _variant_key(e: _Shape, attrs) -> tuple:
+        vk = tuple(map(attrs.__getitem__, e.enum_keys))
+        if e.array_keys:
+            vk += tuple(infer_type(attrs[k]) for k in e.array_keys)
+        return vk
 
     def _full_sig(self, attrs) -> tuple:
         enums = self.enums
@@ -359,45 +464,146 @@ class Engine:
                      for k, v in attrs.items())
 
     # -- signals --------------------------------------------------------------
+    def _span_l1(self, s):
+        """(level-1 key, keys, types) of a decoded span; None when its
+        events or links hold an unhashable value where a value is keyed."""
+        a = s.attributes
+        keys = tuple(a)
+        types = tuple(map(type, a.values()))
+        if s.events or s.links:
+            try:
+                extra = (tuple((e.name, self._full_sig(e.attributes)) for e in s.events),
+                         tuple(self._full_sig(lk.attributes) for lk in s.links))
+                hash(extra)
+            except TypeError:
+                return None
+            return (s.name, s.kind, keys, types, extra), keys, types
+        return (s.name, s.kind, keys, types), keys, types
+
+    def span_key(self, s):
+        """The shape cache's whole key of a decoded span: (level-1 key,
+        level-2 key or None), or None if it has none (unhashable).  What
+        the native shape hash stands for (tests compare the two)."""
+        r = self._span_l1(s)
+        if r is None:
+            return None
+        k1, keys, types = r
+        e = _Shape(tuple(k for k in keys if k in self.enums),
+                    tuple(k for k, t in zip(keys, types) if t is tuple or t is list))
+        if e.variants is None:
+            return k1, None
+        try:
+            vk = self._variant_key(e, s.attributes)
+            hash(vk)
+        except TypeError:
+            return None
+        return k1, vk
+
+    def span_verdict(self, s) -> tuple[Verdict, bool]:
+        """(verdict, whether the shape cache holds it) of one decoded span."""
+        r = self._span_l1(s)
+        if r is None:
+            self._uncached.add(1, component=self.component)
+            return self._span_check(s), False
+        k1, keys, types = r
+        e = self._l1.get(k1)
+        if e is None:
+            e = self._shape(k1, keys, types)
+        if e.plain is not None:
+            return e.plain, True
+        return self._lookup_cached(e, s.attributes, lambda: self._span_check(s))
+
     def span_verdicts(self, records: RecordSet, keep):
-        """(verdicts, decoded items kept where ``keep(verdict)``, resource keys)."""
+        """Decoding every span (no native shapes): (actions, (verdict, n)
+        pairs, {index: (decoded item, verdict)} where ``keep(verdict)``,
+        resource keys)."""
         decode = codec.decode_span
-        l1 = self._l1
         verdicts = []
         kept = {}
         rkeys = set()
         for i, p in enumerate(records.payloads()):
             s = decode(p)
-            a = s.attributes
-            keys = tuple(a)
-            types = tuple(map(type, a.values()))
-            if s.events or s.links:
-                try:
-                    extra = (tuple((e.name, self._full_sig(e.attributes)) for e in s.events),
-                             tuple(self._full_sig(lk.attributes) for lk in s.links))
-                    hash(extra)
-                except TypeError:
-                    extra = None
-                k1 = (s.name, s.kind, keys, types, extra)
-            else:
-                extra = ()
-                k1 = (s.name, s.kind, keys, types)
-            if extra is None:
-                self._uncached.add(1, component=self.component)
-                v = self._span_check(s)
-            else:
-                e = l1.get(k1)
-                if e is None:
-                    e = self._shape(k1, keys, types)
-                if e.plain is not None:
-                    v = e.plain
-                else:
-                    v = self._lookup(e, a, lambda s=s: self._span_check(s))
+            v = self.span_verdict(s)[0]
             verdicts.append(v)
             if keep(v):
-                kept[i] = s
+                kept[i] = (s, v)
             rkeys.add(s.resource_key)
-        return verdicts, kept, rkeys
+        actions = np.fromiter((v.action for v in verdicts), np.int8, len(verdicts))
+        return actions, Counter(verdicts).items(), kept, rkeys
+
+    def _vid(self, v: Verdict) -> int:
+        """The index of ``v`` in ``_vlist`` (added when new)."""
+        i = self._vindex.get(v)
+        if i is None:
+            i = self._vindex[v] = len(self._vlist)
+            self._vlist.append(v)
+            if i >= len(self._vaction):
+                self._vaction = np.concatenate([self._vaction, np.zeros(len(self._vaction), np.int8)])
+            self._vaction[i] = v.action
+        return i
+
+    def span_verdicts_native(self, records: RecordSet, keep):
+        """``span_verdicts`` with one native hash per span (its shape) and a
+        hash table lookup; a span is decoded only if its shape is new (one
+        per new shape per batch), its record is corrupt (hash 0: checked
+        alone, ``decode_span`` raises as it always did) or ``keep`` wants it."""
+        if len(self._table) >= self._table_cap or len(self._vlist) >= self._table_cap:
+            self._table.clear()
+            self._vlist.clear()
+            self._vindex.clear()
+        rkeys: set = set()
+        hashes, ids, misses = self._table.match(records, self._keyset, rkeys)
+        decoded = {}
+        if misses:
+            self._new_shapes(records, hashes, ids, np.flatnonzero(ids < 0), decoded, rkeys)
+        vlist = self._vlist
+        pairs = [(vlist[i], n) for i, n in self._native.tally(ids)]
+        if any(v.action for v, _n in pairs):
+            actions = self._vaction[ids]
+        else:
+            actions = np.zeros(len(ids), np.int8)
+        kept = {}
+        wanted = [self._vindex[v] for v, _n in pairs if keep(v)]
+        if wanted:
+            sel = np.zeros(len(vlist), bool)
+            sel[wanted] = True
+            decode = codec.decode_span
+            for i in np.flatnonzero(sel[ids]).tolist():
+                s = decoded.get(i)
+                if s is None:
+                    s = decode(records.payload(i))
+                kept[i] = (s, vlist[ids[i]])
+        return actions, pairs, kept, rkeys
+
+    def _new_shapes(self, records, hashes, ids, miss, decoded, rkeys) -> None:
+        """Verdicts (and table entries) for the spans at ``miss``, in place
+        in ``ids``, checked in record order (the first ``label_limit``
+        names seen become label values, as when every span was decoded)."""
+        decode = codec.decode_span
+        table = self._table
+        mh = hashes[miss]
+        uniq, first, inverse = np.unique(mh, return_index=True, return_inverse=True)
+        work = list(zip(miss[first].tolist(), range(len(uniq))))
+        new = np.empty(len(uniq), np.int32)
+        if uniq[0] == 0:      # corrupt records and unhashable shapes: each alone
+            work = work[1:] + [(i, -1) for i in miss[mh == 0].tolist()]
+        work.sort()
+        for i, j in work:
+            s = decoded[i] = decode(records.payload(i))
+            v, cached = self.span_verdict(s)
+            vid = self._vid(v)
+            if j < 0:
+                ids[i] = vid
+                rkeys.add(s.resource_key)
+                continue
+            new[j] = vid
+            if cached:
+                table.add(int(uniq[j]), vid)
+        if uniq[0] == 0:
+            nz = mh != 0
+            ids[miss[nz]] = new[inverse[nz]]
+            return
+        ids[miss] = new[inverse]
 
     def _span_check(self, s) -> Verdict:
         events = [{"name": e.name, "attributes": e.attributes} for e in s.events]
@@ -425,9 +631,10 @@ class Engine:
                     lambda: self.checker.check_log(r.event_name, r.attributes, r.body), "log"))
             verdicts.append(v)
             if keep(v):
-                kept[i] = r
+                kept[i] = (r, v)
             rkeys.add(r.resource_key)
-        return verdicts, kept, rkeys
+        actions = np.fromiter((v.action for v in verdicts), np.int8, len(verdicts))
+        return actions, Counter(verdicts).items(), kept, rkeys
 
     def metric_verdicts(self, records: RecordSet):
         """(verdicts per record - each a list: metric then points -, point
@@ -524,23 +731,30 @@ class Engine:
                 return want_logs and bool(v.findings) or (annotate and bool(v.annotation))
 
             if signal == "traces":
-                verdicts, kept, rkeys = self.span_verdicts(records, keep)
+                if self._native is not None:
+                    actions, pairs, kept, rkeys = self.span_verdicts_native(records, keep)
+                else:
+                    actions, pairs, kept, rkeys = self.span_verdicts(records, keep)
             else:
-                verdicts, kept, rkeys = self.log_verdicts(records, keep)
-            self._apply(verdicts)
-            actions = np.fromiter((v.action for v in verdicts), np.int8, n)
+                actions, pairs, kept, rkeys = self.log_verdicts(records, keep)
+            self._apply_counts(pairs)
             points = None
             out = records
             if annotate:
-                out = self._annotate(records, verdicts, kept)
+                out = self._annotate(records, kept)
             if want_logs:
-                logs_src = [(kept[i], verdicts[i]) for i in sorted(kept) if verdicts[i].findings]
+                logs_src = [kept[i] for i in sorted(kept) if kept[i][1].findings]
         new_resources = self.resource_verdicts(records, rkeys)
-        self._apply([v for _k, v in new_resources])
-        counts = np.bincount(actions, minlength=4) if n else np.zeros(4, np.int64)
-        if signal == "metrics" and n:
-            counts = np.bincount(actions, weights=points, minlength=4).astype(np.int64)
-        for code, c in enumerate(counts.tolist()):
+        if new_resources:
+            self._apply([v for _k, v in new_resources])
+        if signal == "metrics":
+            counts = (np.bincount(actions, weights=points, minlength=4).astype(np.int64).tolist()
+                      if n else [0] * 4)
+        else:
+            counts = [0] * 4
+            for v, c in pairs:
+                counts[v.action] += c
+        for code, c in enumerate(counts):
             if c:
                 self._items.add(c, component=self.component, otel_signal=signal, action=ACTIONS[code])
         logs = None
@@ -548,12 +762,11 @@ class Engine:
             logs = self._finding_logs(records, logs_src, new_resources)
         return Outcome(out, actions, points, logs)
 
-    def _annotate(self, records: RecordSet, verdicts, kept) -> RecordSet:
+    def _annotate(self, records: RecordSet, kept) -> RecordSet:
         from ..rewrite import encode_log, encode_span
         encode = encode_span if records.signal == "traces" else encode_log
         replaced = {}
-        for i, item in kept.items():
-            v = verdicts[i]
+        for i, (item, v) in kept.items():
             if not v.annotation:
                 continue
             item.attributes = dict(item.attributes)
