@@ -48,6 +48,15 @@ class Counter(_Family):
             self._values[key] = self._values.get(key, 0.0) + amount
 
 
+    def add_many(self, increments) -> None:
+        """Add many ``(label_values_tuple, amount)`` pairs under one lock:
+        for callers that already hold label tuples (per-batch tallies)."""
+        with self._lock:
+            vals = self._values
+            for key, amount in increments:
+                vals[key] = vals.get(key, 0.0) + amount
+
+
 class Gauge(_Family):
     kind = "gauge"
 

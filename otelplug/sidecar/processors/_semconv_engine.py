@@ -72,7 +72,6 @@ from otelplug.semconv.livecheck import LEVEL_RANK, LiveChecker, infer_type
 from otelplug.semconv.stats import LiveCheckStats, StatsRecorder
 
 from ..data import RecordSet
-from ..telemetry import Counter as TelemetryCounter
 
 try:
     from otelplug._ext import span_shape as _span_shape
@@ -380,19 +379,7 @@ class Engine:
             if f:
                 found.append((f, n))
         if found:
-            fam = self._findings
-            if type(fam).add is TelemetryCounter.add and hasattr(fam, "_values"):
-                # the family's add, minus building the label tuple per call
-                with fam._lock:
-                    vals = fam._values
-                    for keys, n in found:
-                        for key, inc in keys:
-                            vals[key] = vals.get(key, 0.0) + inc * n
-            else:
-                names = fam.labelnames
-                for keys, n in found:
-                    for key, inc in keys:
-                        fam.add(inc * n, **dict(zip(names, key)))
+            self._findings.add_many((key, inc * n) for keys, n in found for key, inc in keys)
         if len(pend) >= 1024:
             self._flush_stats()
 
