@@ -35,7 +35,6 @@ repeated (--repeats), runs interleaved; medians are reported.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import platform

@@ -11,7 +11,6 @@ Entry: u64 key, u32 length, u32 reserved (0), payload, padding to 8 bytes.
 """
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
 

@@ -8,7 +8,6 @@ per batch, never per item, so their cost does not show in the hot path.
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 def _escape(v: str) -> str:
@@ -122,33 +121,19 @@ class MetricsServer:
     """Serves ``/metrics`` on a host:port (127.0.0.1 by default)."""
 
     def __init__(self, telemetry: Telemetry, address: str):
-        host, _, port = address.rpartition(":")
-        tel = telemetry
+        from .helpers.http_server import NOT_FOUND, GetServer, Response
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                if self.path.split("?")[0] != "/metrics":
-                    self.send_error(404)
-                    return
-                body = tel.exposition().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        def respond(path, query, headers):
+            if path != "/metrics":
+                return NOT_FOUND
+            return Response(content_type="text/plain; version=0.0.4; charset=utf-8",
+                            body=telemetry.exposition().encode())
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), Handler)
-        self.server.daemon_threads = True
-        self.address = "%s:%d" % self.server.server_address[:2]
-        self._thread = threading.Thread(target=self.server.serve_forever, name="otelplug-metrics",
-                                        daemon=True)
+        self._server = GetServer(address, respond, "otelplug-metrics")
+        self.address = self._server.address
 
     def start(self):
-        self._thread.start()
+        self._server.start()
 
     def shutdown(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self._server.shutdown()

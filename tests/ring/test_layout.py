@@ -1,6 +1,4 @@
 """The C header struct and the Python mirror must describe the same bytes."""
-import pytest
-
 from otelplug.ring import layout
 
 from otelplug._ext import ring as cyring

@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from otelplug.ring import ChannelConsumer, Producer
 
@@ -167,7 +166,6 @@ _PRODUCER_FOR_FORK = None
 
 
 def test_os_fork_child_gets_its_own_ring(shm_dir):
-    global _PRODUCER_FOR_FORK
     col = Collector("fork")
     p = Producer("fork")
     parent_pid = os.getpid()

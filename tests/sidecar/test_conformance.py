@@ -12,7 +12,6 @@ defines; the Python SDK exporter leaves these out):
 """
 from __future__ import annotations
 
-import time
 
 import pytest
 from opentelemetry._logs import SeverityNumber

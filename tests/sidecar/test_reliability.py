@@ -5,7 +5,6 @@ no otelplug code)."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import socket
@@ -15,7 +14,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
 
 from tests.otlp_sink import OTLPSink
 

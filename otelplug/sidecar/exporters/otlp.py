@@ -8,16 +8,14 @@ from the records (``payload_for``) and handed to the transport as is.
 from __future__ import annotations
 
 import gzip
-import http.client
 import os
-import ssl
-import threading
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Literal
 
 from ..component import Factory, Kind
 from ..helpers.exporter import ExporterSettingsMixin, Exporter, Permanent, Retryable, log
+from ..helpers.http_client import KeepAliveClient
 
 GRPC_METHODS = {
     "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
@@ -168,7 +166,6 @@ class OTLPGrpcExporter(Exporter):
 
 
 class OTLPHttpExporter(Exporter):
-    _RETRYABLE = {429, 502, 503, 504}
 
     def __init__(self, settings, config: OTLPHttpConfig):
         super().__init__(settings, config)
@@ -176,29 +173,11 @@ class OTLPHttpExporter(Exporter):
         c = config
         url = getattr(c, f"{self.signal}_endpoint") or (c.endpoint.rstrip("/") + HTTP_PATHS[self.signal])
         self.url = urllib.parse.urlsplit(url)
-        self._local = threading.local()
+        self._client = KeepAliveClient(url, c.tls)
         ctype = "application/json" if c.encoding == "json" else "application/x-protobuf"
         self._headers = {"Content-Type": ctype, "User-Agent": "otelplug", **c.headers}
         if c.compression == "gzip":
             self._headers["Content-Encoding"] = "gzip"
-
-    def _conn(self, timeout: float):
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            u = self.url
-            if u.scheme == "https":
-                ctx = ssl.create_default_context(cafile=self.config.tls.ca_file)
-                if self.config.tls.insecure_skip_verify:
-                    ctx.check_hostname = False
-                    ctx.verify_mode = ssl.CERT_NONE
-                if self.config.tls.cert_file:
-                    ctx.load_cert_chain(self.config.tls.cert_file, self.config.tls.key_file)
-                conn = http.client.HTTPSConnection(u.hostname, u.port or 443, timeout=timeout, context=ctx)
-            else:
-                conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
-            self._local.conn = conn
-        conn.timeout = timeout
-        return conn
 
     def send(self, records, timeout: float) -> None:
         if self.config.encoding == "json":
@@ -208,28 +187,11 @@ class OTLPHttpExporter(Exporter):
             body = payload_for(records)
         if self.config.compression == "gzip":
             body = gzip.compress(body, compresslevel=5)
-        path = self.url.path or "/"
-        try:
-            conn = self._conn(timeout)
-            conn.request("POST", path, body=body, headers=self._headers)
-            resp = conn.getresponse()
-            data = resp.read()
-        except (OSError, http.client.HTTPException) as exc:
-            self._local.conn = None
-            raise Retryable(f"{type(exc).__name__}: {exc}") from None
-        if 200 <= resp.status < 300:
-            rejected, why = _partial_rejections(self.signal, data) if self.config.encoding == "proto" else (0, "")
+        data = self._client.export(self.url.path or "/", body, self._headers, timeout)
+        if self.config.encoding == "proto":
+            rejected, why = _partial_rejections(self.signal, data)
             if rejected:
                 log.warning("exporter %s: destination rejected %d items: %s", self.id, rejected, why)
-            return
-        msg = f"HTTP {resp.status}: {data[:200]!r}"
-        if resp.status in self._RETRYABLE:
-            delay = None
-            ra = resp.getheader("Retry-After")
-            if ra and ra.strip().isdigit():
-                delay = float(ra)
-            raise Retryable(msg, delay)
-        raise Permanent(msg)
 
 
 factories = [

@@ -3,9 +3,7 @@ Collector's health_check extension: endpoint, path)."""
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from ..component import Factory, Kind
 
@@ -29,29 +27,17 @@ class HealthCheck:
         self.server = None
 
     def start(self, host) -> None:
-        h, _, port = self.config.endpoint.rpartition(":")
-        ext = self
+        from ..helpers.http_server import NOT_FOUND, GetServer, Response
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                if self.path.split("?")[0] != ext.config.path:
-                    self.send_error(404)
-                    return
-                ok = ext.status == "ready"
-                body = json.dumps({"status": "Server available" if ok else "Server not available",
-                                   "state": ext.status}).encode()
-                self.send_response(200 if ok else 503)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        def respond(path, query, headers):
+            if path != self.config.path:
+                return NOT_FOUND
+            ok = self.status == "ready"
+            body = json.dumps({"status": "Server available" if ok else "Server not available",
+                               "state": self.status}).encode()
+            return Response(200 if ok else 503, "application/json", body)
 
-            def log_message(self, *a):
-                pass
-
-        self.server = ThreadingHTTPServer((h or "127.0.0.1", int(port)), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, name="health_check", daemon=True).start()
+        self.server = GetServer(self.config.endpoint, respond, "health_check").start()
 
     def ready(self, ok: bool) -> None:
         self.status = "ready" if ok else "stopping"
@@ -59,7 +45,6 @@ class HealthCheck:
     def shutdown(self) -> None:
         if self.server:
             self.server.shutdown()
-            self.server.server_close()
 
 
 factory = Factory("health_check", Kind.EXTENSION, HealthCheckConfig, HealthCheck)

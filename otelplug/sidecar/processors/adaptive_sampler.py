@@ -45,9 +45,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.parse
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
 import numpy as np
@@ -247,7 +245,6 @@ class AdaptiveSampler(Processor):
     # -- the batch --------------------------------------------------------------------
     def process(self, records):
         self.maybe_recalculate()
-        cfg = self.config
         cols = rec.span_columns(records)
         n = len(cols)
         if n == 0:
@@ -413,40 +410,25 @@ class _StrategyServer:
     """``GET /sampling?service=NAME`` (Jaeger agent/collector port 5778)."""
 
     def __init__(self, sampler: AdaptiveSampler, address: str):
-        host, _, port = address.rpartition(":")
+        from ..helpers.http_server import NOT_FOUND, GetServer, Response
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                url = urllib.parse.urlsplit(self.path)
-                if url.path not in ("/sampling", "/"):
-                    self.send_error(404)
-                    return
-                service = urllib.parse.parse_qs(url.query).get("service", [""])[0]
-                if not service:
-                    self.send_error(400, "'service' parameter must be provided")
-                    return
-                body = json.dumps(sampler.strategy(service)).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        def respond(path, query, headers):
+            if path not in ("/sampling", "/"):
+                return NOT_FOUND
+            service = query.get("service", [""])[0]
+            if not service:
+                return Response(400, body=b"'service' parameter must be provided\n")
+            return Response(content_type="application/json",
+                            body=json.dumps(sampler.strategy(service)).encode())
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), Handler)
-        self.server.daemon_threads = True
-        self.address = "%s:%d" % self.server.server_address[:2]
-        self._thread = threading.Thread(target=self.server.serve_forever,
-                                        name="otelplug-sampling-api", daemon=True)
+        self.server = GetServer(address, respond, "otelplug-sampling-api")
+        self.address = self.server.address
 
     def start(self):
-        self._thread.start()
+        self.server.start()
 
     def shutdown(self):
         self.server.shutdown()
-        self.server.server_close()
 
 
 factory = Factory("adaptive_sampler", Kind.PROCESSOR, AdaptiveSamplerConfig, AdaptiveSampler,

@@ -8,7 +8,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
 
 from otelplug import codec
 

@@ -15,19 +15,17 @@ jaeger-idl (jaeger.thrift, agent.thrift); the mapping is in translate.py.
 """
 from __future__ import annotations
 
-import http.client
 import itertools
 import logging
 import socket
-import ssl
-import threading
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Literal
 
 from ...component import CreateSettings, Factory, Kind
-from ...helpers.exporter import (Exporter, ExporterSettingsMixin, Permanent, QueueConfig,
+from ...helpers.exporter import (Exporter, ExporterSettingsMixin, QueueConfig,
                                 RetryConfig, Retryable)
+from ...helpers.http_client import KeepAliveClient
 from ...telemetry import Telemetry
 from ..otlp import OTLPGrpcConfig, OTLPGrpcExporter, OTLPHttpConfig, OTLPHttpExporter, TLSConfig
 from . import thrift, translate
@@ -86,7 +84,7 @@ class JaegerExporter(Exporter):
             self._inner = self._otlp_exporter(settings, config)
         elif self.protocol == "thrift_http":
             self.url = urllib.parse.urlsplit(self.endpoint)
-            self._local = threading.local()
+            self._client = KeepAliveClient(self.endpoint, config.tls)
         else:
             host, _, port = self.endpoint.split("://", 1)[-1].rpartition(":")
             self._addr = (host.strip("[]"), int(port))
@@ -172,43 +170,13 @@ class JaegerExporter(Exporter):
         w.struct(((1, thrift.STRUCT, translate.batch_struct(proc_bytes, spans, seq)),))
         return bytes(w.buf)
 
-    def _conn(self, timeout: float):
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            u = self.url
-            if u.scheme == "https":
-                ctx = ssl.create_default_context(cafile=self.config.tls.ca_file)
-                if self.config.tls.insecure_skip_verify:
-                    ctx.check_hostname = False
-                    ctx.verify_mode = ssl.CERT_NONE
-                conn = http.client.HTTPSConnection(u.hostname, u.port or 443, timeout=timeout,
-                                                   context=ctx)
-            else:
-                conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
-            self._local.conn = conn
-        conn.timeout = timeout
-        return conn
-
     def _post(self, body: bytes, timeout: float) -> None:
         path = self.url.path or "/api/traces"
         if self.url.query:
             path += "?" + self.url.query
         headers = {"Content-Type": "application/x-thrift", "User-Agent": "otelplug",
                    **self.config.headers}
-        try:
-            conn = self._conn(timeout)
-            conn.request("POST", path, body=body, headers=headers)
-            resp = conn.getresponse()
-            data = resp.read()
-        except (OSError, http.client.HTTPException) as exc:
-            self._local.conn = None
-            raise Retryable(f"{type(exc).__name__}: {exc}") from None
-        if 200 <= resp.status < 300:
-            return
-        msg = f"HTTP {resp.status}: {data[:200]!r}"
-        if resp.status in (429, 502, 503, 504):
-            raise Retryable(msg)
-        raise Permanent(msg)
+        self._client.export(path, body, headers, timeout)
 
 
 factory = Factory("jaeger", Kind.EXPORTER, JaegerConfig, JaegerExporter, signals=("traces",))

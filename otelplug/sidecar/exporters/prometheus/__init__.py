@@ -15,11 +15,8 @@ OpenMetrics when the scraper asks for it.
 """
 from __future__ import annotations
 
-import gzip
 import logging
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
 from otelplug import codec
@@ -184,47 +181,28 @@ class PrometheusExporter(Exporter):
         return body, exposition.OPENMETRICS_TYPE if om else exposition.TEXT_TYPE
 
     def start(self, host) -> None:
-        exporter = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        from ...helpers.http_server import NOT_FOUND, GetServer, Response
 
-            def do_GET(self):
-                if self.path.split("?")[0] != "/metrics":
-                    self.send_error(404)
-                    return
-                try:
-                    body, ctype = exporter.exposition(self.headers.get("Accept"))
-                except Exception:
-                    log.exception("prometheus: scrape failed")
-                    self.send_error(500)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", ctype)
-                if "gzip" in (self.headers.get("Accept-Encoding") or "") and len(body) > 1024:
-                    body = gzip.compress(body, compresslevel=1)
-                    self.send_header("Content-Encoding", "gzip")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        def respond(path, query, headers):
+            if path != "/metrics":
+                return NOT_FOUND
+            body, ctype = self.exposition(headers.get("Accept"))
+            return Response(content_type=ctype, body=body)
 
-            def log_message(self, *args):
-                pass
-
-        host_, _, port = self.config.endpoint.rpartition(":")
-        self._server = ThreadingHTTPServer((host_.strip("[]") or "0.0.0.0", int(port)), Handler)
-        self._server.daemon_threads = True
-        self.address = "%s:%d" % self._server.server_address[:2]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name=f"{self.id}-http", daemon=True)
-        self._thread.start()
+        # an explicit ":9464" listens everywhere, as in the Collector; the
+        # default endpoint is loopback
+        endpoint = self.config.endpoint
+        if endpoint.startswith(":"):
+            endpoint = "0.0.0.0" + endpoint
+        self._server = GetServer(endpoint, respond, f"{self.id}-http").start()
+        self.address = self._server.address
         super().start(host)
 
     def shutdown(self, drain_timeout: float = 5.0) -> None:
         super().shutdown(drain_timeout)
         if self._server is not None:
             self._server.shutdown()
-            self._server.server_close()
             self._server = None
 
 
