@@ -204,7 +204,9 @@ class Exporter(Consumer):
         while not self._stopping.is_set():
             with self._cv:
                 while not self._stopping.is_set() and self._queued() == 0:
-                    self._cv.wait(0.2)
+                    # woken by consume() and shutdown(); the timeout is only
+                    # a safety net, so idle senders cost nothing
+                    self._cv.wait(2.0)
                 if self._stopping.is_set():
                     return
                 self._inflight += 1

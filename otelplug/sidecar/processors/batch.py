@@ -37,7 +37,7 @@ class BatchProcessor(Processor):
         self._pending: list[RecordSet] = []
         self._records = 0
         self._first_at = 0.0
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._stop = threading.Event()
         self._timer = threading.Thread(target=self._tick, name=f"{self.id}-timer", daemon=True)
         self._size_trigger = settings.telemetry.counter(
@@ -56,6 +56,7 @@ class BatchProcessor(Processor):
         with self._lock:
             if not self._pending:
                 self._first_at = time.monotonic()
+                self._lock.notify()       # the timer sleeps until there is a deadline
             self._pending.append(records)
             self._records += len(records)
             full = self.config.send_batch_size and self._records >= self.config.send_batch_size
@@ -69,14 +70,21 @@ class BatchProcessor(Processor):
         return out
 
     def _tick(self) -> None:
+        """Sleep until the oldest pending batch is due (or, with nothing
+        pending, until data arrives), then send it: no periodic wake-ups."""
         timeout = float(self.config.timeout) or 0.2
-        while not self._stop.wait(min(timeout, 0.05)):
+        while not self._stop.is_set():
             with self._lock:
-                due = self._pending and time.monotonic() - self._first_at >= timeout
-                out = self._take() if due else None
-            if out is not None:
-                self._timeout_trigger.add(1, processor=self.id)
-                self._emit(out)
+                if not self._pending:
+                    self._lock.wait(1.0)
+                    continue
+                left = self._first_at + timeout - time.monotonic()
+                if left > 0:
+                    self._lock.wait(left)
+                    continue
+                out = self._take()
+            self._timeout_trigger.add(1, processor=self.id)
+            self._emit(out)
 
     def _emit(self, sets: list[RecordSet]) -> None:
         merged = RecordSet.concat(sets)
@@ -105,6 +113,8 @@ class BatchProcessor(Processor):
 
     def shutdown(self) -> None:
         self._stop.set()
+        with self._lock:
+            self._lock.notify_all()
         if self._timer.is_alive():
             self._timer.join()
         with self._lock:

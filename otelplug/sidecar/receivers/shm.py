@@ -171,17 +171,21 @@ class ShmReceiver:
         refused = False
         handled = np.zeros(len(types), dtype=bool)
         lab = {"receiver": self.id, "transport": "shm"}
+        present = set(np.unique(types).tolist()) if len(types) else set()
         for signal, rtype in RECORD_TYPE.items():
-            mask = types == rtype
-            n = int(mask.sum())
-            if not n:
+            if rtype not in present:
                 continue
-            handled |= mask
+            mask = None if len(present) == 1 else types == rtype
+            n = len(types) if mask is None else int(mask.sum())
+            handled |= True if mask is None else mask
             consumer = self.consumers.get(signal)
             if consumer is None:
                 self._unrouted.add(n, receiver=self.id, record_type=signal)
                 continue
-            rs = RecordSet(signal, batch.data, batch.offsets[mask], batch.lengths[mask], defs, (ack,))
+            if mask is None:      # the common case: one signal per batch, no copies
+                rs = RecordSet(signal, batch.data, batch.offsets, batch.lengths, defs, (ack,))
+            else:
+                rs = RecordSet(signal, batch.data, batch.offsets[mask], batch.lengths[mask], defs, (ack,))
             if signal == "metrics":
                 from otelplug.sidecar.signals import metric_points
                 rs.items = metric_points(rs)
