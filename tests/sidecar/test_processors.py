@@ -179,3 +179,27 @@ def test_persistent_queues_are_separate_per_signal(tmp_path):
         dirs.add(exp._pq.dir)
         exp.shutdown(drain_timeout=0)
     assert len(dirs) == 2
+
+
+def test_debug_exporter_verbosity_and_sampling():
+    import io
+
+    from otelplug.sidecar.exporters import debug
+    exp = make(debug.factory, {"verbosity": "normal", "sampling_initial": 2, "sampling_thereafter": 3})
+    exp.stream = io.StringIO()
+    exp.clock = lambda: 100.5          # all within one second
+    for _ in range(8):
+        exp.consume(records_from_spans(sdk_spans(2)))
+    out = exp.stream.getvalue()
+    # batches 1, 2, then 5 and 8 (every 3rd after the first 2) within one second
+    assert out.count("debug: traces: 2 spans") == 4
+    exp.clock = lambda: 101.5          # a new second starts over
+    exp.consume(records_from_spans(sdk_spans(2)))
+    assert exp.stream.getvalue().count("debug: traces: 2 spans") == 5
+    assert out.count("  span 'op") == 8
+    exp = make(debug.factory, {"verbosity": "detailed"})
+    exp.stream = io.StringIO()
+    exp.consume(records_from_spans(sdk_spans(1)))
+    import json
+    detail = json.loads(exp.stream.getvalue().splitlines()[1])
+    assert detail["name"] == "op0" and len(detail["traceId"]) == 32
