@@ -74,16 +74,18 @@ class Service:
                 self.processors.append(proc)
                 nxt = proc
             self.entries[p.id] = nxt
+        # a connector: one instance per (id, exporting signal), feeding the
+        # pipelines that list it as a receiver with a signal it can produce
         for eid, p in pending_connectors:
+            key = (str(eid), p.id.signal)
+            if key in self.connectors:
+                continue
             cc = cfg.component(Kind.CONNECTOR, eid)
-            for target in conn_targets.get(eid, []):
-                key = (str(eid), p.id.signal, target.id.signal)
-                if key not in self.connectors:
-                    self.connectors[key] = None
-            fan = FanOut([self.entries[t.id] for t in conn_targets.get(eid, [])])
-            self.connectors[(str(eid), p.id.signal)] = cc.factory.create(
-                self._settings(Kind.CONNECTOR, eid, p.id.signal), cc.config, fan)
-        self.connectors = {k: v for k, v in self.connectors.items() if v is not None}
+            targets = [t for t in conn_targets.get(eid, [])
+                       if (p.id.signal, t.id.signal) in cc.factory.connects]
+            self.connectors[key] = cc.factory.create(
+                self._settings(Kind.CONNECTOR, eid, p.id.signal), cc.config,
+                FanOut([self.entries[t.id] for t in targets]))
         # receivers: one instance each, fanning out per signal
         by_receiver: dict = {}
         for p in cfg.pipelines.values():

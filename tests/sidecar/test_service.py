@@ -137,3 +137,47 @@ def test_file_exporter_rotation(tmp_path):
         assert p.stat().st_size <= 1 << 20 or p.read_text().count("\n") == 1
         for line in p.read_text().splitlines():
             assert len(json.loads(line)["resourceSpans"][0]["scopeSpans"][0]["spans"]) == 400
+
+
+def test_forward_connector_joins_pipelines(tmp_path, shm_dir):
+    """shm -> traces (attributes) -> forward -> traces/out (batch) -> file:
+    every span arrives once, edited by the first pipeline."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from otelplug import ShmSpanProcessor
+    from otelplug.sidecar.config.model import load
+    from otelplug.sidecar.registry import Registry
+    from otelplug.sidecar.service import Service
+    out = tmp_path / "spans.jsonl"
+    svc = Service(load("fwd.yaml", Registry.default(), text=f"""
+receivers: {{shm: {{channels: [fwd]}}}}
+processors:
+  attributes: {{actions: [{{key: hop, value: first, action: insert}}]}}
+  batch: {{timeout: 50ms}}
+connectors: {{forward: }}
+exporters: {{file: {{path: {out}}}}}
+service:
+  telemetry: {{metrics: {{level: none}}}}
+  pipelines:
+    traces: {{receivers: [shm], processors: [attributes], exporters: [forward]}}
+    traces/out: {{receivers: [forward], processors: [batch], exporters: [file]}}
+"""))
+    svc.start()
+    try:
+        tp = TracerProvider()
+        tp.add_span_processor(ShmSpanProcessor("fwd"))
+        tracer = tp.get_tracer("fwd")
+        for i in range(50):
+            with tracer.start_as_current_span(f"s{i}"):
+                pass
+        deadline = time.monotonic() + 15
+        spans = []
+        while time.monotonic() < deadline and len(spans) < 50:
+            time.sleep(0.1)
+            spans = [s for line in (out.read_text().splitlines() if out.exists() else [])
+                     for r in json.loads(line)["resourceSpans"] for sc in r["scopeSpans"]
+                     for s in sc["spans"]]
+    finally:
+        svc.shutdown()
+    assert sorted(s["name"] for s in spans) == sorted(f"s{i}" for i in range(50))
+    assert all({"key": "hop", "value": {"stringValue": "first"}} in s["attributes"] for s in spans)
