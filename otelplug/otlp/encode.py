@@ -65,7 +65,7 @@ def _scope_pb(s: model.Scope) -> InstrumentationScope:
                                 dropped_attributes_count=s.dropped_attributes)
 
 
-def _group(records, decode, defs: _Definitions):
+def _group(records, decode):
     """{resource_key: {scope_key: [decoded]}} in first-seen order."""
     groups: dict = {}
     for payload in records.payloads():
@@ -99,19 +99,24 @@ def span_pb(s: model.SpanData) -> trace_pb2.Span:
     )
 
 
-def traces_request(records) -> ExportTraceServiceRequest:
+def _nested(records, decode, request, resource_field, scope_field, items_field, to_pb):
+    """The Resource -> Scope -> items nesting that traces and logs share."""
     defs = _Definitions(records.defs)
-    req = ExportTraceServiceRequest()
-    for rkey, scopes in _group(records, codec.decode_span, defs).items():
+    for rkey, scopes in _group(records, decode).items():
         res = defs.get(rkey, model.Resource())
-        rs = req.resource_spans.add(resource=_resource_pb(res), schema_url=res.schema_url or "")
-        for skey, spans in scopes.items():
+        r = getattr(request, resource_field).add(resource=_resource_pb(res), schema_url=res.schema_url or "")
+        for skey, items in scopes.items():
             sc = defs.get(skey, None)
-            ss = rs.scope_spans.add(scope=_scope_pb(sc) if sc else InstrumentationScope(),
-                                    schema_url=(sc.schema_url or "") if sc else "")
-            ss.spans.extend(span_pb(s) for s in spans)
+            scoped = getattr(r, scope_field).add(scope=_scope_pb(sc) if sc else InstrumentationScope(),
+                                                 schema_url=(sc.schema_url or "") if sc else "")
+            getattr(scoped, items_field).extend(to_pb(it) for it in items)
     _warn_missing(defs)
-    return req
+    return request
+
+
+def traces_request(records) -> ExportTraceServiceRequest:
+    return _nested(records, codec.decode_span, ExportTraceServiceRequest(),
+                   "resource_spans", "scope_spans", "spans", span_pb)
 
 
 def log_pb(r: model.LogData) -> logs_pb2.LogRecord:
@@ -125,18 +130,8 @@ def log_pb(r: model.LogData) -> logs_pb2.LogRecord:
 
 
 def logs_request(records) -> ExportLogsServiceRequest:
-    defs = _Definitions(records.defs)
-    req = ExportLogsServiceRequest()
-    for rkey, scopes in _group(records, codec.decode_log, defs).items():
-        res = defs.get(rkey, model.Resource())
-        rl = req.resource_logs.add(resource=_resource_pb(res), schema_url=res.schema_url or "")
-        for skey, logs in scopes.items():
-            sc = defs.get(skey, None)
-            sl = rl.scope_logs.add(scope=_scope_pb(sc) if sc else InstrumentationScope(),
-                                   schema_url=(sc.schema_url or "") if sc else "")
-            sl.log_records.extend(log_pb(r) for r in logs)
-    _warn_missing(defs)
-    return req
+    return _nested(records, codec.decode_log, ExportLogsServiceRequest(),
+                   "resource_logs", "scope_logs", "log_records", log_pb)
 
 
 def _number(point_pb, v) -> None:
@@ -195,7 +190,7 @@ def metric_pb(m: model.MetricData) -> metrics_pb2.Metric:
 def metrics_request(records) -> ExportMetricsServiceRequest:
     defs = _Definitions(records.defs)
     req = ExportMetricsServiceRequest()
-    for rkey, scopes in _group(records, codec.decode_metric, defs).items():
+    for rkey, scopes in _group(records, codec.decode_metric).items():
         res = defs.get(rkey, model.Resource())
         first = next(iter(scopes.values()))[0]
         rm = req.resource_metrics.add(resource=_resource_pb(res),
