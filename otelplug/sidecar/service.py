@@ -6,6 +6,11 @@ instance per (exporter id, signal), and connectors joining an exporting
 pipeline to receiving ones.  Start order is extensions, exporters,
 processors, connectors, receivers; shutdown is the reverse, so data in
 flight drains forward before its destination stops.
+
+Components may declare ``claims()``: what they hold exclusively while
+running (``tcp host:port`` listeners, ``shm channel X``, ``directory D``,
+``file F``).  A reload (reload.py) uses them to start the new graph next to
+the old one except where both want the same thing.
 """
 from __future__ import annotations
 
@@ -23,6 +28,10 @@ from .telemetry import MetricsServer, Telemetry
 log = logging.getLogger("otelplug.sidecar")
 
 
+class StartError(RuntimeError):
+    """A component could not start; the message names it."""
+
+
 class Service:
     def __init__(self, config, telemetry: Telemetry | None = None):
         self.config = config
@@ -35,6 +44,12 @@ class Service:
         self.entries: dict = {}      # pipeline id -> first consumer
         self.metrics_server = None
         self._started = False
+        self._labels: dict[int, str] = {}          # id(component) -> "receivers::otlp"
+        self._running: set[int] = set()            # ids of started components
+        # what feeds what, for reload's start order: pipeline -> its
+        # processors/exporters, connector -> pipelines it feeds, receiver -> pipelines
+        self._pipeline_parts: dict = {}
+        self._feeds: dict[int, list] = {}
         self._build()
 
     def _settings(self, kind, cid, signal=None):
@@ -44,7 +59,8 @@ class Service:
         cfg = self.config
         for cid in cfg.extensions:
             cc = cfg.component(Kind.EXTENSION, cid)
-            self.extensions[str(cid)] = cc.factory.create(self._settings(Kind.EXTENSION, cid), cc.config)
+            self.extensions[str(cid)] = self._label(
+                cc.factory.create(self._settings(Kind.EXTENSION, cid), cc.config), Kind.EXTENSION, cid)
         # connectors used as receivers: (connector id, signal) -> pipelines fed
         conn_targets: dict = {}
         for p in cfg.pipelines.values():
@@ -55,23 +71,27 @@ class Service:
         pending_connectors = []
         for p in cfg.pipelines.values():
             tails = []
+            parts = self._pipeline_parts[p.id] = []
             for eid in p.exporters:
                 if (Kind.CONNECTOR, eid) in cfg.components:
                     pending_connectors.append((eid, p))
                     tails.append(_Late(eid, p.id.signal, self))
+                    parts.append((str(eid), p.id.signal))      # resolved in depends_on_any
                     continue
                 key = (str(eid), p.id.signal)
                 if key not in self.exporters:
                     cc = cfg.component(Kind.EXPORTER, eid)
-                    self.exporters[key] = cc.factory.create(
-                        self._settings(Kind.EXPORTER, eid, p.id.signal), cc.config)
+                    self.exporters[key] = self._label(cc.factory.create(
+                        self._settings(Kind.EXPORTER, eid, p.id.signal), cc.config), Kind.EXPORTER, eid)
                 tails.append(self.exporters[key])
+                parts.append(self.exporters[key])
             nxt = FanOut(tails)
             for pid_ in reversed(p.processors):
                 cc = cfg.component(Kind.PROCESSOR, pid_)
-                proc = cc.factory.create(self._settings(Kind.PROCESSOR, pid_, p.id.signal),
-                                         cc.config, nxt)
+                proc = self._label(cc.factory.create(self._settings(Kind.PROCESSOR, pid_, p.id.signal),
+                                                     cc.config, nxt), Kind.PROCESSOR, pid_)
                 self.processors.append(proc)
+                parts.append(proc)
                 nxt = proc
             self.entries[p.id] = nxt
         # a connector: one instance per (id, exporting signal), feeding the
@@ -83,9 +103,10 @@ class Service:
             cc = cfg.component(Kind.CONNECTOR, eid)
             targets = [t for t in conn_targets.get(eid, [])
                        if (p.id.signal, t.id.signal) in cc.factory.connects]
-            self.connectors[key] = cc.factory.create(
+            self.connectors[key] = self._label(cc.factory.create(
                 self._settings(Kind.CONNECTOR, eid, p.id.signal), cc.config,
-                FanOut([self.entries[t.id] for t in targets]))
+                FanOut([self.entries[t.id] for t in targets])), Kind.CONNECTOR, eid)
+            self._feeds[id(self.connectors[key])] = [t.id for t in targets]
         # receivers: one instance each, fanning out per signal
         by_receiver: dict = {}
         for p in cfg.pipelines.values():
@@ -95,23 +116,98 @@ class Service:
         for rid, per_signal in by_receiver.items():
             cc = cfg.component(Kind.RECEIVER, rid)
             consumers = {sig: FanOut(cs) for sig, cs in per_signal.items()}
-            self.receivers[str(rid)] = cc.factory.create(self._settings(Kind.RECEIVER, rid),
-                                                          cc.config, consumers)
+            self.receivers[str(rid)] = self._label(
+                cc.factory.create(self._settings(Kind.RECEIVER, rid), cc.config, consumers),
+                Kind.RECEIVER, rid)
+            self._feeds[id(self.receivers[str(rid)])] = [
+                p.id for p in cfg.pipelines.values() if rid in p.receivers]
+
+    def _label(self, component, kind: Kind, cid):
+        self._labels[id(component)] = f"{kind.value}::{cid}"
+        return component
+
+    def label(self, component) -> str:
+        return self._labels.get(id(component), repr(component))
 
     def extension(self, name: str):
         return self.extensions.get(name)
 
-    def start(self) -> None:
+    def components(self) -> list:
+        """Every component, in start order."""
+        return [*self.extensions.values(), *self.exporters.values(), *reversed(self.processors),
+                *self.connectors.values(), *self.receivers.values()]
+
+    # -- what the graph holds -------------------------------------------------
+    def metrics_address(self) -> str | None:
         tm = self.config.telemetry.metrics
+        return tm.address if tm.level != "none" and tm.address else None
+
+    def _claim_list(self) -> list[tuple[str, str]]:
+        out = []
+        if self.metrics_address():
+            out.append((f"tcp {self.metrics_address()}", "service::telemetry::metrics"))
+        for c in self.components():
+            out += [(res, self.label(c)) for res in (c.claims() if hasattr(c, "claims") else ())]
+        return out
+
+    def claims(self) -> dict[str, str]:
+        """Exclusive resources -> the label of the component wanting them
+        (port 0 is any free port: never shared, so not a claim)."""
+        return {res: label for res, label in self._claim_list() if not res.endswith(":0")}
+
+    def depends_on_any(self, blocked: set) -> set:
+        """``blocked`` (component ids) plus every component that cannot run
+        before them: an exporter whose queue lives in a blocked storage
+        extension, and every pipeline part and receiver upstream of a
+        blocked one (through connectors), so no data is handed to a
+        component that has not started."""
+        out = set(blocked)
+        ext_ids = {name: id(e) for name, e in self.extensions.items()}
+        for key, exp in self.exporters.items():
+            storage = getattr(getattr(exp, "config", None), "sending_queue", None)
+            if ext_ids.get(getattr(storage, "storage", None)) in out:
+                out.add(id(exp))
+        changed = True
+        while changed:       # a blocked pipeline blocks what feeds it, up through connectors
+            changed = False
+            for pid, parts in self._pipeline_parts.items():
+                ids = {id(self.connectors.get(x)) if isinstance(x, tuple) else id(x) for x in parts}
+                if not ids & out:
+                    continue
+                for comp_id, fed in self._feeds.items():
+                    if pid in fed and comp_id not in out:
+                        out.add(comp_id)
+                        changed = True
+        return out
+
+    # -- lifecycle --------------------------------------------------------------
+    def take_metrics_server(self, other: "Service") -> None:
+        """Serve self-metrics on ``other``'s running server (same address,
+        same registry): a reload does not even close the socket."""
+        self.metrics_server, other.metrics_server = other.metrics_server, None
+
+    def start(self, defer: set = frozenset()) -> None:
+        """Start every component not started yet, except those in
+        ``defer`` (component ids); raises StartError naming the component
+        that failed (those already started stay running: call shutdown)."""
         self._install_process_metrics()
-        if tm.level != "none" and tm.address:
-            self.metrics_server = MetricsServer(self.telemetry, tm.address)
+        addr = self.metrics_address()
+        if addr and self.metrics_server is None and "metrics" not in defer:
+            try:
+                self.metrics_server = MetricsServer(self.telemetry, addr)
+            except OSError as exc:
+                raise StartError(f"service::telemetry::metrics: cannot start: {exc}") from None
             self.metrics_server.start()
-        for group in (self.extensions.values(), self.exporters.values(),
-                      reversed(self.processors), self.connectors.values(),
-                      self.receivers.values()):
-            for c in group:
+        for c in self.components():
+            if id(c) in self._running or id(c) in defer:
+                continue
+            try:
                 c.start(self)
+            except Exception as exc:
+                raise StartError(f"{self.label(c)}: cannot start: {exc}") from exc
+            self._running.add(id(c))
+        if defer:
+            return
         self._started = True
         for ext in self.extensions.values():
             if hasattr(ext, "ready"):
@@ -124,14 +220,38 @@ class Service:
         for group in (self.receivers.values(), self.connectors.values(), self.processors,
                       self.exporters.values(), self.extensions.values()):
             for c in group:
+                if id(c) not in self._running:
+                    continue
+                self._running.discard(id(c))
                 try:
                     c.shutdown()
                 except Exception:
-                    log.exception("error shutting down %r", c)
+                    log.exception("%s: error shutting down", self.label(c))
         if self.metrics_server:
             self.metrics_server.shutdown()
+            self.metrics_server = None
+
+    def describe(self) -> list[str]:
+        """What this graph does, for the log at start and after a reload."""
+        cfg = self.config
+        lines = []
+        for p in cfg.pipelines.values():
+            procs = f" -> {', '.join(map(str, p.processors))}" if p.processors else ""
+            lines.append(f"pipeline {p.id}: {', '.join(map(str, p.receivers))}{procs} -> "
+                         f"{', '.join(map(str, p.exporters))}")
+        for res, label in self._claim_list():
+            kind, _, what = res.partition(" ")
+            if kind == "tcp":
+                if label == "service::telemetry::metrics" and self.metrics_server:
+                    what = self.metrics_server.address          # the real port when 0 was asked
+                lines.append(f"endpoint {what} ({label})")
+            elif res.startswith("shm channel "):
+                lines.append(f"{res} ({label})")
+        return lines
 
     def _install_process_metrics(self) -> None:
+        if self.telemetry.get("process_uptime") is not None:
+            return      # a reloaded graph shares the process's registry: installed once
         proc = psutil.Process(os.getpid())
         cpu = self.telemetry.gauge("process_cpu_seconds", "Total CPU user and system time in seconds")
         rss = self.telemetry.gauge("process_memory_rss", "Total physical memory (resident set size)")
