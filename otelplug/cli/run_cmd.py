@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import signal
 import sys
 
@@ -68,12 +67,7 @@ def cmd_run(args) -> int:
     cfg = _load_or_report(args, log.warning)
     if cfg is None:
         return 1
-    # signal handlers only queue what to do: the main thread blocks on the
-    # queue (woken at once, no polling) and does the work outside the handler
-    todo: queue.SimpleQueue = queue.SimpleQueue()
-    signal.signal(signal.SIGTERM, lambda *a: todo.put("stop"))
-    signal.signal(signal.SIGINT, lambda *a: todo.put("stop"))
-    signal.signal(signal.SIGHUP, lambda *a: todo.put("reload"))
+    signals = _SignalPipe((signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
     # one registry for the process: counters survive reloads
     telemetry = Telemetry()
     failures = telemetry.counter("config_reload_failures",
@@ -90,10 +84,7 @@ def cmd_run(args) -> int:
         return 1
     log.info("otelplug sidecar running (%s); pid %d", cfg.source, os.getpid())
     _describe(service, log)
-    while True:
-        what = todo.get()
-        if what == "stop":
-            break
+    while (signum := signals.next()) == signal.SIGHUP:
         service = _reload(args, service, failures, reloads, log)
         if service is None:
             return 1
@@ -101,6 +92,27 @@ def cmd_run(args) -> int:
     service.shutdown()
     log.info("stopped")
     return 0
+
+
+class _SignalPipe:
+    """Signals as a stream of numbers: the interpreter's C handler writes
+    each one to a pipe (``signal.set_wakeup_fd``), and the main thread
+    blocks reading it.  No polling, nothing done inside a handler, and no
+    lock a handler could find held (a queue or Event set from a Python
+    handler can deadlock or stay unseen while the main thread blocks)."""
+
+    def __init__(self, signums):
+        self._r, w = os.pipe()
+        os.set_blocking(w, False)
+        signal.set_wakeup_fd(w)
+        for s in signums:
+            signal.signal(s, lambda *a: None)   # a Python handler, so the C one records it
+        self._pending = bytearray()
+
+    def next(self) -> int:
+        while not self._pending:
+            self._pending += os.read(self._r, 64)
+        return self._pending.pop(0)
 
 
 def _describe(service, log) -> None:
