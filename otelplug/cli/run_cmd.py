@@ -91,7 +91,23 @@ def cmd_run(args) -> int:
     log.info("stopping: draining in-flight data")
     service.shutdown()
     log.info("stopped")
-    return 0
+    _exit_now(0)
+
+
+def _exit_now(code: int) -> None:
+    """Exit without tearing the interpreter down.  Once the graph is shut
+    down everything is exported, flushed and closed; what remains is
+    freeing every module and object (numpy, gRPC, protobuf, ...), measured
+    at ~0.45 s of CPU, which on a loaded machine held the process for
+    2-3 s after "stopped" while supervisors waited.  Log handlers and the
+    standard streams are flushed first."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 class _SignalPipe:
