@@ -204,7 +204,9 @@ class Service:
             try:
                 c.start(self)
             except Exception as exc:
-                raise StartError(f"{self.label(c)}: cannot start: {exc}") from exc
+                label = self.label(c)
+                msg = str(exc) if str(exc).startswith(label) else f"{label}: cannot start: {exc}"
+                raise StartError(msg) from exc
             self._running.add(id(c))
         if defer:
             return

@@ -260,3 +260,25 @@ def test_sigterm_exits_soon_after_stopped(tmp_path):
     log = (tmp_path / "term.log").read_text()
     assert log.rstrip().endswith("stopped"), log[-500:]
     print(f"SIGTERM to exit: {took:.2f}s")
+
+
+def test_unusable_file_storage_directory_names_the_component(tmp_path):
+    from otelplug.sidecar.config.model import load
+    from otelplug.sidecar.registry import Registry
+    from otelplug.sidecar.service import Service, StartError
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    svc = Service(load("s.yaml", Registry.default(), text=f"""
+receivers: {{shm: {{channels: [storage]}}}}
+exporters: {{debug: }}
+extensions: {{file_storage/q: {{directory: {blocker}/sub}}}}
+service:
+  extensions: [file_storage/q]
+  telemetry: {{metrics: {{level: none}}}}
+  pipelines:
+    traces: {{receivers: [shm], exporters: [debug]}}
+"""))
+    with pytest.raises(StartError) as ei:
+        svc.start()
+    svc.shutdown()
+    assert str(ei.value) == f"extensions::file_storage/q: cannot use directory {blocker}/sub: Not a directory"
