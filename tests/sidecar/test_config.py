@@ -76,13 +76,13 @@ def test_pipeline_references_unconfigured_components():
 def test_unknown_keys_are_rejected_by_name():
     errs = errors_of(GOOD.replace("    send_batch_size: 10000", "    send_batch_size: 10000\n    sendbatchsize: 1"))
     assert len(errs) == 1
-    assert errs[0].startswith("processors::batch/big: invalid key 'sendbatchsize'; "
+    assert errs[0].startswith("processors::batch/big: invalid keys: sendbatchsize; "
                               "did you mean 'send_batch_size'? (valid keys: ")
     assert errs[0].endswith("(cfg.yaml:8)")          # the key's own line, not the component's (6)
     errs = errors_of(GOOD + "extra: 1\n")
-    assert errs[0].startswith("invalid key 'extra' (valid keys: ") and errs[0].endswith("(cfg.yaml:23)")
+    assert errs[0].startswith("invalid keys: extra (valid keys: ") and errs[0].endswith("(cfg.yaml:23)")
     errs = errors_of(GOOD.replace("      exporters: [debug]\n", "      exporters: [debug]\n      procesors: []\n"))
-    assert errs[0].startswith("service::pipelines::traces: invalid key 'procesors'; did you mean 'processors'?")
+    assert errs[0].startswith("service::pipelines::traces: invalid keys: procesors; did you mean 'processors'?")
     assert errs[0].endswith("(cfg.yaml:19)")
 
 

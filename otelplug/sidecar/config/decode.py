@@ -49,7 +49,8 @@ def did_you_mean(word: str, choices) -> str:
 
 
 def unknown_key(key: str, valid) -> str:
-    return f"invalid key {key!r}{did_you_mean(key, valid)} (valid keys: {', '.join(sorted(valid))})"
+    # the Collector's wording, one error per key so each points at its own line
+    return f"invalid keys: {key}{did_you_mean(key, valid)} (valid keys: {', '.join(sorted(valid))})"
 
 
 def _type_name(tp) -> str:
