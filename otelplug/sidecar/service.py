@@ -50,10 +50,14 @@ class Service:
         # processors/exporters, connector -> pipelines it feeds, receiver -> pipelines
         self._pipeline_parts: dict = {}
         self._feeds: dict[int, list] = {}
+        # components register scrape callbacks; a reload shares the registry,
+        # so this graph's callbacks are removed with it (else every reload
+        # would keep the whole old graph alive and refreshing)
+        self._scoped_telemetry = _ScopedTelemetry(self.telemetry)
         self._build()
 
     def _settings(self, kind, cid, signal=None):
-        return CreateSettings(cid, kind, signal, self.telemetry, self)
+        return CreateSettings(cid, kind, signal, self._scoped_telemetry, self)
 
     def _build(self) -> None:
         cfg = self.config
@@ -232,6 +236,7 @@ class Service:
         if self.metrics_server:
             self.metrics_server.shutdown()
             self.metrics_server = None
+        self._scoped_telemetry.close()
 
     def describe(self) -> list[str]:
         """What this graph does, for the log at start and after a reload."""
@@ -267,6 +272,26 @@ class Service:
             up.set(time.monotonic() - t0)
 
         self.telemetry.on_collect(refresh)
+
+
+class _ScopedTelemetry:
+    """The shared Telemetry, remembering the scrape callbacks added through it."""
+
+    def __init__(self, telemetry: Telemetry):
+        self._telemetry = telemetry
+        self._callbacks: list = []
+
+    def on_collect(self, fn) -> None:
+        self._callbacks.append(fn)
+        self._telemetry.on_collect(fn)
+
+    def close(self) -> None:
+        for fn in self._callbacks:
+            self._telemetry.off_collect(fn)
+        self._callbacks.clear()
+
+    def __getattr__(self, name):
+        return getattr(self._telemetry, name)
 
 
 class _Late:

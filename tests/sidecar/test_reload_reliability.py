@@ -282,3 +282,34 @@ service:
         svc.start()
     svc.shutdown()
     assert str(ei.value) == f"extensions::file_storage/q: cannot use directory {blocker}/sub: Not a directory"
+
+
+def test_reload_keeps_the_metrics_socket_and_drops_old_callbacks(tmp_path):
+    from otelplug.sidecar.config.model import load
+    from otelplug.sidecar.registry import Registry
+    from otelplug.sidecar.reload import replace
+    from otelplug.sidecar.service import Service
+    mport = free_port()
+
+    def cfg(name):
+        return load("m.yaml", Registry.default(), text=f"""
+receivers: {{shm: {{channels: [metricshandover]}}}}
+processors: {{batch: }}
+exporters: {{file: {{path: {tmp_path / name}}}}}
+service:
+  telemetry: {{metrics: {{address: 127.0.0.1:{mport}}}}}
+  pipelines:
+    traces: {{receivers: [shm], processors: [batch], exporters: [file]}}
+""")
+    svc = Service(cfg("a.jsonl"))
+    svc.start()
+    try:
+        server = svc.metrics_server
+        callbacks = len(svc.telemetry._collectors)
+        for name in ("b.jsonl", "c.jsonl", "d.jsonl"):
+            svc = replace(svc, cfg(name))
+            assert svc.metrics_server is server            # handed over, never closed
+            assert len(svc.telemetry._collectors) == callbacks
+            assert "otelplug_ring_producers" in "".join(scrape(mport))
+    finally:
+        svc.shutdown()
