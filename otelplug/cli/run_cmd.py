@@ -74,7 +74,7 @@ def cmd_run(args) -> int:
                                  "SIGHUP reloads that failed; the running configuration was kept",
                                  ("reason",))
     reloads = telemetry.counter("config_reloads", "SIGHUP reloads that replaced the running graph")
-    failures.add(0, reason="config")
+    failures.add_many([(("config",), 0), (("start",), 0)])   # shown from the start, at 0
     service = Service(cfg, telemetry)
     try:
         service.start()
@@ -84,7 +84,9 @@ def cmd_run(args) -> int:
         return 1
     log.info("otelplug sidecar running (%s); pid %d", cfg.source, os.getpid())
     _describe(service, log)
-    while (signum := signals.next()) == signal.SIGHUP:
+    while (signum := signals.next()) not in (signal.SIGTERM, signal.SIGINT):
+        if signum != signal.SIGHUP:
+            continue        # another library's handled signal, also written to the pipe
         service = _reload(args, service, failures, reloads, log)
         if service is None:
             return 1

@@ -53,8 +53,8 @@ def replace(old: Service, new_config) -> Service:
     ReloadFailed (old graph still running, or restored) or RollbackFailed."""
     try:
         new = Service(new_config, old.telemetry)
-    except Exception as exc:
-        raise ReloadFailed(f"cannot build the new pipelines: {type(exc).__name__}: {exc}", old) from exc
+    except Exception as exc:      # StartError names the component
+        raise ReloadFailed(str(exc), old) from exc
     held = old.claims()
     wanted = new.claims()
     for res, label in wanted.items():
@@ -65,10 +65,7 @@ def replace(old: Service, new_config) -> Service:
             except OSError as exc:
                 raise ReloadFailed(f"{label}: cannot listen on {address}: {exc.strerror or exc}",
                                    old) from None
-    shared = {res for res in wanted if res in held}
-    by_label = {new.label(c): id(c) for c in new.components()}
-    blocked = {by_label[wanted[res]] for res in shared if wanted[res] in by_label}
-    defer = new.depends_on_any(blocked)
+    defer = new.depends_on_any(new.claiming(held))
     metrics = new.metrics_address()
     if metrics and metrics == old.metrics_address():
         new.take_metrics_server(old)

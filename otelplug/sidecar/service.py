@@ -62,9 +62,7 @@ class Service:
     def _build(self) -> None:
         cfg = self.config
         for cid in cfg.extensions:
-            cc = cfg.component(Kind.EXTENSION, cid)
-            self.extensions[str(cid)] = self._label(
-                cc.factory.create(self._settings(Kind.EXTENSION, cid), cc.config), Kind.EXTENSION, cid)
+            self.extensions[str(cid)] = self._create(Kind.EXTENSION, cid, None)
         # connectors used as receivers: (connector id, signal) -> pipelines fed
         conn_targets: dict = {}
         for p in cfg.pipelines.values():
@@ -84,16 +82,12 @@ class Service:
                     continue
                 key = (str(eid), p.id.signal)
                 if key not in self.exporters:
-                    cc = cfg.component(Kind.EXPORTER, eid)
-                    self.exporters[key] = self._label(cc.factory.create(
-                        self._settings(Kind.EXPORTER, eid, p.id.signal), cc.config), Kind.EXPORTER, eid)
+                    self.exporters[key] = self._create(Kind.EXPORTER, eid, p.id.signal)
                 tails.append(self.exporters[key])
                 parts.append(self.exporters[key])
             nxt = FanOut(tails)
             for pid_ in reversed(p.processors):
-                cc = cfg.component(Kind.PROCESSOR, pid_)
-                proc = self._label(cc.factory.create(self._settings(Kind.PROCESSOR, pid_, p.id.signal),
-                                                     cc.config, nxt), Kind.PROCESSOR, pid_)
+                proc = self._create(Kind.PROCESSOR, pid_, p.id.signal, nxt)
                 self.processors.append(proc)
                 parts.append(proc)
                 nxt = proc
@@ -107,9 +101,8 @@ class Service:
             cc = cfg.component(Kind.CONNECTOR, eid)
             targets = [t for t in conn_targets.get(eid, [])
                        if (p.id.signal, t.id.signal) in cc.factory.connects]
-            self.connectors[key] = self._label(cc.factory.create(
-                self._settings(Kind.CONNECTOR, eid, p.id.signal), cc.config,
-                FanOut([self.entries[t.id] for t in targets])), Kind.CONNECTOR, eid)
+            self.connectors[key] = self._create(Kind.CONNECTOR, eid, p.id.signal,
+                                                FanOut([self.entries[t.id] for t in targets]))
             self._feeds[id(self.connectors[key])] = [t.id for t in targets]
         # receivers: one instance each, fanning out per signal
         by_receiver: dict = {}
@@ -118,16 +111,21 @@ class Service:
                 if (Kind.RECEIVER, rid) in cfg.components:
                     by_receiver.setdefault(rid, {}).setdefault(p.id.signal, []).append(self.entries[p.id])
         for rid, per_signal in by_receiver.items():
-            cc = cfg.component(Kind.RECEIVER, rid)
             consumers = {sig: FanOut(cs) for sig, cs in per_signal.items()}
-            self.receivers[str(rid)] = self._label(
-                cc.factory.create(self._settings(Kind.RECEIVER, rid), cc.config, consumers),
-                Kind.RECEIVER, rid)
+            self.receivers[str(rid)] = self._create(Kind.RECEIVER, rid, None, consumers)
             self._feeds[id(self.receivers[str(rid)])] = [
                 p.id for p in cfg.pipelines.values() if rid in p.receivers]
 
-    def _label(self, component, kind: Kind, cid):
-        self._labels[id(component)] = f"{kind.value}::{cid}"
+    def _create(self, kind: Kind, cid, signal, *consumer):
+        """Construct one component; a failure names it (a reload keeps the
+        running graph and reports this)."""
+        cc = self.config.component(kind, cid)
+        label = f"{kind.value}::{cid}"
+        try:
+            component = cc.factory.create(self._settings(kind, cid, signal), cc.config, *consumer)
+        except Exception as exc:
+            raise StartError(f"{label}: cannot create: {type(exc).__name__}: {exc}") from exc
+        self._labels[id(component)] = label
         return component
 
     def label(self, component) -> str:
@@ -153,6 +151,11 @@ class Service:
         for c in self.components():
             out += [(res, self.label(c)) for res in (c.claims() if hasattr(c, "claims") else ())]
         return out
+
+    def claiming(self, resources) -> set:
+        """Ids of the components (every instance) wanting any of ``resources``."""
+        return {id(c) for c in self.components()
+                if hasattr(c, "claims") and set(c.claims()) & set(resources)}
 
     def claims(self) -> dict[str, str]:
         """Exclusive resources -> the label of the component wanting them
