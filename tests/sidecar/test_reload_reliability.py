@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import grpc
@@ -69,6 +70,32 @@ class OTLPClient:
         self.acked.update(ids)
 
 
+class OTLPStream:
+    """Keeps sending small OTLP requests from a thread (across a reload);
+    every one must be acknowledged."""
+
+    def __init__(self, client: OTLPClient, port: int):
+        self.client, self.port = client, port
+        self.errors: list = []
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.client.send(self.port, spans=5)
+                self.sent += 1
+            except grpc.RpcError as exc:
+                self.errors.append(exc.code())
+            self._stop.wait(0.01)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+
 def _failures(mport, reason) -> float:
     return scrape(mport).get(f'otelplug_config_reload_failures_total{{reason="{reason}"}}', 0.0)
 
@@ -124,6 +151,7 @@ def test_failed_reload_keeps_serving_and_loses_nothing(tmp_path, case, busy_port
             wait_metrics(mport)
             producer = start_producer(f"hup{case.replace('-', '')}", 300)
             client.send(gport)
+            stream = OTLPStream(client, gport)      # OTLP requests all across the reload
             (tmp_path / "hup.yaml").write_bytes(content(ctx))
             t0 = time.monotonic()
             sidecar.send_signal(signal.SIGHUP)
@@ -131,6 +159,8 @@ def test_failed_reload_keeps_serving_and_loses_nothing(tmp_path, case, busy_port
             took = time.monotonic() - t0
             assert sidecar.poll() is None
             client.send(gport)                      # the same listener still answers
+            stream.stop()
+            assert stream.errors == [] and stream.sent > 0
             result = stop_producer(producer)
             expected = set(result["span_ids"]) | client.acked
             assert sink.wait_for(lambda: expected <= set(sink_span_ids(sink)), timeout=30), \
@@ -175,7 +205,12 @@ def test_reload_moving_the_otlp_port_starts_new_before_old_stops(tmp_path):
         # the new listener came up before the old graph was drained
         new_up = log.index(f"OTLP/gRPC on 127.0.0.1:{gport2}")
         assert new_up < log.index("reload: done")
-        assert f"endpoint 127.0.0.1:{gport2} (receivers::otlp)" in log
+        # what runs is logged at start and after the reload (issue 13)
+        for text in ("pipeline traces: shm, otlp -> batch -> otlp", "shm channel hupmove (receivers::shm)",
+                     f"endpoint 127.0.0.1:{mport} (service::telemetry::metrics)",
+                     f"endpoint 127.0.0.1:{gport} (receivers::otlp)"):
+            assert log.count(text) == (2 if "otlp)" not in text else 1), text
+        assert log.count(f"endpoint 127.0.0.1:{gport2} (receivers::otlp)") == 1
 
 
 def test_late_start_failure_rolls_back_to_the_old_graph(tmp_path, shm_dir):
