@@ -115,6 +115,18 @@ class Service:
             self.receivers[str(rid)] = self._create(Kind.RECEIVER, rid, None, consumers)
             self._feeds[id(self.receivers[str(rid)])] = [
                 p.id for p in cfg.pipelines.values() if rid in p.receivers]
+        self._check_listeners()
+
+    def _check_listeners(self) -> None:
+        """Two listeners on one address would fail at start, the second
+        one only after the first is up: say so before anything starts."""
+        first: dict[str, str] = {}
+        for res, label in self._claim_list():
+            if not res.startswith("tcp ") or res.endswith(":0"):
+                continue
+            if res in first:
+                raise StartError(f"{label}: cannot listen on {res[4:]}: {first[res]} listens there too")
+            first[res] = label
 
     def _create(self, kind: Kind, cid, signal, *consumer):
         """Construct one component; a failure names it (a reload keeps the

@@ -348,3 +348,23 @@ service:
             assert "otelplug_ring_producers" in "".join(scrape(mport))
     finally:
         svc.shutdown()
+
+
+def test_two_listeners_on_one_address_are_refused_before_starting(tmp_path):
+    from otelplug.sidecar.config.model import load
+    from otelplug.sidecar.registry import Registry
+    from otelplug.sidecar.service import Service, StartError
+    port = free_port()
+    with pytest.raises(StartError) as ei:
+        Service(load("d.yaml", Registry.default(), text=f"""
+receivers: {{otlp: {{protocols: {{grpc: {{endpoint: 127.0.0.1:{port}}}}}}}}}
+exporters: {{debug: }}
+extensions: {{health_check: {{endpoint: 127.0.0.1:{port}}}}}
+service:
+  extensions: [health_check]
+  telemetry: {{metrics: {{level: none}}}}
+  pipelines:
+    traces: {{receivers: [otlp], exporters: [debug]}}
+"""))
+    assert str(ei.value) == (f"receivers::otlp: cannot listen on 127.0.0.1:{port}: "
+                             "extensions::health_check listens there too")
