@@ -159,7 +159,7 @@ def _reload(args, service, failures, reloads, log):
     try:
         service = replace(service, new_cfg)
     except ReloadFailed as exc:
-        failures.add(1, reason="start")
+        failures.add(1, reason=exc.reason)
         log.error("reload: %s; keeping the running configuration", exc)
         return exc.running
     except RollbackFailed as exc:

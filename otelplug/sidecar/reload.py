@@ -22,13 +22,18 @@ from __future__ import annotations
 
 import socket
 
+from .config import ConfigErrors
 from .service import Service
 
 
 class ReloadFailed(Exception):
-    def __init__(self, message: str, running: Service):
+    """``reason`` is "config" (the config is wrong) or "start" (it could
+    not be started here and now)."""
+
+    def __init__(self, message: str, running: Service, reason: str = "start"):
         super().__init__(message)
         self.running = running
+        self.reason = reason
 
 
 class RollbackFailed(Exception):
@@ -53,6 +58,8 @@ def replace(old: Service, new_config) -> Service:
     ReloadFailed (old graph still running, or restored) or RollbackFailed."""
     try:
         new = Service(new_config, old.telemetry)
+    except ConfigErrors as exc:   # graph-dependent checks some components make
+        raise ReloadFailed(f"invalid configuration:\n{exc}", old, "config") from exc
     except Exception as exc:      # StartError names the component
         raise ReloadFailed(str(exc), old) from exc
     held = old.claims()

@@ -22,6 +22,7 @@ import time
 import psutil
 
 from .component import CreateSettings, Kind
+from .config import ConfigErrors
 from .consumer import FanOut
 from .telemetry import MetricsServer, Telemetry
 
@@ -135,6 +136,8 @@ class Service:
         label = f"{kind.value}::{cid}"
         try:
             component = cc.factory.create(self._settings(kind, cid, signal), cc.config, *consumer)
+        except ConfigErrors:
+            raise               # checks that need the graph: they name their config path
         except Exception as exc:
             raise StartError(f"{label}: cannot create: {type(exc).__name__}: {exc}") from exc
         self._labels[id(component)] = label
