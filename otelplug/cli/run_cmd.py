@@ -47,8 +47,20 @@ def _load_or_report(args, warn):
 
 
 def cmd_validate(args) -> int:
+    from otelplug.sidecar.config import ConfigError, ConfigErrors
+    from otelplug.sidecar.service import Service, StartError
     cfg = _load_or_report(args, lambda w: print(f"warning: {w}", file=sys.stderr))
     if cfg is None:
+        return 1
+    # build the graph too (constructing components starts nothing): some
+    # checks need it, such as a connector's routes or two listeners on one address
+    try:
+        Service(cfg)
+    except ConfigErrors as exc:
+        _report(exc)
+        return 1
+    except StartError as exc:
+        _report(ConfigErrors([ConfigError((), str(exc))]))
         return 1
     print(f"{cfg.source}: valid ({len(cfg.pipelines)} pipelines)")
     return 0

@@ -323,3 +323,22 @@ def test_validate_cli_has_no_traceback_for_hostile_files(tmp_path):
                             str(tmp_path / name)], capture_output=True, text=True, timeout=60)
         assert r.returncode == 1 and "Traceback" not in r.stderr, (name, r.stderr)
         assert re.search(rf"\({re.escape(str(tmp_path / name))}:\d+\)$", r.stderr.strip()), r.stderr
+
+
+def test_validate_cli_builds_the_graph(tmp_path):
+    """Checks that need the built graph run in validate too, not only at start."""
+    bad = tmp_path / "two.yaml"
+    bad.write_text("""
+receivers: {otlp: {protocols: {grpc: {endpoint: 127.0.0.1:4999}}}}
+exporters: {debug: }
+extensions: {health_check: {endpoint: 127.0.0.1:4999}}
+service:
+  extensions: [health_check]
+  pipelines:
+    traces: {receivers: [otlp], exporters: [debug]}
+""")
+    r = subprocess.run([sys.executable, "-m", "otelplug.cli.main", "validate", "--config", str(bad)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert ("receivers::otlp: cannot listen on 127.0.0.1:4999: extensions::health_check listens there too"
+            in r.stderr), r.stderr
