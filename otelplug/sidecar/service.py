@@ -223,13 +223,16 @@ class Service:
         for c in self.components():
             if id(c) in self._running or id(c) in defer:
                 continue
+            # counted as running before start: one that fails half way (a
+            # channel lock taken, one of two ports bound) is shut down too,
+            # so a rollback finds everything released
+            self._running.add(id(c))
             try:
                 c.start(self)
             except Exception as exc:
                 label = self.label(c)
                 msg = str(exc) if str(exc).startswith(label) else f"{label}: cannot start: {exc}"
                 raise StartError(msg) from exc
-            self._running.add(id(c))
         if defer:
             return
         self._started = True

@@ -80,8 +80,9 @@ def _check_shape(text: str, filename: str) -> None:
         total += nodes
         depth = len(stack) + height
         if total > MAX_NODES:
-            raise _fail(f"invalid YAML: the document expands to more than {MAX_NODES:,} nodes "
-                        "(aliases referring to aliases multiply; this looks like an alias bomb)",
+            why = (" (aliases referring to aliases multiply; this looks like an alias bomb)"
+                   if isinstance(event, yaml.AliasEvent) else "")
+            raise _fail(f"invalid YAML: the document expands to more than {MAX_NODES:,} nodes{why}",
                         filename, event.start_mark.line + 1)
         if depth > MAX_DEPTH:
             raise _fail(f"invalid YAML: nesting deeper than {MAX_DEPTH} levels", filename,
