@@ -20,10 +20,14 @@ Any failure raises ReloadFailed carrying the service that is running now.
 """
 from __future__ import annotations
 
+import logging
 import socket
 
 from .config import ConfigErrors
 from .service import Service
+
+
+log = logging.getLogger("otelplug.sidecar")
 
 
 class ReloadFailed(Exception):
@@ -78,11 +82,16 @@ def replace(old: Service, new_config) -> Service:
         new.take_metrics_server(old)
     elif metrics and f"tcp {metrics}" in held:
         defer.add("metrics")      # the old graph has a component on that port
+    waiting = sorted({new.label(c) for c in new.components() if id(c) in defer})
+    if waiting:
+        log.info("reload: after the previous pipelines stop (they hold what these need): %s",
+                 ", ".join(waiting))
     try:
         new.start(defer=defer)
     except Exception as exc:
         _stop(new, old)
         raise ReloadFailed(str(exc), old) from exc
+    log.info("reload: stopping the previous pipelines")
     old.shutdown()
     try:
         new.start()

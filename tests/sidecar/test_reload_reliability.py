@@ -202,9 +202,11 @@ def test_reload_moving_the_otlp_port_starts_new_before_old_stops(tmp_path):
             sidecar.send_signal(signal.SIGTERM)
             assert sidecar.wait(30) == 0
         log = (tmp_path / "move.log").read_text()
-        # the new listener came up before the old graph was drained
+        # the new listener came up before the old graph was stopped; the
+        # shm receiver (same channel) waited for it
         new_up = log.index(f"OTLP/gRPC on 127.0.0.1:{gport2}")
-        assert new_up < log.index("reload: done")
+        assert new_up < log.index("reload: stopping the previous pipelines") < log.index("reload: done")
+        assert "reload: after the previous pipelines stop (they hold what these need): receivers::shm" in log
         # what runs is logged at start and after the reload (issue 13)
         for text in ("pipeline traces: shm, otlp -> batch -> otlp", "shm channel hupmove (receivers::shm)",
                      f"endpoint 127.0.0.1:{mport} (service::telemetry::metrics)",
