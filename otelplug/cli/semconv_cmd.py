@@ -15,6 +15,7 @@ import yaml
 
 from otelplug.semconv.errors import SemconvError
 from otelplug.semconv.livecheck import LEVEL_RANK
+from otelplug.semconv.yamlsrc import LineDict
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 FAIL_ON_CHOICES = ("violation", "improvement", "information", "none")
@@ -77,11 +78,17 @@ def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse
     return run
 
 
-class _NoAliasDumper(yaml.SafeDumper):
+class _NoAliasDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
     """Resolved attributes share objects; print them in full, not as anchors."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+
+# Mappings read from registry files are LineDicts (dicts that remember their
+# lines); nested ones survive into the output (e.g. under ``annotations``)
+# and must print as plain mappings.
+_NoAliasDumper.add_representer(LineDict, yaml.SafeDumper.represent_dict)
 
 
 def _dump(data: Any, fmt: str) -> None:
