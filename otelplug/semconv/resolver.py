@@ -189,6 +189,9 @@ class _Resolver:
         parent = self._parent(group)
         if parent is not None:
             entries = {k: copy.copy(v) for k, v in self._layers(parent).items()}
+        # attribute name -> the ref_group of this group that brought it: two
+        # ref_groups bringing the same attribute is Weaver's DuplicateAttributeId
+        brought_by: dict[str, AttrSpec] = {}
         for spec in group.attributes:
             if spec.kind == "ref_group":
                 target = self.by_id.get(spec.name)
@@ -198,6 +201,9 @@ class _Resolver:
                         "an attribute group", spec.path, spec.line, group_id=group.id, group_ref=spec.name))
                     continue
                 for name, entry in self._layers(target).items():
+                    first = brought_by.setdefault(name, spec)
+                    if first is not spec:
+                        self._duplicate_via_ref_groups(group, name, first, spec)
                     entries[name] = entries[name].merged_with(entry) if name in entries else entry
                 continue
             name = spec.name
@@ -210,6 +216,14 @@ class _Resolver:
         self._in_progress.discard(key)
         self._layer_cache[key] = entries
         return entries
+
+    def _duplicate_via_ref_groups(self, group: GroupSpec, name: str, first: AttrSpec, second: AttrSpec) -> None:
+        self.errors.append(error(
+            "DuplicateAttributeId",
+            f"group '{group.id}' gets attribute '{name}' twice: through ref_group '{first.name}' "
+            f"(line {first.line}) and ref_group '{second.name}'",
+            second.path, second.line, attribute_id=name, group_id=group.id,
+            group_refs=[first.name, second.name]))
 
     def _parent(self, group: GroupSpec) -> GroupSpec | None:
         if group.extends:
