@@ -165,7 +165,7 @@ def _cmd_live_check(args: argparse.Namespace) -> int:
     from otelplug.semconv import resolve_registry
     from otelplug.semconv.livecheck import LiveChecker, highest_level
     from otelplug.semconv.samples import check_samples, parse_samples_text, read_samples
-    from otelplug.semconv.stats import LiveCheckStats
+    from otelplug.semconv.stats import LiveCheckStats, stats_text
 
     registry = resolve_registry(args.registry)
     samples = (parse_samples_text(sys.stdin.read(), "<stdin>") if args.input == "-" else read_samples(args.input))
@@ -185,12 +185,7 @@ def _cmd_live_check(args: argparse.Namespace) -> int:
             where = f"{f.signal_type or '-'} {f.signal_name or ''}".rstrip()
             print(f"{f.level:<11} {f.id:<44} [{where}] {f.message}")
         if not args.no_stats:
-            s = stats.to_dict()
-            print(f"samples: {s['total_entities']} {s['total_entities_by_type']}")
-            print(f"findings: {s['total_advisories']} {s['advice_level_counts']}")
-            print(f"by id: {s['advice_type_counts']}")
-            cov = s["coverage_by_signal"]
-            print("registry coverage: " + ", ".join(
-                f"{k} {v['seen']}/{v['total']} ({v['coverage']:.1%})" for k, v in cov.items()))
+            for text in stats_text(stats.to_dict()):
+                print(text)
         print(f"{'FAILED' if failed else 'OK'}: highest level {highest or 'none'} (fail-on {args.fail_on})")
     return EXIT_FAILED if failed else EXIT_OK

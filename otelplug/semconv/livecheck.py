@@ -73,6 +73,24 @@ class Finding:
                 "sample_type": self.sample_type}
 
 
+#: the attributes otelplug's semconv processor adds when it annotates an item
+#: (defined in semconv/semconv_processor.yaml): known to every check, so
+#: checking annotated telemetry against another registry (upstream's) does
+#: not flag otelplug's own annotation as unknown
+SIDECAR_ATTRIBUTES = frozenset({"otelplug.semconv.findings", "otelplug.semconv.level"})
+
+
+def deprecation_text(deprecation: Mapping[str, Any]) -> str:
+    """``renamed to 'x'`` / ``obsoleted: <note>``: what to do instead."""
+    reason = deprecation.get("reason") or "uncategorized"
+    if reason == "renamed" and deprecation.get("renamed_to"):
+        text = f"renamed to '{deprecation['renamed_to']}'"
+    else:
+        text = f"reason: {reason}"
+    note = str(deprecation.get("note") or "").strip().rstrip(".")
+    return f"{text} ({note})" if note else text
+
+
 # ---------------------------------------------------------------- typing
 
 def infer_type(value: Any) -> str | None:
@@ -163,6 +181,8 @@ class LiveChecker:
                                signal_name, "attribute"))
 
         attr, is_template = self.lookup_attribute(name)
+        if attr is None and name in SIDECAR_ATTRIBUTES:
+            return out  # otelplug's own annotation: known, whatever registry is checked
         if self.stats is not None:
             self.stats.seen_attribute(name, attr.name if attr is not None else None)
         if attr is None:
@@ -173,10 +193,16 @@ class LiveChecker:
             add("template_attribute", INFORMATION,
                 f"Attribute '{name}' is a template instance of '{attr.name}'.", template=attr.name)
         if attr.deprecated is not None:
-            reason = attr.deprecated.get("reason") if isinstance(attr.deprecated, dict) else None
-            add("deprecated", VIOLATION, f"Attribute '{name}' is deprecated; reason: {reason}.",
-                deprecation_reason=reason, deprecation_note=(attr.deprecated or {}).get("note"))
-        if attr.stability != "stable":
+            deprecation = attr.deprecated if isinstance(attr.deprecated, dict) else {}
+            context = {"deprecation_reason": deprecation.get("reason"),
+                       "deprecation_note": deprecation.get("note")}
+            if deprecation.get("renamed_to"):
+                context["renamed_to"] = deprecation["renamed_to"]
+            add("deprecated", VIOLATION, f"Attribute '{name}' is deprecated; {deprecation_text(deprecation)}.",
+                **context)
+        elif attr.stability != "stable":
+            # a deprecated attribute is reported once, as deprecated: its
+            # stability says nothing more a person can act on
             add("not_stable", INFORMATION, f"Attribute '{name}' is not stable; stability = {attr.stability}.",
                 stability=attr.stability)
         sample_type = value_type or infer_type(value)
@@ -249,10 +275,14 @@ class LiveChecker:
     def _signal_status(self, group: Group, kind: str, name: str, sample_type: str) -> list[Finding]:
         out = []
         if group.deprecated is not None:
-            out.append(Finding("deprecated", VIOLATION, f"{kind.capitalize()} '{name}' is deprecated.",
-                               {"deprecation_reason": (group.deprecated or {}).get("reason")}, kind, name,
-                               sample_type))
-        if group.stability not in (None, "stable"):
+            deprecation = group.deprecated if isinstance(group.deprecated, dict) else {}
+            context = {"deprecation_reason": deprecation.get("reason")}
+            if deprecation.get("renamed_to"):
+                context["renamed_to"] = deprecation["renamed_to"]
+            out.append(Finding("deprecated", VIOLATION,
+                               f"{kind.capitalize()} '{name}' is deprecated; {deprecation_text(deprecation)}.",
+                               context, kind, name, sample_type))
+        elif group.stability not in (None, "stable"):
             out.append(Finding("not_stable", INFORMATION,
                                f"{kind.capitalize()} '{name}' is not stable; stability = {group.stability}.",
                                {"stability": group.stability}, kind, name, sample_type))

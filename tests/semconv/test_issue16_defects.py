@@ -91,3 +91,79 @@ def test_two_ref_groups_without_overlap_resolve(make_registry):
     from otelplug.semconv import resolve_registry
     reg = resolve_registry(make_registry(files))
     assert {a.name for a in reg.by_id["span.app.request"].attributes} == {"app.user", "app.tenant"}
+
+
+# ---------------------------------------------------------- 10: live-check
+
+LIVE_REGISTRY = {
+    "a.yaml": """
+        groups:
+          - id: registry.app
+            type: attribute_group
+            brief: App attributes.
+            attributes:
+              - id: app.user
+                type: string
+                stability: development
+                brief: The user.
+                examples: [bob]
+              - id: app.login
+                type: string
+                stability: development
+                brief: Old name of app.user.
+                deprecated: {reason: renamed, renamed_to: app.user}
+                examples: [bob]
+              - id: app.legacy
+                type: string
+                stability: development
+                brief: Gone.
+                deprecated: {reason: obsoleted, note: No replacement.}
+                examples: [x]
+    """,
+}
+
+
+def _write_samples(tmp_path, attrs):
+    path = tmp_path / "samples.json"
+    path.write_text(json.dumps([{"span": {"name": "work", "kind": "internal", "attributes": [
+        {"name": k, "value": v} for k, v in attrs.items()]}}]))
+    return str(path)
+
+
+def test_live_check_deprecated_once_names_replacement_and_prints_readable_stats(make_registry, tmp_path, capsys):
+    registry = make_registry(LIVE_REGISTRY)
+    samples = _write_samples(tmp_path, {"app.login": "bob", "app.legacy": "x", "app.user": "bob",
+                                        "otelplug.semconv.findings": ["deprecated:app.login"],
+                                        "otelplug.semconv.level": "violation"})
+    assert main(["semconv", "live-check", "--registry", registry, "--input", samples, "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    by_attr = {}
+    for f in report["findings"]:
+        by_attr.setdefault(f["context"].get("attribute_key"), []).append(f["id"])
+    # one finding per deprecated attribute, none for otelplug's own annotations
+    assert by_attr == {"app.login": ["deprecated"], "app.legacy": ["deprecated"], "app.user": ["not_stable"]}
+    login = next(f for f in report["findings"] if f["context"].get("attribute_key") == "app.login")
+    assert login["message"] == "Attribute 'app.login' is deprecated; renamed to 'app.user'."
+    assert login["context"]["renamed_to"] == "app.user"
+    legacy = next(f for f in report["findings"] if f["context"].get("attribute_key") == "app.legacy")
+    assert legacy["message"] == "Attribute 'app.legacy' is deprecated; reason: obsoleted (No replacement)."
+    assert report["statistics"]["seen_non_registry_attributes"] == {}
+    assert report["statistics"]["advice_type_counts"] == {"deprecated": 2, "not_stable": 1}
+
+    assert main(["semconv", "live-check", "--registry", registry, "--input", samples]) == 1
+    text = capsys.readouterr().out
+    assert "{" not in text and "}" not in text  # no Python dicts
+    assert "samples: 6 (attribute 5, span 1)" in text
+    assert "findings: 3 (information 1, violation 2)" in text
+    assert "  deprecated  2" in text and "  not_stable  1" in text
+    assert "registry coverage: attributes 3/3 (100.0%)" in text
+
+
+def test_sidecar_annotation_attributes_are_the_ones_otelplug_declares():
+    from otelplug.semconv import resolve_registry
+    from otelplug.semconv.livecheck import SIDECAR_ATTRIBUTES
+    from otelplug.sidecar.processors._semconv_engine import FINDINGS_ATTRIBUTE, LEVEL_ATTRIBUTE
+    from semconv_testdata import PROJECT_ROOT
+    assert SIDECAR_ATTRIBUTES == {FINDINGS_ATTRIBUTE, LEVEL_ATTRIBUTE}
+    own = resolve_registry(str(PROJECT_ROOT / "semconv"))
+    assert SIDECAR_ATTRIBUTES <= set(own.attributes)
