@@ -139,7 +139,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         for diag in list(errors) + list(warnings):
             print(diag.format())
         for f in compat:
-            print(f"{args.registry}: {f.level}: {f.id}: {f.message} {json.dumps(f.context, sort_keys=True)}")
+            print(f.format())
         verdict = "OK" if ok else "FAILED"
         print(f"{verdict}: {summary['groups']} groups, {summary['attributes']} attributes, "
               f"{summary['errors']} errors, {summary['warnings']} warnings"

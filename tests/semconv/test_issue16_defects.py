@@ -167,3 +167,69 @@ def test_sidecar_annotation_attributes_are_the_ones_otelplug_declares():
     assert SIDECAR_ATTRIBUTES == {FINDINGS_ATTRIBUTE, LEVEL_ATTRIBUTE}
     own = resolve_registry(str(PROJECT_ROOT / "semconv"))
     assert SIDECAR_ATTRIBUTES <= set(own.attributes)
+
+
+# ------------------------------------- 11: check --baseline, file:line, text
+
+BASELINE = """
+    groups:
+      - id: registry.app
+        type: attribute_group
+        brief: App attributes.
+        attributes:
+          - id: app.count
+            type: int
+            stability: stable
+            brief: A count.
+            examples: [1]
+          - id: app.gone
+            type: string
+            stability: stable
+            brief: Removed later.
+            examples: [x]
+      - id: metric.app.work
+        type: metric
+        metric_name: app.work
+        stability: stable
+        brief: Work.
+        instrument: counter
+        unit: "{item}"
+"""
+CURRENT = """
+    groups:
+      - id: registry.app
+        type: attribute_group
+        brief: App attributes.
+        attributes:
+          - id: app.count
+            type: string
+            stability: stable
+            brief: A count.
+            examples: ["1"]
+      - id: metric.app.work
+        type: metric
+        metric_name: app.work
+        stability: stable
+        brief: Work.
+        instrument: counter
+        unit: "s"
+"""
+
+
+def test_check_baseline_findings_have_file_line_and_no_raw_context(make_registry, capsys):
+    old = make_registry({"app.yaml": BASELINE}, name="old")
+    new = make_registry({"app.yaml": CURRENT}, name="new")
+    assert main(["semconv", "check", new, "--baseline", old]) == 1
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "compatibility_" in ln]
+    assert lines == [
+        f"{new}/app.yaml:6: violation: compatibility_stable_attribute_changed_type: "
+        "Attribute 'app.count' was int, but has new type 'string'",
+        f"{old}/app.yaml:11: violation: compatibility_removed_attribute: "
+        "Attribute 'app.gone' no longer exists in the attribute registry (where the baseline defined it)",
+        f"{new}/app.yaml:11: violation: compatibility_metric_changed_unit: "
+        "Metric 'app.work' cannot change unit (was '{item}', now: 's')",
+    ]
+    assert main(["semconv", "check", new, "--baseline", old, "--format", "json"]) == 1
+    compat = json.loads(capsys.readouterr().out)["compatibility"]
+    assert [(f["path"], f["line"], f["in_baseline"]) for f in compat] == [
+        (f"{new}/app.yaml", 6, False), (f"{old}/app.yaml", 11, True), (f"{new}/app.yaml", 11, False)]
