@@ -40,6 +40,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from .constraints import Constraints, attribute_constraints, check_value, declared, short_field
 from .model import Attribute, Group, is_template_type, requirement_level_name, template_inner
 from .registry import ResolvedRegistry
 
@@ -154,6 +155,23 @@ class LiveChecker:
         #: its type) changes the findings, which is what a cache keyed by
         #: attribute shape needs to know
         self.enum_attributes: frozenset[str] = frozenset(n for n, a in self.attributes.items() if a.is_enum)
+        #: value constraints (otelplug's registry extension, .constraints):
+        #: per registry attribute, and per signal where a ``ref`` overrides them
+        self.constraints: dict[str, Constraints] = {}
+        for n, a in self.attributes.items():
+            c = attribute_constraints(a)
+            if c is not None:
+                self.constraints[n] = c
+        self.signal_constraints: dict[tuple[str, str], dict[str, Constraints | None]] = {}
+        for group in registry.groups:
+            for a in group.attributes:
+                if declared(a.annotations) != declared(getattr(self.attributes.get(a.name), "annotations", None)):
+                    key = ("span" if group.type == "span" else "log", group.signal_name)
+                    self.signal_constraints.setdefault(key, {})[a.name] = attribute_constraints(a)
+        # a constrained attribute's value changes the findings just as an
+        # enum's does (the sidecar's shape cache keys on these values)
+        self.enum_attributes = self.enum_attributes | frozenset(self.constraints) | frozenset(
+            n for overrides in self.signal_constraints.values() for n in overrides)
         self.span_index: dict[str, list[Group]] = {}
         for group in registry.of_type("span"):
             for key in dict.fromkeys((group.fields.get("name"), group.id, group.span_type)):
@@ -222,7 +240,20 @@ class LiveChecker:
                 add("type_mismatch", VIOLATION,
                     f"Attribute '{name}' has type '{sample_type}'. Type should be '{expected}'.",
                     attribute_type=sample_type, expected=expected)
+            elif value is not None:
+                self._check_constraints(name, value, signal_type, signal_name, add)
         return out
+
+    def _check_constraints(self, name: str, value: Any, signal_type: str | None, signal_name: str | None,
+                           add) -> None:
+        overrides = self.signal_constraints.get((signal_type or "", signal_name or ""))
+        c = overrides[name] if overrides and name in overrides else self.constraints.get(name)
+        if c is None:
+            return
+        found = check_value(c, value)
+        if found is not None:
+            add(found.finding_id, VIOLATION, found.message(signal_name, short_field(name, signal_name)),
+                attribute_value=value, constraints=c.to_dict())
 
     def _name_policy(self, name: str, add) -> None:
         """Weaver's default otel policy for names that are not in the registry."""
