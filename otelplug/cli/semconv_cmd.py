@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Callable
 
@@ -43,6 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("head", metavar="HEAD")
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     p.set_defaults(func=_guarded(_cmd_diff))
+
+    p = sub.add_parser("generate", help="generate code from a registry")
+    p.add_argument("language", choices=("python",), help="target language")
+    p.add_argument("registry", metavar="REGISTRY")
+    p.add_argument("-o", "--output", metavar="MODULE.py", help="file to write (default: stdout)")
+    p.set_defaults(func=_guarded(_cmd_generate))
 
     p = sub.add_parser("live-check", help="check telemetry samples against a registry")
     p.add_argument("--registry", required=True, metavar="DIR")
@@ -145,6 +152,28 @@ def _cmd_check(args: argparse.Namespace) -> int:
               f"{summary['errors']} errors, {summary['warnings']} warnings"
               + (f", {len(compat)} compatibility findings against {args.baseline}" if args.baseline else ""))
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from otelplug.semconv import resolve_registry
+    from otelplug.semconv.codegen_python import GenerateError, generate_python
+
+    registry = resolve_registry(args.registry)
+    try:
+        # the command as typed, relative paths only: the same registry gives
+        # the same bytes wherever it is checked out
+        source = generate_python(registry, command=f"otelplug semconv generate python {args.registry}"
+                                 if not os.path.isabs(args.registry) else "otelplug semconv generate python")
+    except GenerateError as exc:
+        print(f"otelplug semconv: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            handle.write(source)
+        print(f"wrote {args.output}: {source.count(chr(10) + '    def ') - 3} event methods", file=sys.stderr)
+    else:
+        sys.stdout.write(source)
+    return EXIT_OK
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
