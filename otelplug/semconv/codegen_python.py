@@ -105,6 +105,8 @@ class _Generator:
             "from otelplug.events.runtime import EventEmitter, Level",
             "from otelplug.semconv.constraints import Constraints",
             "",
+            f"__all__ = {['EVENTS', 'Events', 'Level', 'REGISTRY'] + sorted(self.enums)!r}",
+            "",
             f"REGISTRY = {name!r}",
             f"EVENTS = {tuple(g.signal_name for g in events)!r}",
         ]

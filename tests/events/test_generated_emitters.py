@@ -14,7 +14,7 @@ import pytest
 
 from otelplug.events import ContractViolation
 
-from conftest import PROJECT_ROOT, generate
+from events_testdata import PROJECT_ROOT, generate
 from producer_helpers import drain
 
 
