@@ -7,6 +7,7 @@ named by its resource (the registry's entity attributes, e.g.
 request per line), which is also what the sidecar's ``file`` exporter
 writes, so a CI job can check what a real run produced.
 
+Log records without an event name are plain logs: counted, not judged.
 An event is *valid* when live-check finds nothing at level ``violation`` in
 it: an undefined event or attribute, a missing required attribute, a wrong
 type, a value outside its constraints.  An adapter is valid when all its
@@ -224,13 +225,20 @@ def contract_report(registry: ResolvedRegistry, text: str, source: str) -> dict[
     required_identity = [a for a in identity if requirement_level_name(a.requirement_level) == "required"]
     adapters: dict[str, dict[str, Any]] = {}
     resource_verdicts: dict[tuple, list[Finding]] = {}
-    total = 0
+    total = other = 0
     for _line, resource, name, attrs, where in read_event_samples(text, source):
+        if not name:
+            other += 1  # a plain log record, not an event: the contract says nothing about it
+            continue
         total += 1
         adapter = adapters.setdefault(_adapter_name(resource, identity), {"events": {}, "resource_findings": []})
         key = tuple(sorted((k, repr(v)) for k, v in resource.items()))
         if key not in resource_verdicts:
-            found = [f for f in checker.check_resource(resource) if f.level == VIOLATION]
+            # the contract is the identity: other resource attributes
+            # (service.name, telemetry.sdk.*) are the SDK's and upstream's
+            found = [f for a in identity if a.name in resource
+                     for f in checker.check_attribute(a.name, resource[a.name], signal_type="resource")
+                     if f.level == VIOLATION]
             found += [Finding("missing_identity", VIOLATION,
                               f"resource: required identity attribute '{a.name}' is not present.",
                               {"attribute_key": a.name}, "resource") for a in required_identity
@@ -240,11 +248,8 @@ def contract_report(registry: ResolvedRegistry, text: str, source: str) -> dict[
                 entry = {"id": f.id, "message": f.message, "sample": where}
                 if entry not in adapter["resource_findings"] and len(adapter["resource_findings"]) < MAX_EXAMPLES:
                     adapter["resource_findings"].append(entry)
-        if not name:
-            violations = [Finding("missing_event_name", VIOLATION, "log record has no event name", {}, "log")]
-        else:
-            violations = [f for f in checker.check_log(name, attrs) if f.level == VIOLATION]
-        adapter["events"].setdefault(name or "<no event name>", _EventResult()).add(violations, where)
+        violations = [f for f in checker.check_log(name, attrs) if f.level == VIOLATION]
+        adapter["events"].setdefault(name, _EventResult()).add(violations, where)
     out_adapters = {}
     for name, data in sorted(adapters.items()):
         events = {ev: r.to_dict() for ev, r in sorted(data["events"].items())}
@@ -254,6 +259,7 @@ def contract_report(registry: ResolvedRegistry, text: str, source: str) -> dict[
         "registry": registry.name or registry.path,
         "samples": source,
         "total_events": total,
+        "log_records_without_event_name": other,
         "adapters": out_adapters,
         "all_adapters_valid": bool(out_adapters) and all(a["valid"] for a in out_adapters.values()),
         "unused_events": sorted(set(checker.events) - {e for a in adapters.values() for e in a["events"]}),
@@ -263,11 +269,11 @@ def contract_report(registry: ResolvedRegistry, text: str, source: str) -> dict[
 def report_text(report: dict[str, Any]) -> list[str]:
     lines = []
     for name, adapter in report["adapters"].items():
-        lines.append(f"{'ok  ' if adapter['valid'] else 'FAIL'} adapter {name}")
-        for f in adapter["resource_findings"]:
-            lines.append(f"       {f['sample']}: {f['message']}")
         events = adapter["events"]
-        lines[-1] += f": {len(events)} event names, {sum(r['events'] for r in events.values())} events"
+        lines.append(f"{'ok  ' if adapter['valid'] else 'FAIL'} adapter {name}: {len(events)} event names, "
+                     f"{sum(r['events'] for r in events.values())} events")
+        for f in adapter["resource_findings"]:
+            lines.append(f"       {f['sample']}: resource: {f['id']}: {f['message']}")
         for event, r in events.items():
             if r["valid"]:
                 continue
