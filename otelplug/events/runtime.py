@@ -50,8 +50,11 @@ class Level(enum.IntEnum):
     CRITICAL = 21
 
 
-_SEVERITY = {level: (SeverityNumber(level.value), level.name if level is not Level.WARNING else "WARN")
-             for level in Level}
+#: (severity number, text) by level value: a list, because indexing it with
+#: an IntEnum is C-level while hashing an Enum runs Python code
+_SEVERITY: list[tuple[SeverityNumber, str]] = [(SeverityNumber(n), "") for n in range(25)]
+for _level in Level:
+    _SEVERITY[_level] = (SeverityNumber(_level.value), "WARN" if _level is Level.WARNING else _level.name)
 
 
 class ContractViolation(ValueError):
