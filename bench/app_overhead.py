@@ -29,10 +29,10 @@ import platform
 import shutil
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
+
+from _rounds import interleaved_rounds, run_app_process  # same folder: `python bench/app_overhead.py`
 
 CASES = ("none", "shm", "http", "grpc")
 LABEL = {"none": "(a) no processor", "shm": "(b) ShmSpanProcessor",
@@ -189,12 +189,7 @@ def measure(case: str, n: int) -> dict:
             helper.start()
             if not ready.wait(30):
                 raise RuntimeError(f"{case}: helper did not start")
-        r = subprocess.run([sys.executable, __file__, "--app", case, "--spans", str(n)]
-                           + (["--endpoint", endpoint] if endpoint else []),
-                           env=env, capture_output=True, text=True, timeout=600)
-        if r.returncode:
-            raise RuntimeError(f"{case} app failed:\n{r.stderr[-3000:]}")
-        res = json.loads(r.stdout.strip().splitlines()[-1])
+        res = run_app_process(__file__, case, ["--spans", str(n)], endpoint, env)
         if case == "shm":
             stop.set()
             helper.join(30)
@@ -226,15 +221,7 @@ def main() -> None:
     cases = [c for c in args.cases.split(",") if c]
     print(f"# app_overhead: {args.spans} spans x {args.rounds} rounds; python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs, loadavg {os.getloadavg()[0]:.2f}")
-    runs = {c: [] for c in cases}
-    for rnd in range(args.rounds):
-        order = cases[rnd % len(cases):] + cases[:rnd % len(cases)]   # rotate: spread the noise
-        for case in order:
-            r = measure(case, args.spans)
-            runs[case].append(r)
-            print(f"  round {rnd + 1} {case:5s} cpu/span {r['cpu'] / args.spans * 1e6:7.2f} us  "
-                  f"loop {r['loop_wall']:6.2f} s  delivered {r['delivered']:6d}  dropped {r['dropped']:6d}",
-                  flush=True)
+    runs = interleaved_rounds(cases, args.rounds, lambda case: measure(case, args.spans), args.spans, "span")
     med = {c: {k: statistics.median(r[k] for r in runs[c]) for k in ("cpu", "loop_wall", "delivered", "dropped")}
            for c in cases}
     n = args.spans

@@ -35,12 +35,11 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 
-from app_overhead import _free_port  # same folder: `python bench/events.py`
+from _rounds import interleaved_rounds, run_app_process  # same folder: `python bench/events.py`
+from app_overhead import _free_port
 
 CASES = ("emitter", "shm", "batch")
 LABEL = {"emitter": "generated emitter -> ring", "shm": "SDK Logger + ShmLogRecordProcessor",
@@ -162,12 +161,7 @@ def measure(case: str, n: int) -> dict:
         helper.start()
         if not ready.wait(30):
             raise RuntimeError(f"{case}: helper did not start")
-        r = subprocess.run([sys.executable, __file__, "--app", case, "--events", str(n)]
-                           + (["--endpoint", endpoint] if endpoint else []),
-                           env=env, capture_output=True, text=True, timeout=600)
-        if r.returncode:
-            raise RuntimeError(f"{case} app failed:\n{r.stderr[-3000:]}")
-        res = json.loads(r.stdout.strip().splitlines()[-1])
+        res = run_app_process(__file__, case, ["--events", str(n)], endpoint, env)
         if case == "batch":
             time.sleep(0.3)   # shutdown waited for the last export; let the count settle
         else:
@@ -262,15 +256,7 @@ def main() -> None:
     cases = [c for c in args.cases.split(",") if c]
     print(f"# events: {args.events} events x {args.rounds} rounds; python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs, loadavg {os.getloadavg()[0]:.2f}")
-    runs = {c: [] for c in cases}
-    for rnd in range(args.rounds):
-        order = cases[rnd % len(cases):] + cases[:rnd % len(cases)]   # rotate: spread the noise
-        for case in order:
-            r = measure(case, args.events)
-            runs[case].append(r)
-            print(f"  round {rnd + 1} {case:8s} cpu/event {r['cpu'] / args.events * 1e6:7.2f} us  "
-                  f"loop {r['loop_wall']:6.2f} s  delivered {r['delivered']:7d}  dropped {r['dropped']:7d}",
-                  flush=True)
+    runs = interleaved_rounds(cases, args.rounds, lambda case: measure(case, args.events), args.events, "event")
     n = args.events
     med = {c: {k: statistics.median(r[k] for r in runs[c]) for k in ("cpu", "delivered", "dropped")} for c in cases}
     print("\n| case | app CPU/event (us) | x emitter | delivered | dropped |")

@@ -59,13 +59,7 @@ def _cmd_samples(args: argparse.Namespace) -> int:
     except ContractError as exc:
         print(f"otelplug contract: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    text = "".join(line + "\n" for line in lines)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        print(f"wrote {len(lines)} sample events to {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    semconv_cmd.write_output("".join(line + "\n" for line in lines), args.output, f"{len(lines)} sample events")
     return EXIT_OK
 
 

@@ -167,13 +167,18 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     except GenerateError as exc:
         print(f"otelplug semconv: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as handle:
-            handle.write(source)
-        print(f"wrote {args.output}: {source.count(chr(10) + '    def ') - 3} event methods", file=sys.stderr)
-    else:
-        sys.stdout.write(source)
+    write_output(source, args.output, f"{source.count(chr(10) + '    def ') - 3} event methods")
     return EXIT_OK
+
+
+def write_output(text: str, path: str | None, what: str) -> None:
+    """``text`` to the file ``path`` (saying so on stderr), or to stdout."""
+    if path:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        print(f"wrote {path}: {what}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:

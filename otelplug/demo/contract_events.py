@@ -95,6 +95,92 @@ _C_usage_throughput_per_sec = Constraints(minimum=0)
 _P_adapter_config = re.compile('^\\{.*\\}$')
 
 
+def _opt_generation_tokens_per_second(e: EventEmitter, event: str, value: Any) -> Any:
+    if type(value) is not float and type(value) is not int:
+        e.type_violation(event, 'generation.tokens_per_second', 'a float', value)
+    elif not (value >= 0):
+        e.check(event, 'generation.tokens_per_second', _C_generation_tokens_per_second, value)
+    return float(value) if type(value) is int else value
+
+
+def _opt_generation_total_time_ms(e: EventEmitter, event: str, value: Any) -> Any:
+    if type(value) is not float and type(value) is not int:
+        e.type_violation(event, 'generation.total_time_ms', 'a float', value)
+    elif not (value >= 0):
+        e.check(event, 'generation.total_time_ms', _C_generation_total_time_ms, value)
+    return float(value) if type(value) is int else value
+
+
+def _opt_runtime_error_code(e: EventEmitter, event: str, value: Any) -> Any:
+    if type(value) is not str:
+        e.type_violation(event, 'runtime.error.code', 'a str', value)
+    return value
+
+
+def _opt_runtime_error_context(e: EventEmitter, event: str, value: Any) -> Any:
+    if type(value) is not str:
+        e.type_violation(event, 'runtime.error.context', 'a str', value)
+    return value
+
+
+def _opt_runtime_error_stack(e: EventEmitter, event: str, value: Any) -> Any:
+    if type(value) is not str:
+        e.type_violation(event, 'runtime.error.stack', 'a str', value)
+    return value
+
+
+def _opt_runtime_previous_status(e: EventEmitter, event: str, value: Any) -> Any:
+    if type(value) is not str:
+        e.type_violation(event, 'runtime.previous_status', 'a str', value)
+    return value
+
+
+def _opt_token_logprob(e: EventEmitter, event: str, value: Any) -> Any:
+    if type(value) is not float and type(value) is not int:
+        e.type_violation(event, 'token.logprob', 'a float', value)
+    return float(value) if type(value) is int else value
+
+
+def _opt_usage_cpu_pct(e: EventEmitter, event: str, value: Any) -> Any:
+    if type(value) is not float and type(value) is not int:
+        e.type_violation(event, 'usage.cpu_pct', 'a float', value)
+    elif not (value >= 0):
+        e.check(event, 'usage.cpu_pct', _C_usage_cpu_pct, value)
+    return float(value) if type(value) is int else value
+
+
+def _opt_usage_gpu_memory_mb(e: EventEmitter, event: str, value: Any) -> Any:
+    if type(value) is not int:
+        e.type_violation(event, 'usage.gpu_memory_mb', 'an int', value)
+    elif not (value >= 0):
+        e.check(event, 'usage.gpu_memory_mb', _C_usage_gpu_memory_mb, value)
+    return value
+
+
+def _opt_usage_gpu_pct(e: EventEmitter, event: str, value: Any) -> Any:
+    if type(value) is not float and type(value) is not int:
+        e.type_violation(event, 'usage.gpu_pct', 'a float', value)
+    elif not (value >= 0 and value <= 100):
+        e.check(event, 'usage.gpu_pct', _C_usage_gpu_pct, value)
+    return float(value) if type(value) is int else value
+
+
+def _opt_usage_memory_mb(e: EventEmitter, event: str, value: Any) -> Any:
+    if type(value) is not int:
+        e.type_violation(event, 'usage.memory_mb', 'an int', value)
+    elif not (value >= 0):
+        e.check(event, 'usage.memory_mb', _C_usage_memory_mb, value)
+    return value
+
+
+def _opt_usage_throughput_per_sec(e: EventEmitter, event: str, value: Any) -> Any:
+    if type(value) is not float and type(value) is not int:
+        e.type_violation(event, 'usage.throughput_per_sec', 'a float', value)
+    elif not (value >= 0):
+        e.check(event, 'usage.throughput_per_sec', _C_usage_throughput_per_sec, value)
+    return float(value) if type(value) is int else value
+
+
 class Events:
     """The events of the 'otelplug' registry, one method each.
 
@@ -146,36 +232,11 @@ class Events:
         elif not (len(config) >= 2 and _P_adapter_config.fullmatch(config) is not None):
             e.check('adapter.started', 'adapter.config', _C_adapter_config, config)
         attrs: dict[str, Any] = {'adapter.config': config}
-        if usage_cpu_pct is not None:
-            if type(usage_cpu_pct) is not float and type(usage_cpu_pct) is not int:
-                e.type_violation('adapter.started', 'usage.cpu_pct', 'a float', usage_cpu_pct)
-            elif not (usage_cpu_pct >= 0):
-                e.check('adapter.started', 'usage.cpu_pct', _C_usage_cpu_pct, usage_cpu_pct)
-            attrs['usage.cpu_pct'] = float(usage_cpu_pct) if type(usage_cpu_pct) is int else usage_cpu_pct
-        if usage_gpu_memory_mb is not None:
-            if type(usage_gpu_memory_mb) is not int:
-                e.type_violation('adapter.started', 'usage.gpu_memory_mb', 'an int', usage_gpu_memory_mb)
-            elif not (usage_gpu_memory_mb >= 0):
-                e.check('adapter.started', 'usage.gpu_memory_mb', _C_usage_gpu_memory_mb, usage_gpu_memory_mb)
-            attrs['usage.gpu_memory_mb'] = usage_gpu_memory_mb
-        if usage_gpu_pct is not None:
-            if type(usage_gpu_pct) is not float and type(usage_gpu_pct) is not int:
-                e.type_violation('adapter.started', 'usage.gpu_pct', 'a float', usage_gpu_pct)
-            elif not (usage_gpu_pct >= 0 and usage_gpu_pct <= 100):
-                e.check('adapter.started', 'usage.gpu_pct', _C_usage_gpu_pct, usage_gpu_pct)
-            attrs['usage.gpu_pct'] = float(usage_gpu_pct) if type(usage_gpu_pct) is int else usage_gpu_pct
-        if usage_memory_mb is not None:
-            if type(usage_memory_mb) is not int:
-                e.type_violation('adapter.started', 'usage.memory_mb', 'an int', usage_memory_mb)
-            elif not (usage_memory_mb >= 0):
-                e.check('adapter.started', 'usage.memory_mb', _C_usage_memory_mb, usage_memory_mb)
-            attrs['usage.memory_mb'] = usage_memory_mb
-        if usage_throughput_per_sec is not None:
-            if type(usage_throughput_per_sec) is not float and type(usage_throughput_per_sec) is not int:
-                e.type_violation('adapter.started', 'usage.throughput_per_sec', 'a float', usage_throughput_per_sec)
-            elif not (usage_throughput_per_sec >= 0):
-                e.check('adapter.started', 'usage.throughput_per_sec', _C_usage_throughput_per_sec, usage_throughput_per_sec)
-            attrs['usage.throughput_per_sec'] = float(usage_throughput_per_sec) if type(usage_throughput_per_sec) is int else usage_throughput_per_sec
+        if usage_cpu_pct is not None: attrs['usage.cpu_pct'] = _opt_usage_cpu_pct(e, 'adapter.started', usage_cpu_pct)
+        if usage_gpu_memory_mb is not None: attrs['usage.gpu_memory_mb'] = _opt_usage_gpu_memory_mb(e, 'adapter.started', usage_gpu_memory_mb)
+        if usage_gpu_pct is not None: attrs['usage.gpu_pct'] = _opt_usage_gpu_pct(e, 'adapter.started', usage_gpu_pct)
+        if usage_memory_mb is not None: attrs['usage.memory_mb'] = _opt_usage_memory_mb(e, 'adapter.started', usage_memory_mb)
+        if usage_throughput_per_sec is not None: attrs['usage.throughput_per_sec'] = _opt_usage_throughput_per_sec(e, 'adapter.started', usage_throughput_per_sec)
         return e.emit('adapter.started', level, attrs)
 
     def adapter_stopped(self, *, reason: str, usage_cpu_pct: float | None = None, usage_gpu_memory_mb: int | None = None, usage_gpu_pct: float | None = None, usage_memory_mb: int | None = None, usage_throughput_per_sec: float | None = None, level: Level = Level.INFO) -> bool:
@@ -196,36 +257,11 @@ class Events:
         elif not (len(reason) >= 1):
             e.check('adapter.stopped', 'adapter.reason', _C_adapter_reason, reason)
         attrs: dict[str, Any] = {'adapter.reason': reason}
-        if usage_cpu_pct is not None:
-            if type(usage_cpu_pct) is not float and type(usage_cpu_pct) is not int:
-                e.type_violation('adapter.stopped', 'usage.cpu_pct', 'a float', usage_cpu_pct)
-            elif not (usage_cpu_pct >= 0):
-                e.check('adapter.stopped', 'usage.cpu_pct', _C_usage_cpu_pct, usage_cpu_pct)
-            attrs['usage.cpu_pct'] = float(usage_cpu_pct) if type(usage_cpu_pct) is int else usage_cpu_pct
-        if usage_gpu_memory_mb is not None:
-            if type(usage_gpu_memory_mb) is not int:
-                e.type_violation('adapter.stopped', 'usage.gpu_memory_mb', 'an int', usage_gpu_memory_mb)
-            elif not (usage_gpu_memory_mb >= 0):
-                e.check('adapter.stopped', 'usage.gpu_memory_mb', _C_usage_gpu_memory_mb, usage_gpu_memory_mb)
-            attrs['usage.gpu_memory_mb'] = usage_gpu_memory_mb
-        if usage_gpu_pct is not None:
-            if type(usage_gpu_pct) is not float and type(usage_gpu_pct) is not int:
-                e.type_violation('adapter.stopped', 'usage.gpu_pct', 'a float', usage_gpu_pct)
-            elif not (usage_gpu_pct >= 0 and usage_gpu_pct <= 100):
-                e.check('adapter.stopped', 'usage.gpu_pct', _C_usage_gpu_pct, usage_gpu_pct)
-            attrs['usage.gpu_pct'] = float(usage_gpu_pct) if type(usage_gpu_pct) is int else usage_gpu_pct
-        if usage_memory_mb is not None:
-            if type(usage_memory_mb) is not int:
-                e.type_violation('adapter.stopped', 'usage.memory_mb', 'an int', usage_memory_mb)
-            elif not (usage_memory_mb >= 0):
-                e.check('adapter.stopped', 'usage.memory_mb', _C_usage_memory_mb, usage_memory_mb)
-            attrs['usage.memory_mb'] = usage_memory_mb
-        if usage_throughput_per_sec is not None:
-            if type(usage_throughput_per_sec) is not float and type(usage_throughput_per_sec) is not int:
-                e.type_violation('adapter.stopped', 'usage.throughput_per_sec', 'a float', usage_throughput_per_sec)
-            elif not (usage_throughput_per_sec >= 0):
-                e.check('adapter.stopped', 'usage.throughput_per_sec', _C_usage_throughput_per_sec, usage_throughput_per_sec)
-            attrs['usage.throughput_per_sec'] = float(usage_throughput_per_sec) if type(usage_throughput_per_sec) is int else usage_throughput_per_sec
+        if usage_cpu_pct is not None: attrs['usage.cpu_pct'] = _opt_usage_cpu_pct(e, 'adapter.stopped', usage_cpu_pct)
+        if usage_gpu_memory_mb is not None: attrs['usage.gpu_memory_mb'] = _opt_usage_gpu_memory_mb(e, 'adapter.stopped', usage_gpu_memory_mb)
+        if usage_gpu_pct is not None: attrs['usage.gpu_pct'] = _opt_usage_gpu_pct(e, 'adapter.stopped', usage_gpu_pct)
+        if usage_memory_mb is not None: attrs['usage.memory_mb'] = _opt_usage_memory_mb(e, 'adapter.stopped', usage_memory_mb)
+        if usage_throughput_per_sec is not None: attrs['usage.throughput_per_sec'] = _opt_usage_throughput_per_sec(e, 'adapter.stopped', usage_throughput_per_sec)
         return e.emit('adapter.stopped', level, attrs)
 
     def consensus_conflict(self, *, proposal_colors: list[int], proposal_components: list[str], vertex: int, usage_cpu_pct: float | None = None, usage_gpu_memory_mb: int | None = None, usage_gpu_pct: float | None = None, usage_memory_mb: int | None = None, usage_throughput_per_sec: float | None = None, level: Level = Level.WARNING) -> bool:
@@ -256,36 +292,11 @@ class Events:
         elif not (vertex >= 0):
             e.check('consensus.conflict', 'consensus.vertex', _C_consensus_vertex, vertex)
         attrs: dict[str, Any] = {'consensus.proposal.colors': proposal_colors, 'consensus.proposal.components': proposal_components, 'consensus.vertex': vertex}
-        if usage_cpu_pct is not None:
-            if type(usage_cpu_pct) is not float and type(usage_cpu_pct) is not int:
-                e.type_violation('consensus.conflict', 'usage.cpu_pct', 'a float', usage_cpu_pct)
-            elif not (usage_cpu_pct >= 0):
-                e.check('consensus.conflict', 'usage.cpu_pct', _C_usage_cpu_pct, usage_cpu_pct)
-            attrs['usage.cpu_pct'] = float(usage_cpu_pct) if type(usage_cpu_pct) is int else usage_cpu_pct
-        if usage_gpu_memory_mb is not None:
-            if type(usage_gpu_memory_mb) is not int:
-                e.type_violation('consensus.conflict', 'usage.gpu_memory_mb', 'an int', usage_gpu_memory_mb)
-            elif not (usage_gpu_memory_mb >= 0):
-                e.check('consensus.conflict', 'usage.gpu_memory_mb', _C_usage_gpu_memory_mb, usage_gpu_memory_mb)
-            attrs['usage.gpu_memory_mb'] = usage_gpu_memory_mb
-        if usage_gpu_pct is not None:
-            if type(usage_gpu_pct) is not float and type(usage_gpu_pct) is not int:
-                e.type_violation('consensus.conflict', 'usage.gpu_pct', 'a float', usage_gpu_pct)
-            elif not (usage_gpu_pct >= 0 and usage_gpu_pct <= 100):
-                e.check('consensus.conflict', 'usage.gpu_pct', _C_usage_gpu_pct, usage_gpu_pct)
-            attrs['usage.gpu_pct'] = float(usage_gpu_pct) if type(usage_gpu_pct) is int else usage_gpu_pct
-        if usage_memory_mb is not None:
-            if type(usage_memory_mb) is not int:
-                e.type_violation('consensus.conflict', 'usage.memory_mb', 'an int', usage_memory_mb)
-            elif not (usage_memory_mb >= 0):
-                e.check('consensus.conflict', 'usage.memory_mb', _C_usage_memory_mb, usage_memory_mb)
-            attrs['usage.memory_mb'] = usage_memory_mb
-        if usage_throughput_per_sec is not None:
-            if type(usage_throughput_per_sec) is not float and type(usage_throughput_per_sec) is not int:
-                e.type_violation('consensus.conflict', 'usage.throughput_per_sec', 'a float', usage_throughput_per_sec)
-            elif not (usage_throughput_per_sec >= 0):
-                e.check('consensus.conflict', 'usage.throughput_per_sec', _C_usage_throughput_per_sec, usage_throughput_per_sec)
-            attrs['usage.throughput_per_sec'] = float(usage_throughput_per_sec) if type(usage_throughput_per_sec) is int else usage_throughput_per_sec
+        if usage_cpu_pct is not None: attrs['usage.cpu_pct'] = _opt_usage_cpu_pct(e, 'consensus.conflict', usage_cpu_pct)
+        if usage_gpu_memory_mb is not None: attrs['usage.gpu_memory_mb'] = _opt_usage_gpu_memory_mb(e, 'consensus.conflict', usage_gpu_memory_mb)
+        if usage_gpu_pct is not None: attrs['usage.gpu_pct'] = _opt_usage_gpu_pct(e, 'consensus.conflict', usage_gpu_pct)
+        if usage_memory_mb is not None: attrs['usage.memory_mb'] = _opt_usage_memory_mb(e, 'consensus.conflict', usage_memory_mb)
+        if usage_throughput_per_sec is not None: attrs['usage.throughput_per_sec'] = _opt_usage_throughput_per_sec(e, 'consensus.conflict', usage_throughput_per_sec)
         return e.emit('consensus.conflict', level, attrs)
 
     def consensus_proposed(self, *, confidence: float, proposed_color: int, vertex: int, usage_cpu_pct: float | None = None, usage_gpu_memory_mb: int | None = None, usage_gpu_pct: float | None = None, usage_memory_mb: int | None = None, usage_throughput_per_sec: float | None = None, level: Level = Level.DEBUG) -> bool:
@@ -316,36 +327,11 @@ class Events:
         elif not (vertex >= 0):
             e.check('consensus.proposed', 'consensus.vertex', _C_consensus_vertex, vertex)
         attrs: dict[str, Any] = {'consensus.confidence': float(confidence) if type(confidence) is int else confidence, 'consensus.proposed_color': proposed_color, 'consensus.vertex': vertex}
-        if usage_cpu_pct is not None:
-            if type(usage_cpu_pct) is not float and type(usage_cpu_pct) is not int:
-                e.type_violation('consensus.proposed', 'usage.cpu_pct', 'a float', usage_cpu_pct)
-            elif not (usage_cpu_pct >= 0):
-                e.check('consensus.proposed', 'usage.cpu_pct', _C_usage_cpu_pct, usage_cpu_pct)
-            attrs['usage.cpu_pct'] = float(usage_cpu_pct) if type(usage_cpu_pct) is int else usage_cpu_pct
-        if usage_gpu_memory_mb is not None:
-            if type(usage_gpu_memory_mb) is not int:
-                e.type_violation('consensus.proposed', 'usage.gpu_memory_mb', 'an int', usage_gpu_memory_mb)
-            elif not (usage_gpu_memory_mb >= 0):
-                e.check('consensus.proposed', 'usage.gpu_memory_mb', _C_usage_gpu_memory_mb, usage_gpu_memory_mb)
-            attrs['usage.gpu_memory_mb'] = usage_gpu_memory_mb
-        if usage_gpu_pct is not None:
-            if type(usage_gpu_pct) is not float and type(usage_gpu_pct) is not int:
-                e.type_violation('consensus.proposed', 'usage.gpu_pct', 'a float', usage_gpu_pct)
-            elif not (usage_gpu_pct >= 0 and usage_gpu_pct <= 100):
-                e.check('consensus.proposed', 'usage.gpu_pct', _C_usage_gpu_pct, usage_gpu_pct)
-            attrs['usage.gpu_pct'] = float(usage_gpu_pct) if type(usage_gpu_pct) is int else usage_gpu_pct
-        if usage_memory_mb is not None:
-            if type(usage_memory_mb) is not int:
-                e.type_violation('consensus.proposed', 'usage.memory_mb', 'an int', usage_memory_mb)
-            elif not (usage_memory_mb >= 0):
-                e.check('consensus.proposed', 'usage.memory_mb', _C_usage_memory_mb, usage_memory_mb)
-            attrs['usage.memory_mb'] = usage_memory_mb
-        if usage_throughput_per_sec is not None:
-            if type(usage_throughput_per_sec) is not float and type(usage_throughput_per_sec) is not int:
-                e.type_violation('consensus.proposed', 'usage.throughput_per_sec', 'a float', usage_throughput_per_sec)
-            elif not (usage_throughput_per_sec >= 0):
-                e.check('consensus.proposed', 'usage.throughput_per_sec', _C_usage_throughput_per_sec, usage_throughput_per_sec)
-            attrs['usage.throughput_per_sec'] = float(usage_throughput_per_sec) if type(usage_throughput_per_sec) is int else usage_throughput_per_sec
+        if usage_cpu_pct is not None: attrs['usage.cpu_pct'] = _opt_usage_cpu_pct(e, 'consensus.proposed', usage_cpu_pct)
+        if usage_gpu_memory_mb is not None: attrs['usage.gpu_memory_mb'] = _opt_usage_gpu_memory_mb(e, 'consensus.proposed', usage_gpu_memory_mb)
+        if usage_gpu_pct is not None: attrs['usage.gpu_pct'] = _opt_usage_gpu_pct(e, 'consensus.proposed', usage_gpu_pct)
+        if usage_memory_mb is not None: attrs['usage.memory_mb'] = _opt_usage_memory_mb(e, 'consensus.proposed', usage_memory_mb)
+        if usage_throughput_per_sec is not None: attrs['usage.throughput_per_sec'] = _opt_usage_throughput_per_sec(e, 'consensus.proposed', usage_throughput_per_sec)
         return e.emit('consensus.proposed', level, attrs)
 
     def consensus_reached(self, *, agreement_score: float, final_color: int, vertex: int, usage_cpu_pct: float | None = None, usage_gpu_memory_mb: int | None = None, usage_gpu_pct: float | None = None, usage_memory_mb: int | None = None, usage_throughput_per_sec: float | None = None, level: Level = Level.INFO) -> bool:
@@ -376,36 +362,11 @@ class Events:
         elif not (vertex >= 0):
             e.check('consensus.reached', 'consensus.vertex', _C_consensus_vertex, vertex)
         attrs: dict[str, Any] = {'consensus.agreement_score': float(agreement_score) if type(agreement_score) is int else agreement_score, 'consensus.final_color': final_color, 'consensus.vertex': vertex}
-        if usage_cpu_pct is not None:
-            if type(usage_cpu_pct) is not float and type(usage_cpu_pct) is not int:
-                e.type_violation('consensus.reached', 'usage.cpu_pct', 'a float', usage_cpu_pct)
-            elif not (usage_cpu_pct >= 0):
-                e.check('consensus.reached', 'usage.cpu_pct', _C_usage_cpu_pct, usage_cpu_pct)
-            attrs['usage.cpu_pct'] = float(usage_cpu_pct) if type(usage_cpu_pct) is int else usage_cpu_pct
-        if usage_gpu_memory_mb is not None:
-            if type(usage_gpu_memory_mb) is not int:
-                e.type_violation('consensus.reached', 'usage.gpu_memory_mb', 'an int', usage_gpu_memory_mb)
-            elif not (usage_gpu_memory_mb >= 0):
-                e.check('consensus.reached', 'usage.gpu_memory_mb', _C_usage_gpu_memory_mb, usage_gpu_memory_mb)
-            attrs['usage.gpu_memory_mb'] = usage_gpu_memory_mb
-        if usage_gpu_pct is not None:
-            if type(usage_gpu_pct) is not float and type(usage_gpu_pct) is not int:
-                e.type_violation('consensus.reached', 'usage.gpu_pct', 'a float', usage_gpu_pct)
-            elif not (usage_gpu_pct >= 0 and usage_gpu_pct <= 100):
-                e.check('consensus.reached', 'usage.gpu_pct', _C_usage_gpu_pct, usage_gpu_pct)
-            attrs['usage.gpu_pct'] = float(usage_gpu_pct) if type(usage_gpu_pct) is int else usage_gpu_pct
-        if usage_memory_mb is not None:
-            if type(usage_memory_mb) is not int:
-                e.type_violation('consensus.reached', 'usage.memory_mb', 'an int', usage_memory_mb)
-            elif not (usage_memory_mb >= 0):
-                e.check('consensus.reached', 'usage.memory_mb', _C_usage_memory_mb, usage_memory_mb)
-            attrs['usage.memory_mb'] = usage_memory_mb
-        if usage_throughput_per_sec is not None:
-            if type(usage_throughput_per_sec) is not float and type(usage_throughput_per_sec) is not int:
-                e.type_violation('consensus.reached', 'usage.throughput_per_sec', 'a float', usage_throughput_per_sec)
-            elif not (usage_throughput_per_sec >= 0):
-                e.check('consensus.reached', 'usage.throughput_per_sec', _C_usage_throughput_per_sec, usage_throughput_per_sec)
-            attrs['usage.throughput_per_sec'] = float(usage_throughput_per_sec) if type(usage_throughput_per_sec) is int else usage_throughput_per_sec
+        if usage_cpu_pct is not None: attrs['usage.cpu_pct'] = _opt_usage_cpu_pct(e, 'consensus.reached', usage_cpu_pct)
+        if usage_gpu_memory_mb is not None: attrs['usage.gpu_memory_mb'] = _opt_usage_gpu_memory_mb(e, 'consensus.reached', usage_gpu_memory_mb)
+        if usage_gpu_pct is not None: attrs['usage.gpu_pct'] = _opt_usage_gpu_pct(e, 'consensus.reached', usage_gpu_pct)
+        if usage_memory_mb is not None: attrs['usage.memory_mb'] = _opt_usage_memory_mb(e, 'consensus.reached', usage_memory_mb)
+        if usage_throughput_per_sec is not None: attrs['usage.throughput_per_sec'] = _opt_usage_throughput_per_sec(e, 'consensus.reached', usage_throughput_per_sec)
         return e.emit('consensus.reached', level, attrs)
 
     def generation_completed(self, *, stream_id: str, tokens: int, tokens_per_second: float | None = None, total_time_ms: float | None = None, usage_cpu_pct: float | None = None, usage_gpu_memory_mb: int | None = None, usage_gpu_pct: float | None = None, usage_memory_mb: int | None = None, usage_throughput_per_sec: float | None = None, level: Level = Level.INFO) -> bool:
@@ -433,48 +394,13 @@ class Events:
         elif not (tokens >= 0):
             e.check('generation.completed', 'generation.tokens', _C_generation_tokens, tokens)
         attrs: dict[str, Any] = {'generation.stream_id': stream_id, 'generation.tokens': tokens}
-        if tokens_per_second is not None:
-            if type(tokens_per_second) is not float and type(tokens_per_second) is not int:
-                e.type_violation('generation.completed', 'generation.tokens_per_second', 'a float', tokens_per_second)
-            elif not (tokens_per_second >= 0):
-                e.check('generation.completed', 'generation.tokens_per_second', _C_generation_tokens_per_second, tokens_per_second)
-            attrs['generation.tokens_per_second'] = float(tokens_per_second) if type(tokens_per_second) is int else tokens_per_second
-        if total_time_ms is not None:
-            if type(total_time_ms) is not float and type(total_time_ms) is not int:
-                e.type_violation('generation.completed', 'generation.total_time_ms', 'a float', total_time_ms)
-            elif not (total_time_ms >= 0):
-                e.check('generation.completed', 'generation.total_time_ms', _C_generation_total_time_ms, total_time_ms)
-            attrs['generation.total_time_ms'] = float(total_time_ms) if type(total_time_ms) is int else total_time_ms
-        if usage_cpu_pct is not None:
-            if type(usage_cpu_pct) is not float and type(usage_cpu_pct) is not int:
-                e.type_violation('generation.completed', 'usage.cpu_pct', 'a float', usage_cpu_pct)
-            elif not (usage_cpu_pct >= 0):
-                e.check('generation.completed', 'usage.cpu_pct', _C_usage_cpu_pct, usage_cpu_pct)
-            attrs['usage.cpu_pct'] = float(usage_cpu_pct) if type(usage_cpu_pct) is int else usage_cpu_pct
-        if usage_gpu_memory_mb is not None:
-            if type(usage_gpu_memory_mb) is not int:
-                e.type_violation('generation.completed', 'usage.gpu_memory_mb', 'an int', usage_gpu_memory_mb)
-            elif not (usage_gpu_memory_mb >= 0):
-                e.check('generation.completed', 'usage.gpu_memory_mb', _C_usage_gpu_memory_mb, usage_gpu_memory_mb)
-            attrs['usage.gpu_memory_mb'] = usage_gpu_memory_mb
-        if usage_gpu_pct is not None:
-            if type(usage_gpu_pct) is not float and type(usage_gpu_pct) is not int:
-                e.type_violation('generation.completed', 'usage.gpu_pct', 'a float', usage_gpu_pct)
-            elif not (usage_gpu_pct >= 0 and usage_gpu_pct <= 100):
-                e.check('generation.completed', 'usage.gpu_pct', _C_usage_gpu_pct, usage_gpu_pct)
-            attrs['usage.gpu_pct'] = float(usage_gpu_pct) if type(usage_gpu_pct) is int else usage_gpu_pct
-        if usage_memory_mb is not None:
-            if type(usage_memory_mb) is not int:
-                e.type_violation('generation.completed', 'usage.memory_mb', 'an int', usage_memory_mb)
-            elif not (usage_memory_mb >= 0):
-                e.check('generation.completed', 'usage.memory_mb', _C_usage_memory_mb, usage_memory_mb)
-            attrs['usage.memory_mb'] = usage_memory_mb
-        if usage_throughput_per_sec is not None:
-            if type(usage_throughput_per_sec) is not float and type(usage_throughput_per_sec) is not int:
-                e.type_violation('generation.completed', 'usage.throughput_per_sec', 'a float', usage_throughput_per_sec)
-            elif not (usage_throughput_per_sec >= 0):
-                e.check('generation.completed', 'usage.throughput_per_sec', _C_usage_throughput_per_sec, usage_throughput_per_sec)
-            attrs['usage.throughput_per_sec'] = float(usage_throughput_per_sec) if type(usage_throughput_per_sec) is int else usage_throughput_per_sec
+        if tokens_per_second is not None: attrs['generation.tokens_per_second'] = _opt_generation_tokens_per_second(e, 'generation.completed', tokens_per_second)
+        if total_time_ms is not None: attrs['generation.total_time_ms'] = _opt_generation_total_time_ms(e, 'generation.completed', total_time_ms)
+        if usage_cpu_pct is not None: attrs['usage.cpu_pct'] = _opt_usage_cpu_pct(e, 'generation.completed', usage_cpu_pct)
+        if usage_gpu_memory_mb is not None: attrs['usage.gpu_memory_mb'] = _opt_usage_gpu_memory_mb(e, 'generation.completed', usage_gpu_memory_mb)
+        if usage_gpu_pct is not None: attrs['usage.gpu_pct'] = _opt_usage_gpu_pct(e, 'generation.completed', usage_gpu_pct)
+        if usage_memory_mb is not None: attrs['usage.memory_mb'] = _opt_usage_memory_mb(e, 'generation.completed', usage_memory_mb)
+        if usage_throughput_per_sec is not None: attrs['usage.throughput_per_sec'] = _opt_usage_throughput_per_sec(e, 'generation.completed', usage_throughput_per_sec)
         return e.emit('generation.completed', level, attrs)
 
     def generation_started(self, *, prompt: str, stream_id: str, model_id: str, usage_cpu_pct: float | None = None, usage_gpu_memory_mb: int | None = None, usage_gpu_pct: float | None = None, usage_memory_mb: int | None = None, usage_throughput_per_sec: float | None = None, level: Level = Level.INFO) -> bool:
@@ -503,36 +429,11 @@ class Events:
         elif not (len(model_id) >= 1):
             e.check('generation.started', 'model.id', _C_model_id, model_id)
         attrs: dict[str, Any] = {'generation.prompt': prompt, 'generation.stream_id': stream_id, 'model.id': model_id}
-        if usage_cpu_pct is not None:
-            if type(usage_cpu_pct) is not float and type(usage_cpu_pct) is not int:
-                e.type_violation('generation.started', 'usage.cpu_pct', 'a float', usage_cpu_pct)
-            elif not (usage_cpu_pct >= 0):
-                e.check('generation.started', 'usage.cpu_pct', _C_usage_cpu_pct, usage_cpu_pct)
-            attrs['usage.cpu_pct'] = float(usage_cpu_pct) if type(usage_cpu_pct) is int else usage_cpu_pct
-        if usage_gpu_memory_mb is not None:
-            if type(usage_gpu_memory_mb) is not int:
-                e.type_violation('generation.started', 'usage.gpu_memory_mb', 'an int', usage_gpu_memory_mb)
-            elif not (usage_gpu_memory_mb >= 0):
-                e.check('generation.started', 'usage.gpu_memory_mb', _C_usage_gpu_memory_mb, usage_gpu_memory_mb)
-            attrs['usage.gpu_memory_mb'] = usage_gpu_memory_mb
-        if usage_gpu_pct is not None:
-            if type(usage_gpu_pct) is not float and type(usage_gpu_pct) is not int:
-                e.type_violation('generation.started', 'usage.gpu_pct', 'a float', usage_gpu_pct)
-            elif not (usage_gpu_pct >= 0 and usage_gpu_pct <= 100):
-                e.check('generation.started', 'usage.gpu_pct', _C_usage_gpu_pct, usage_gpu_pct)
-            attrs['usage.gpu_pct'] = float(usage_gpu_pct) if type(usage_gpu_pct) is int else usage_gpu_pct
-        if usage_memory_mb is not None:
-            if type(usage_memory_mb) is not int:
-                e.type_violation('generation.started', 'usage.memory_mb', 'an int', usage_memory_mb)
-            elif not (usage_memory_mb >= 0):
-                e.check('generation.started', 'usage.memory_mb', _C_usage_memory_mb, usage_memory_mb)
-            attrs['usage.memory_mb'] = usage_memory_mb
-        if usage_throughput_per_sec is not None:
-            if type(usage_throughput_per_sec) is not float and type(usage_throughput_per_sec) is not int:
-                e.type_violation('generation.started', 'usage.throughput_per_sec', 'a float', usage_throughput_per_sec)
-            elif not (usage_throughput_per_sec >= 0):
-                e.check('generation.started', 'usage.throughput_per_sec', _C_usage_throughput_per_sec, usage_throughput_per_sec)
-            attrs['usage.throughput_per_sec'] = float(usage_throughput_per_sec) if type(usage_throughput_per_sec) is int else usage_throughput_per_sec
+        if usage_cpu_pct is not None: attrs['usage.cpu_pct'] = _opt_usage_cpu_pct(e, 'generation.started', usage_cpu_pct)
+        if usage_gpu_memory_mb is not None: attrs['usage.gpu_memory_mb'] = _opt_usage_gpu_memory_mb(e, 'generation.started', usage_gpu_memory_mb)
+        if usage_gpu_pct is not None: attrs['usage.gpu_pct'] = _opt_usage_gpu_pct(e, 'generation.started', usage_gpu_pct)
+        if usage_memory_mb is not None: attrs['usage.memory_mb'] = _opt_usage_memory_mb(e, 'generation.started', usage_memory_mb)
+        if usage_throughput_per_sec is not None: attrs['usage.throughput_per_sec'] = _opt_usage_throughput_per_sec(e, 'generation.started', usage_throughput_per_sec)
         return e.emit('generation.started', level, attrs)
 
     def memory_allocation(self, *, bytes: int, purpose: str, usage_cpu_pct: float | None = None, usage_gpu_memory_mb: int | None = None, usage_gpu_pct: float | None = None, usage_memory_mb: int | None = None, usage_throughput_per_sec: float | None = None, level: Level = Level.DEBUG) -> bool:
@@ -558,36 +459,11 @@ class Events:
         elif not (len(purpose) >= 1):
             e.check('memory.allocation', 'memory.purpose', _C_memory_purpose, purpose)
         attrs: dict[str, Any] = {'memory.bytes': bytes, 'memory.purpose': purpose}
-        if usage_cpu_pct is not None:
-            if type(usage_cpu_pct) is not float and type(usage_cpu_pct) is not int:
-                e.type_violation('memory.allocation', 'usage.cpu_pct', 'a float', usage_cpu_pct)
-            elif not (usage_cpu_pct >= 0):
-                e.check('memory.allocation', 'usage.cpu_pct', _C_usage_cpu_pct, usage_cpu_pct)
-            attrs['usage.cpu_pct'] = float(usage_cpu_pct) if type(usage_cpu_pct) is int else usage_cpu_pct
-        if usage_gpu_memory_mb is not None:
-            if type(usage_gpu_memory_mb) is not int:
-                e.type_violation('memory.allocation', 'usage.gpu_memory_mb', 'an int', usage_gpu_memory_mb)
-            elif not (usage_gpu_memory_mb >= 0):
-                e.check('memory.allocation', 'usage.gpu_memory_mb', _C_usage_gpu_memory_mb, usage_gpu_memory_mb)
-            attrs['usage.gpu_memory_mb'] = usage_gpu_memory_mb
-        if usage_gpu_pct is not None:
-            if type(usage_gpu_pct) is not float and type(usage_gpu_pct) is not int:
-                e.type_violation('memory.allocation', 'usage.gpu_pct', 'a float', usage_gpu_pct)
-            elif not (usage_gpu_pct >= 0 and usage_gpu_pct <= 100):
-                e.check('memory.allocation', 'usage.gpu_pct', _C_usage_gpu_pct, usage_gpu_pct)
-            attrs['usage.gpu_pct'] = float(usage_gpu_pct) if type(usage_gpu_pct) is int else usage_gpu_pct
-        if usage_memory_mb is not None:
-            if type(usage_memory_mb) is not int:
-                e.type_violation('memory.allocation', 'usage.memory_mb', 'an int', usage_memory_mb)
-            elif not (usage_memory_mb >= 0):
-                e.check('memory.allocation', 'usage.memory_mb', _C_usage_memory_mb, usage_memory_mb)
-            attrs['usage.memory_mb'] = usage_memory_mb
-        if usage_throughput_per_sec is not None:
-            if type(usage_throughput_per_sec) is not float and type(usage_throughput_per_sec) is not int:
-                e.type_violation('memory.allocation', 'usage.throughput_per_sec', 'a float', usage_throughput_per_sec)
-            elif not (usage_throughput_per_sec >= 0):
-                e.check('memory.allocation', 'usage.throughput_per_sec', _C_usage_throughput_per_sec, usage_throughput_per_sec)
-            attrs['usage.throughput_per_sec'] = float(usage_throughput_per_sec) if type(usage_throughput_per_sec) is int else usage_throughput_per_sec
+        if usage_cpu_pct is not None: attrs['usage.cpu_pct'] = _opt_usage_cpu_pct(e, 'memory.allocation', usage_cpu_pct)
+        if usage_gpu_memory_mb is not None: attrs['usage.gpu_memory_mb'] = _opt_usage_gpu_memory_mb(e, 'memory.allocation', usage_gpu_memory_mb)
+        if usage_gpu_pct is not None: attrs['usage.gpu_pct'] = _opt_usage_gpu_pct(e, 'memory.allocation', usage_gpu_pct)
+        if usage_memory_mb is not None: attrs['usage.memory_mb'] = _opt_usage_memory_mb(e, 'memory.allocation', usage_memory_mb)
+        if usage_throughput_per_sec is not None: attrs['usage.throughput_per_sec'] = _opt_usage_throughput_per_sec(e, 'memory.allocation', usage_throughput_per_sec)
         return e.emit('memory.allocation', level, attrs)
 
     def memory_pressure(self, *, available_mb: int, used_mb: int, usage_cpu_pct: float | None = None, usage_gpu_memory_mb: int | None = None, usage_gpu_pct: float | None = None, usage_memory_mb: int | None = None, usage_throughput_per_sec: float | None = None, level: Level = Level.WARNING) -> bool:
@@ -613,36 +489,11 @@ class Events:
         elif not (used_mb >= 0):
             e.check('memory.pressure', 'memory.used_mb', _C_memory_used_mb, used_mb)
         attrs: dict[str, Any] = {'memory.available_mb': available_mb, 'memory.used_mb': used_mb}
-        if usage_cpu_pct is not None:
-            if type(usage_cpu_pct) is not float and type(usage_cpu_pct) is not int:
-                e.type_violation('memory.pressure', 'usage.cpu_pct', 'a float', usage_cpu_pct)
-            elif not (usage_cpu_pct >= 0):
-                e.check('memory.pressure', 'usage.cpu_pct', _C_usage_cpu_pct, usage_cpu_pct)
-            attrs['usage.cpu_pct'] = float(usage_cpu_pct) if type(usage_cpu_pct) is int else usage_cpu_pct
-        if usage_gpu_memory_mb is not None:
-            if type(usage_gpu_memory_mb) is not int:
-                e.type_violation('memory.pressure', 'usage.gpu_memory_mb', 'an int', usage_gpu_memory_mb)
-            elif not (usage_gpu_memory_mb >= 0):
-                e.check('memory.pressure', 'usage.gpu_memory_mb', _C_usage_gpu_memory_mb, usage_gpu_memory_mb)
-            attrs['usage.gpu_memory_mb'] = usage_gpu_memory_mb
-        if usage_gpu_pct is not None:
-            if type(usage_gpu_pct) is not float and type(usage_gpu_pct) is not int:
-                e.type_violation('memory.pressure', 'usage.gpu_pct', 'a float', usage_gpu_pct)
-            elif not (usage_gpu_pct >= 0 and usage_gpu_pct <= 100):
-                e.check('memory.pressure', 'usage.gpu_pct', _C_usage_gpu_pct, usage_gpu_pct)
-            attrs['usage.gpu_pct'] = float(usage_gpu_pct) if type(usage_gpu_pct) is int else usage_gpu_pct
-        if usage_memory_mb is not None:
-            if type(usage_memory_mb) is not int:
-                e.type_violation('memory.pressure', 'usage.memory_mb', 'an int', usage_memory_mb)
-            elif not (usage_memory_mb >= 0):
-                e.check('memory.pressure', 'usage.memory_mb', _C_usage_memory_mb, usage_memory_mb)
-            attrs['usage.memory_mb'] = usage_memory_mb
-        if usage_throughput_per_sec is not None:
-            if type(usage_throughput_per_sec) is not float and type(usage_throughput_per_sec) is not int:
-                e.type_violation('memory.pressure', 'usage.throughput_per_sec', 'a float', usage_throughput_per_sec)
-            elif not (usage_throughput_per_sec >= 0):
-                e.check('memory.pressure', 'usage.throughput_per_sec', _C_usage_throughput_per_sec, usage_throughput_per_sec)
-            attrs['usage.throughput_per_sec'] = float(usage_throughput_per_sec) if type(usage_throughput_per_sec) is int else usage_throughput_per_sec
+        if usage_cpu_pct is not None: attrs['usage.cpu_pct'] = _opt_usage_cpu_pct(e, 'memory.pressure', usage_cpu_pct)
+        if usage_gpu_memory_mb is not None: attrs['usage.gpu_memory_mb'] = _opt_usage_gpu_memory_mb(e, 'memory.pressure', usage_gpu_memory_mb)
+        if usage_gpu_pct is not None: attrs['usage.gpu_pct'] = _opt_usage_gpu_pct(e, 'memory.pressure', usage_gpu_pct)
+        if usage_memory_mb is not None: attrs['usage.memory_mb'] = _opt_usage_memory_mb(e, 'memory.pressure', usage_memory_mb)
+        if usage_throughput_per_sec is not None: attrs['usage.throughput_per_sec'] = _opt_usage_throughput_per_sec(e, 'memory.pressure', usage_throughput_per_sec)
         return e.emit('memory.pressure', level, attrs)
 
     def model_invalidated(self, *, id: str, invalidation_reason: ModelInvalidationReason, usage_cpu_pct: float | None = None, usage_gpu_memory_mb: int | None = None, usage_gpu_pct: float | None = None, usage_memory_mb: int | None = None, usage_throughput_per_sec: float | None = None, level: Level = Level.WARNING) -> bool:
@@ -666,36 +517,11 @@ class Events:
         if type(invalidation_reason) is not ModelInvalidationReason:
             e.type_violation('model.invalidated', 'model.invalidation.reason', 'one of ModelInvalidationReason', invalidation_reason)
         attrs: dict[str, Any] = {'model.id': id, 'model.invalidation.reason': invalidation_reason.value if type(invalidation_reason) is ModelInvalidationReason else invalidation_reason}
-        if usage_cpu_pct is not None:
-            if type(usage_cpu_pct) is not float and type(usage_cpu_pct) is not int:
-                e.type_violation('model.invalidated', 'usage.cpu_pct', 'a float', usage_cpu_pct)
-            elif not (usage_cpu_pct >= 0):
-                e.check('model.invalidated', 'usage.cpu_pct', _C_usage_cpu_pct, usage_cpu_pct)
-            attrs['usage.cpu_pct'] = float(usage_cpu_pct) if type(usage_cpu_pct) is int else usage_cpu_pct
-        if usage_gpu_memory_mb is not None:
-            if type(usage_gpu_memory_mb) is not int:
-                e.type_violation('model.invalidated', 'usage.gpu_memory_mb', 'an int', usage_gpu_memory_mb)
-            elif not (usage_gpu_memory_mb >= 0):
-                e.check('model.invalidated', 'usage.gpu_memory_mb', _C_usage_gpu_memory_mb, usage_gpu_memory_mb)
-            attrs['usage.gpu_memory_mb'] = usage_gpu_memory_mb
-        if usage_gpu_pct is not None:
-            if type(usage_gpu_pct) is not float and type(usage_gpu_pct) is not int:
-                e.type_violation('model.invalidated', 'usage.gpu_pct', 'a float', usage_gpu_pct)
-            elif not (usage_gpu_pct >= 0 and usage_gpu_pct <= 100):
-                e.check('model.invalidated', 'usage.gpu_pct', _C_usage_gpu_pct, usage_gpu_pct)
-            attrs['usage.gpu_pct'] = float(usage_gpu_pct) if type(usage_gpu_pct) is int else usage_gpu_pct
-        if usage_memory_mb is not None:
-            if type(usage_memory_mb) is not int:
-                e.type_violation('model.invalidated', 'usage.memory_mb', 'an int', usage_memory_mb)
-            elif not (usage_memory_mb >= 0):
-                e.check('model.invalidated', 'usage.memory_mb', _C_usage_memory_mb, usage_memory_mb)
-            attrs['usage.memory_mb'] = usage_memory_mb
-        if usage_throughput_per_sec is not None:
-            if type(usage_throughput_per_sec) is not float and type(usage_throughput_per_sec) is not int:
-                e.type_violation('model.invalidated', 'usage.throughput_per_sec', 'a float', usage_throughput_per_sec)
-            elif not (usage_throughput_per_sec >= 0):
-                e.check('model.invalidated', 'usage.throughput_per_sec', _C_usage_throughput_per_sec, usage_throughput_per_sec)
-            attrs['usage.throughput_per_sec'] = float(usage_throughput_per_sec) if type(usage_throughput_per_sec) is int else usage_throughput_per_sec
+        if usage_cpu_pct is not None: attrs['usage.cpu_pct'] = _opt_usage_cpu_pct(e, 'model.invalidated', usage_cpu_pct)
+        if usage_gpu_memory_mb is not None: attrs['usage.gpu_memory_mb'] = _opt_usage_gpu_memory_mb(e, 'model.invalidated', usage_gpu_memory_mb)
+        if usage_gpu_pct is not None: attrs['usage.gpu_pct'] = _opt_usage_gpu_pct(e, 'model.invalidated', usage_gpu_pct)
+        if usage_memory_mb is not None: attrs['usage.memory_mb'] = _opt_usage_memory_mb(e, 'model.invalidated', usage_memory_mb)
+        if usage_throughput_per_sec is not None: attrs['usage.throughput_per_sec'] = _opt_usage_throughput_per_sec(e, 'model.invalidated', usage_throughput_per_sec)
         return e.emit('model.invalidated', level, attrs)
 
     def model_loaded(self, *, handle_id: str, id: str, usage_cpu_pct: float | None = None, usage_gpu_memory_mb: int | None = None, usage_gpu_pct: float | None = None, usage_memory_mb: int | None = None, usage_throughput_per_sec: float | None = None, level: Level = Level.INFO) -> bool:
@@ -719,36 +545,11 @@ class Events:
         elif not (len(id) >= 1):
             e.check('model.loaded', 'model.id', _C_model_id, id)
         attrs: dict[str, Any] = {'model.handle.id': handle_id, 'model.id': id}
-        if usage_cpu_pct is not None:
-            if type(usage_cpu_pct) is not float and type(usage_cpu_pct) is not int:
-                e.type_violation('model.loaded', 'usage.cpu_pct', 'a float', usage_cpu_pct)
-            elif not (usage_cpu_pct >= 0):
-                e.check('model.loaded', 'usage.cpu_pct', _C_usage_cpu_pct, usage_cpu_pct)
-            attrs['usage.cpu_pct'] = float(usage_cpu_pct) if type(usage_cpu_pct) is int else usage_cpu_pct
-        if usage_gpu_memory_mb is not None:
-            if type(usage_gpu_memory_mb) is not int:
-                e.type_violation('model.loaded', 'usage.gpu_memory_mb', 'an int', usage_gpu_memory_mb)
-            elif not (usage_gpu_memory_mb >= 0):
-                e.check('model.loaded', 'usage.gpu_memory_mb', _C_usage_gpu_memory_mb, usage_gpu_memory_mb)
-            attrs['usage.gpu_memory_mb'] = usage_gpu_memory_mb
-        if usage_gpu_pct is not None:
-            if type(usage_gpu_pct) is not float and type(usage_gpu_pct) is not int:
-                e.type_violation('model.loaded', 'usage.gpu_pct', 'a float', usage_gpu_pct)
-            elif not (usage_gpu_pct >= 0 and usage_gpu_pct <= 100):
-                e.check('model.loaded', 'usage.gpu_pct', _C_usage_gpu_pct, usage_gpu_pct)
-            attrs['usage.gpu_pct'] = float(usage_gpu_pct) if type(usage_gpu_pct) is int else usage_gpu_pct
-        if usage_memory_mb is not None:
-            if type(usage_memory_mb) is not int:
-                e.type_violation('model.loaded', 'usage.memory_mb', 'an int', usage_memory_mb)
-            elif not (usage_memory_mb >= 0):
-                e.check('model.loaded', 'usage.memory_mb', _C_usage_memory_mb, usage_memory_mb)
-            attrs['usage.memory_mb'] = usage_memory_mb
-        if usage_throughput_per_sec is not None:
-            if type(usage_throughput_per_sec) is not float and type(usage_throughput_per_sec) is not int:
-                e.type_violation('model.loaded', 'usage.throughput_per_sec', 'a float', usage_throughput_per_sec)
-            elif not (usage_throughput_per_sec >= 0):
-                e.check('model.loaded', 'usage.throughput_per_sec', _C_usage_throughput_per_sec, usage_throughput_per_sec)
-            attrs['usage.throughput_per_sec'] = float(usage_throughput_per_sec) if type(usage_throughput_per_sec) is int else usage_throughput_per_sec
+        if usage_cpu_pct is not None: attrs['usage.cpu_pct'] = _opt_usage_cpu_pct(e, 'model.loaded', usage_cpu_pct)
+        if usage_gpu_memory_mb is not None: attrs['usage.gpu_memory_mb'] = _opt_usage_gpu_memory_mb(e, 'model.loaded', usage_gpu_memory_mb)
+        if usage_gpu_pct is not None: attrs['usage.gpu_pct'] = _opt_usage_gpu_pct(e, 'model.loaded', usage_gpu_pct)
+        if usage_memory_mb is not None: attrs['usage.memory_mb'] = _opt_usage_memory_mb(e, 'model.loaded', usage_memory_mb)
+        if usage_throughput_per_sec is not None: attrs['usage.throughput_per_sec'] = _opt_usage_throughput_per_sec(e, 'model.loaded', usage_throughput_per_sec)
         return e.emit('model.loaded', level, attrs)
 
     def model_unloaded(self, *, id: str, usage_cpu_pct: float | None = None, usage_gpu_memory_mb: int | None = None, usage_gpu_pct: float | None = None, usage_memory_mb: int | None = None, usage_throughput_per_sec: float | None = None, level: Level = Level.INFO) -> bool:
@@ -769,36 +570,11 @@ class Events:
         elif not (len(id) >= 1):
             e.check('model.unloaded', 'model.id', _C_model_id, id)
         attrs: dict[str, Any] = {'model.id': id}
-        if usage_cpu_pct is not None:
-            if type(usage_cpu_pct) is not float and type(usage_cpu_pct) is not int:
-                e.type_violation('model.unloaded', 'usage.cpu_pct', 'a float', usage_cpu_pct)
-            elif not (usage_cpu_pct >= 0):
-                e.check('model.unloaded', 'usage.cpu_pct', _C_usage_cpu_pct, usage_cpu_pct)
-            attrs['usage.cpu_pct'] = float(usage_cpu_pct) if type(usage_cpu_pct) is int else usage_cpu_pct
-        if usage_gpu_memory_mb is not None:
-            if type(usage_gpu_memory_mb) is not int:
-                e.type_violation('model.unloaded', 'usage.gpu_memory_mb', 'an int', usage_gpu_memory_mb)
-            elif not (usage_gpu_memory_mb >= 0):
-                e.check('model.unloaded', 'usage.gpu_memory_mb', _C_usage_gpu_memory_mb, usage_gpu_memory_mb)
-            attrs['usage.gpu_memory_mb'] = usage_gpu_memory_mb
-        if usage_gpu_pct is not None:
-            if type(usage_gpu_pct) is not float and type(usage_gpu_pct) is not int:
-                e.type_violation('model.unloaded', 'usage.gpu_pct', 'a float', usage_gpu_pct)
-            elif not (usage_gpu_pct >= 0 and usage_gpu_pct <= 100):
-                e.check('model.unloaded', 'usage.gpu_pct', _C_usage_gpu_pct, usage_gpu_pct)
-            attrs['usage.gpu_pct'] = float(usage_gpu_pct) if type(usage_gpu_pct) is int else usage_gpu_pct
-        if usage_memory_mb is not None:
-            if type(usage_memory_mb) is not int:
-                e.type_violation('model.unloaded', 'usage.memory_mb', 'an int', usage_memory_mb)
-            elif not (usage_memory_mb >= 0):
-                e.check('model.unloaded', 'usage.memory_mb', _C_usage_memory_mb, usage_memory_mb)
-            attrs['usage.memory_mb'] = usage_memory_mb
-        if usage_throughput_per_sec is not None:
-            if type(usage_throughput_per_sec) is not float and type(usage_throughput_per_sec) is not int:
-                e.type_violation('model.unloaded', 'usage.throughput_per_sec', 'a float', usage_throughput_per_sec)
-            elif not (usage_throughput_per_sec >= 0):
-                e.check('model.unloaded', 'usage.throughput_per_sec', _C_usage_throughput_per_sec, usage_throughput_per_sec)
-            attrs['usage.throughput_per_sec'] = float(usage_throughput_per_sec) if type(usage_throughput_per_sec) is int else usage_throughput_per_sec
+        if usage_cpu_pct is not None: attrs['usage.cpu_pct'] = _opt_usage_cpu_pct(e, 'model.unloaded', usage_cpu_pct)
+        if usage_gpu_memory_mb is not None: attrs['usage.gpu_memory_mb'] = _opt_usage_gpu_memory_mb(e, 'model.unloaded', usage_gpu_memory_mb)
+        if usage_gpu_pct is not None: attrs['usage.gpu_pct'] = _opt_usage_gpu_pct(e, 'model.unloaded', usage_gpu_pct)
+        if usage_memory_mb is not None: attrs['usage.memory_mb'] = _opt_usage_memory_mb(e, 'model.unloaded', usage_memory_mb)
+        if usage_throughput_per_sec is not None: attrs['usage.throughput_per_sec'] = _opt_usage_throughput_per_sec(e, 'model.unloaded', usage_throughput_per_sec)
         return e.emit('model.unloaded', level, attrs)
 
     def otelplug_demo_item(self, *, demo_error: bool, demo_kind: OtelplugDemoKind, level: Level = Level.INFO) -> bool:
@@ -845,36 +621,11 @@ class Events:
         elif not (progress_pct >= 0 and progress_pct <= 100):
             e.check('performance.checkpoint', 'performance.progress_pct', _C_performance_progress_pct, progress_pct)
         attrs: dict[str, Any] = {'performance.elapsed_ms': float(elapsed_ms) if type(elapsed_ms) is int else elapsed_ms, 'performance.phase': phase, 'performance.progress_pct': float(progress_pct) if type(progress_pct) is int else progress_pct}
-        if usage_cpu_pct is not None:
-            if type(usage_cpu_pct) is not float and type(usage_cpu_pct) is not int:
-                e.type_violation('performance.checkpoint', 'usage.cpu_pct', 'a float', usage_cpu_pct)
-            elif not (usage_cpu_pct >= 0):
-                e.check('performance.checkpoint', 'usage.cpu_pct', _C_usage_cpu_pct, usage_cpu_pct)
-            attrs['usage.cpu_pct'] = float(usage_cpu_pct) if type(usage_cpu_pct) is int else usage_cpu_pct
-        if usage_gpu_memory_mb is not None:
-            if type(usage_gpu_memory_mb) is not int:
-                e.type_violation('performance.checkpoint', 'usage.gpu_memory_mb', 'an int', usage_gpu_memory_mb)
-            elif not (usage_gpu_memory_mb >= 0):
-                e.check('performance.checkpoint', 'usage.gpu_memory_mb', _C_usage_gpu_memory_mb, usage_gpu_memory_mb)
-            attrs['usage.gpu_memory_mb'] = usage_gpu_memory_mb
-        if usage_gpu_pct is not None:
-            if type(usage_gpu_pct) is not float and type(usage_gpu_pct) is not int:
-                e.type_violation('performance.checkpoint', 'usage.gpu_pct', 'a float', usage_gpu_pct)
-            elif not (usage_gpu_pct >= 0 and usage_gpu_pct <= 100):
-                e.check('performance.checkpoint', 'usage.gpu_pct', _C_usage_gpu_pct, usage_gpu_pct)
-            attrs['usage.gpu_pct'] = float(usage_gpu_pct) if type(usage_gpu_pct) is int else usage_gpu_pct
-        if usage_memory_mb is not None:
-            if type(usage_memory_mb) is not int:
-                e.type_violation('performance.checkpoint', 'usage.memory_mb', 'an int', usage_memory_mb)
-            elif not (usage_memory_mb >= 0):
-                e.check('performance.checkpoint', 'usage.memory_mb', _C_usage_memory_mb, usage_memory_mb)
-            attrs['usage.memory_mb'] = usage_memory_mb
-        if usage_throughput_per_sec is not None:
-            if type(usage_throughput_per_sec) is not float and type(usage_throughput_per_sec) is not int:
-                e.type_violation('performance.checkpoint', 'usage.throughput_per_sec', 'a float', usage_throughput_per_sec)
-            elif not (usage_throughput_per_sec >= 0):
-                e.check('performance.checkpoint', 'usage.throughput_per_sec', _C_usage_throughput_per_sec, usage_throughput_per_sec)
-            attrs['usage.throughput_per_sec'] = float(usage_throughput_per_sec) if type(usage_throughput_per_sec) is int else usage_throughput_per_sec
+        if usage_cpu_pct is not None: attrs['usage.cpu_pct'] = _opt_usage_cpu_pct(e, 'performance.checkpoint', usage_cpu_pct)
+        if usage_gpu_memory_mb is not None: attrs['usage.gpu_memory_mb'] = _opt_usage_gpu_memory_mb(e, 'performance.checkpoint', usage_gpu_memory_mb)
+        if usage_gpu_pct is not None: attrs['usage.gpu_pct'] = _opt_usage_gpu_pct(e, 'performance.checkpoint', usage_gpu_pct)
+        if usage_memory_mb is not None: attrs['usage.memory_mb'] = _opt_usage_memory_mb(e, 'performance.checkpoint', usage_memory_mb)
+        if usage_throughput_per_sec is not None: attrs['usage.throughput_per_sec'] = _opt_usage_throughput_per_sec(e, 'performance.checkpoint', usage_throughput_per_sec)
         return e.emit('performance.checkpoint', level, attrs)
 
     def processing_completed(self, *, colors_used: int, duration_ms: float, iterations: int, usage_cpu_pct: float | None = None, usage_gpu_memory_mb: int | None = None, usage_gpu_pct: float | None = None, usage_memory_mb: int | None = None, usage_throughput_per_sec: float | None = None, level: Level = Level.INFO) -> bool:
@@ -905,36 +656,11 @@ class Events:
         elif not (iterations >= 0):
             e.check('processing.completed', 'processing.iterations', _C_processing_iterations, iterations)
         attrs: dict[str, Any] = {'processing.colors_used': colors_used, 'processing.duration_ms': float(duration_ms) if type(duration_ms) is int else duration_ms, 'processing.iterations': iterations}
-        if usage_cpu_pct is not None:
-            if type(usage_cpu_pct) is not float and type(usage_cpu_pct) is not int:
-                e.type_violation('processing.completed', 'usage.cpu_pct', 'a float', usage_cpu_pct)
-            elif not (usage_cpu_pct >= 0):
-                e.check('processing.completed', 'usage.cpu_pct', _C_usage_cpu_pct, usage_cpu_pct)
-            attrs['usage.cpu_pct'] = float(usage_cpu_pct) if type(usage_cpu_pct) is int else usage_cpu_pct
-        if usage_gpu_memory_mb is not None:
-            if type(usage_gpu_memory_mb) is not int:
-                e.type_violation('processing.completed', 'usage.gpu_memory_mb', 'an int', usage_gpu_memory_mb)
-            elif not (usage_gpu_memory_mb >= 0):
-                e.check('processing.completed', 'usage.gpu_memory_mb', _C_usage_gpu_memory_mb, usage_gpu_memory_mb)
-            attrs['usage.gpu_memory_mb'] = usage_gpu_memory_mb
-        if usage_gpu_pct is not None:
-            if type(usage_gpu_pct) is not float and type(usage_gpu_pct) is not int:
-                e.type_violation('processing.completed', 'usage.gpu_pct', 'a float', usage_gpu_pct)
-            elif not (usage_gpu_pct >= 0 and usage_gpu_pct <= 100):
-                e.check('processing.completed', 'usage.gpu_pct', _C_usage_gpu_pct, usage_gpu_pct)
-            attrs['usage.gpu_pct'] = float(usage_gpu_pct) if type(usage_gpu_pct) is int else usage_gpu_pct
-        if usage_memory_mb is not None:
-            if type(usage_memory_mb) is not int:
-                e.type_violation('processing.completed', 'usage.memory_mb', 'an int', usage_memory_mb)
-            elif not (usage_memory_mb >= 0):
-                e.check('processing.completed', 'usage.memory_mb', _C_usage_memory_mb, usage_memory_mb)
-            attrs['usage.memory_mb'] = usage_memory_mb
-        if usage_throughput_per_sec is not None:
-            if type(usage_throughput_per_sec) is not float and type(usage_throughput_per_sec) is not int:
-                e.type_violation('processing.completed', 'usage.throughput_per_sec', 'a float', usage_throughput_per_sec)
-            elif not (usage_throughput_per_sec >= 0):
-                e.check('processing.completed', 'usage.throughput_per_sec', _C_usage_throughput_per_sec, usage_throughput_per_sec)
-            attrs['usage.throughput_per_sec'] = float(usage_throughput_per_sec) if type(usage_throughput_per_sec) is int else usage_throughput_per_sec
+        if usage_cpu_pct is not None: attrs['usage.cpu_pct'] = _opt_usage_cpu_pct(e, 'processing.completed', usage_cpu_pct)
+        if usage_gpu_memory_mb is not None: attrs['usage.gpu_memory_mb'] = _opt_usage_gpu_memory_mb(e, 'processing.completed', usage_gpu_memory_mb)
+        if usage_gpu_pct is not None: attrs['usage.gpu_pct'] = _opt_usage_gpu_pct(e, 'processing.completed', usage_gpu_pct)
+        if usage_memory_mb is not None: attrs['usage.memory_mb'] = _opt_usage_memory_mb(e, 'processing.completed', usage_memory_mb)
+        if usage_throughput_per_sec is not None: attrs['usage.throughput_per_sec'] = _opt_usage_throughput_per_sec(e, 'processing.completed', usage_throughput_per_sec)
         return e.emit('processing.completed', level, attrs)
 
     def processing_failed(self, *, error: str, recoverable: bool, usage_cpu_pct: float | None = None, usage_gpu_memory_mb: int | None = None, usage_gpu_pct: float | None = None, usage_memory_mb: int | None = None, usage_throughput_per_sec: float | None = None, level: Level = Level.ERROR) -> bool:
@@ -958,36 +684,11 @@ class Events:
         if type(recoverable) is not bool:
             e.type_violation('processing.failed', 'processing.recoverable', 'a bool', recoverable)
         attrs: dict[str, Any] = {'processing.error': error, 'processing.recoverable': recoverable}
-        if usage_cpu_pct is not None:
-            if type(usage_cpu_pct) is not float and type(usage_cpu_pct) is not int:
-                e.type_violation('processing.failed', 'usage.cpu_pct', 'a float', usage_cpu_pct)
-            elif not (usage_cpu_pct >= 0):
-                e.check('processing.failed', 'usage.cpu_pct', _C_usage_cpu_pct, usage_cpu_pct)
-            attrs['usage.cpu_pct'] = float(usage_cpu_pct) if type(usage_cpu_pct) is int else usage_cpu_pct
-        if usage_gpu_memory_mb is not None:
-            if type(usage_gpu_memory_mb) is not int:
-                e.type_violation('processing.failed', 'usage.gpu_memory_mb', 'an int', usage_gpu_memory_mb)
-            elif not (usage_gpu_memory_mb >= 0):
-                e.check('processing.failed', 'usage.gpu_memory_mb', _C_usage_gpu_memory_mb, usage_gpu_memory_mb)
-            attrs['usage.gpu_memory_mb'] = usage_gpu_memory_mb
-        if usage_gpu_pct is not None:
-            if type(usage_gpu_pct) is not float and type(usage_gpu_pct) is not int:
-                e.type_violation('processing.failed', 'usage.gpu_pct', 'a float', usage_gpu_pct)
-            elif not (usage_gpu_pct >= 0 and usage_gpu_pct <= 100):
-                e.check('processing.failed', 'usage.gpu_pct', _C_usage_gpu_pct, usage_gpu_pct)
-            attrs['usage.gpu_pct'] = float(usage_gpu_pct) if type(usage_gpu_pct) is int else usage_gpu_pct
-        if usage_memory_mb is not None:
-            if type(usage_memory_mb) is not int:
-                e.type_violation('processing.failed', 'usage.memory_mb', 'an int', usage_memory_mb)
-            elif not (usage_memory_mb >= 0):
-                e.check('processing.failed', 'usage.memory_mb', _C_usage_memory_mb, usage_memory_mb)
-            attrs['usage.memory_mb'] = usage_memory_mb
-        if usage_throughput_per_sec is not None:
-            if type(usage_throughput_per_sec) is not float and type(usage_throughput_per_sec) is not int:
-                e.type_violation('processing.failed', 'usage.throughput_per_sec', 'a float', usage_throughput_per_sec)
-            elif not (usage_throughput_per_sec >= 0):
-                e.check('processing.failed', 'usage.throughput_per_sec', _C_usage_throughput_per_sec, usage_throughput_per_sec)
-            attrs['usage.throughput_per_sec'] = float(usage_throughput_per_sec) if type(usage_throughput_per_sec) is int else usage_throughput_per_sec
+        if usage_cpu_pct is not None: attrs['usage.cpu_pct'] = _opt_usage_cpu_pct(e, 'processing.failed', usage_cpu_pct)
+        if usage_gpu_memory_mb is not None: attrs['usage.gpu_memory_mb'] = _opt_usage_gpu_memory_mb(e, 'processing.failed', usage_gpu_memory_mb)
+        if usage_gpu_pct is not None: attrs['usage.gpu_pct'] = _opt_usage_gpu_pct(e, 'processing.failed', usage_gpu_pct)
+        if usage_memory_mb is not None: attrs['usage.memory_mb'] = _opt_usage_memory_mb(e, 'processing.failed', usage_memory_mb)
+        if usage_throughput_per_sec is not None: attrs['usage.throughput_per_sec'] = _opt_usage_throughput_per_sec(e, 'processing.failed', usage_throughput_per_sec)
         return e.emit('processing.failed', level, attrs)
 
     def processing_started(self, *, edges: int, graph_size: int, strategy: str, usage_cpu_pct: float | None = None, usage_gpu_memory_mb: int | None = None, usage_gpu_pct: float | None = None, usage_memory_mb: int | None = None, usage_throughput_per_sec: float | None = None, level: Level = Level.INFO) -> bool:
@@ -1018,36 +719,11 @@ class Events:
         elif not (len(strategy) >= 1 and len(strategy) <= 100):
             e.check('processing.started', 'processing.strategy', _C_processing_strategy, strategy)
         attrs: dict[str, Any] = {'processing.edges': edges, 'processing.graph_size': graph_size, 'processing.strategy': strategy}
-        if usage_cpu_pct is not None:
-            if type(usage_cpu_pct) is not float and type(usage_cpu_pct) is not int:
-                e.type_violation('processing.started', 'usage.cpu_pct', 'a float', usage_cpu_pct)
-            elif not (usage_cpu_pct >= 0):
-                e.check('processing.started', 'usage.cpu_pct', _C_usage_cpu_pct, usage_cpu_pct)
-            attrs['usage.cpu_pct'] = float(usage_cpu_pct) if type(usage_cpu_pct) is int else usage_cpu_pct
-        if usage_gpu_memory_mb is not None:
-            if type(usage_gpu_memory_mb) is not int:
-                e.type_violation('processing.started', 'usage.gpu_memory_mb', 'an int', usage_gpu_memory_mb)
-            elif not (usage_gpu_memory_mb >= 0):
-                e.check('processing.started', 'usage.gpu_memory_mb', _C_usage_gpu_memory_mb, usage_gpu_memory_mb)
-            attrs['usage.gpu_memory_mb'] = usage_gpu_memory_mb
-        if usage_gpu_pct is not None:
-            if type(usage_gpu_pct) is not float and type(usage_gpu_pct) is not int:
-                e.type_violation('processing.started', 'usage.gpu_pct', 'a float', usage_gpu_pct)
-            elif not (usage_gpu_pct >= 0 and usage_gpu_pct <= 100):
-                e.check('processing.started', 'usage.gpu_pct', _C_usage_gpu_pct, usage_gpu_pct)
-            attrs['usage.gpu_pct'] = float(usage_gpu_pct) if type(usage_gpu_pct) is int else usage_gpu_pct
-        if usage_memory_mb is not None:
-            if type(usage_memory_mb) is not int:
-                e.type_violation('processing.started', 'usage.memory_mb', 'an int', usage_memory_mb)
-            elif not (usage_memory_mb >= 0):
-                e.check('processing.started', 'usage.memory_mb', _C_usage_memory_mb, usage_memory_mb)
-            attrs['usage.memory_mb'] = usage_memory_mb
-        if usage_throughput_per_sec is not None:
-            if type(usage_throughput_per_sec) is not float and type(usage_throughput_per_sec) is not int:
-                e.type_violation('processing.started', 'usage.throughput_per_sec', 'a float', usage_throughput_per_sec)
-            elif not (usage_throughput_per_sec >= 0):
-                e.check('processing.started', 'usage.throughput_per_sec', _C_usage_throughput_per_sec, usage_throughput_per_sec)
-            attrs['usage.throughput_per_sec'] = float(usage_throughput_per_sec) if type(usage_throughput_per_sec) is int else usage_throughput_per_sec
+        if usage_cpu_pct is not None: attrs['usage.cpu_pct'] = _opt_usage_cpu_pct(e, 'processing.started', usage_cpu_pct)
+        if usage_gpu_memory_mb is not None: attrs['usage.gpu_memory_mb'] = _opt_usage_gpu_memory_mb(e, 'processing.started', usage_gpu_memory_mb)
+        if usage_gpu_pct is not None: attrs['usage.gpu_pct'] = _opt_usage_gpu_pct(e, 'processing.started', usage_gpu_pct)
+        if usage_memory_mb is not None: attrs['usage.memory_mb'] = _opt_usage_memory_mb(e, 'processing.started', usage_memory_mb)
+        if usage_throughput_per_sec is not None: attrs['usage.throughput_per_sec'] = _opt_usage_throughput_per_sec(e, 'processing.started', usage_throughput_per_sec)
         return e.emit('processing.started', level, attrs)
 
     def runtime_error(self, *, error_message: str, error_code: str | None = None, error_context: str | None = None, error_stack: str | None = None, usage_cpu_pct: float | None = None, usage_gpu_memory_mb: int | None = None, usage_gpu_pct: float | None = None, usage_memory_mb: int | None = None, usage_throughput_per_sec: float | None = None, level: Level = Level.ERROR) -> bool:
@@ -1069,48 +745,14 @@ class Events:
         if type(error_message) is not str:
             e.type_violation('runtime.error', 'runtime.error.message', 'a str', error_message)
         attrs: dict[str, Any] = {'runtime.error.message': error_message}
-        if error_code is not None:
-            if type(error_code) is not str:
-                e.type_violation('runtime.error', 'runtime.error.code', 'a str', error_code)
-            attrs['runtime.error.code'] = error_code
-        if error_context is not None:
-            if type(error_context) is not str:
-                e.type_violation('runtime.error', 'runtime.error.context', 'a str', error_context)
-            attrs['runtime.error.context'] = error_context
-        if error_stack is not None:
-            if type(error_stack) is not str:
-                e.type_violation('runtime.error', 'runtime.error.stack', 'a str', error_stack)
-            attrs['runtime.error.stack'] = error_stack
-        if usage_cpu_pct is not None:
-            if type(usage_cpu_pct) is not float and type(usage_cpu_pct) is not int:
-                e.type_violation('runtime.error', 'usage.cpu_pct', 'a float', usage_cpu_pct)
-            elif not (usage_cpu_pct >= 0):
-                e.check('runtime.error', 'usage.cpu_pct', _C_usage_cpu_pct, usage_cpu_pct)
-            attrs['usage.cpu_pct'] = float(usage_cpu_pct) if type(usage_cpu_pct) is int else usage_cpu_pct
-        if usage_gpu_memory_mb is not None:
-            if type(usage_gpu_memory_mb) is not int:
-                e.type_violation('runtime.error', 'usage.gpu_memory_mb', 'an int', usage_gpu_memory_mb)
-            elif not (usage_gpu_memory_mb >= 0):
-                e.check('runtime.error', 'usage.gpu_memory_mb', _C_usage_gpu_memory_mb, usage_gpu_memory_mb)
-            attrs['usage.gpu_memory_mb'] = usage_gpu_memory_mb
-        if usage_gpu_pct is not None:
-            if type(usage_gpu_pct) is not float and type(usage_gpu_pct) is not int:
-                e.type_violation('runtime.error', 'usage.gpu_pct', 'a float', usage_gpu_pct)
-            elif not (usage_gpu_pct >= 0 and usage_gpu_pct <= 100):
-                e.check('runtime.error', 'usage.gpu_pct', _C_usage_gpu_pct, usage_gpu_pct)
-            attrs['usage.gpu_pct'] = float(usage_gpu_pct) if type(usage_gpu_pct) is int else usage_gpu_pct
-        if usage_memory_mb is not None:
-            if type(usage_memory_mb) is not int:
-                e.type_violation('runtime.error', 'usage.memory_mb', 'an int', usage_memory_mb)
-            elif not (usage_memory_mb >= 0):
-                e.check('runtime.error', 'usage.memory_mb', _C_usage_memory_mb, usage_memory_mb)
-            attrs['usage.memory_mb'] = usage_memory_mb
-        if usage_throughput_per_sec is not None:
-            if type(usage_throughput_per_sec) is not float and type(usage_throughput_per_sec) is not int:
-                e.type_violation('runtime.error', 'usage.throughput_per_sec', 'a float', usage_throughput_per_sec)
-            elif not (usage_throughput_per_sec >= 0):
-                e.check('runtime.error', 'usage.throughput_per_sec', _C_usage_throughput_per_sec, usage_throughput_per_sec)
-            attrs['usage.throughput_per_sec'] = float(usage_throughput_per_sec) if type(usage_throughput_per_sec) is int else usage_throughput_per_sec
+        if error_code is not None: attrs['runtime.error.code'] = _opt_runtime_error_code(e, 'runtime.error', error_code)
+        if error_context is not None: attrs['runtime.error.context'] = _opt_runtime_error_context(e, 'runtime.error', error_context)
+        if error_stack is not None: attrs['runtime.error.stack'] = _opt_runtime_error_stack(e, 'runtime.error', error_stack)
+        if usage_cpu_pct is not None: attrs['usage.cpu_pct'] = _opt_usage_cpu_pct(e, 'runtime.error', usage_cpu_pct)
+        if usage_gpu_memory_mb is not None: attrs['usage.gpu_memory_mb'] = _opt_usage_gpu_memory_mb(e, 'runtime.error', usage_gpu_memory_mb)
+        if usage_gpu_pct is not None: attrs['usage.gpu_pct'] = _opt_usage_gpu_pct(e, 'runtime.error', usage_gpu_pct)
+        if usage_memory_mb is not None: attrs['usage.memory_mb'] = _opt_usage_memory_mb(e, 'runtime.error', usage_memory_mb)
+        if usage_throughput_per_sec is not None: attrs['usage.throughput_per_sec'] = _opt_usage_throughput_per_sec(e, 'runtime.error', usage_throughput_per_sec)
         return e.emit('runtime.error', level, attrs)
 
     def runtime_status(self, *, status: RuntimeStatus, previous_status: str | None = None, usage_cpu_pct: float | None = None, usage_gpu_memory_mb: int | None = None, usage_gpu_pct: float | None = None, usage_memory_mb: int | None = None, usage_throughput_per_sec: float | None = None, level: Level = Level.INFO) -> bool:
@@ -1130,40 +772,12 @@ class Events:
         if type(status) is not RuntimeStatus:
             e.type_violation('runtime.status', 'runtime.status', 'one of RuntimeStatus', status)
         attrs: dict[str, Any] = {'runtime.status': status.value if type(status) is RuntimeStatus else status}
-        if previous_status is not None:
-            if type(previous_status) is not str:
-                e.type_violation('runtime.status', 'runtime.previous_status', 'a str', previous_status)
-            attrs['runtime.previous_status'] = previous_status
-        if usage_cpu_pct is not None:
-            if type(usage_cpu_pct) is not float and type(usage_cpu_pct) is not int:
-                e.type_violation('runtime.status', 'usage.cpu_pct', 'a float', usage_cpu_pct)
-            elif not (usage_cpu_pct >= 0):
-                e.check('runtime.status', 'usage.cpu_pct', _C_usage_cpu_pct, usage_cpu_pct)
-            attrs['usage.cpu_pct'] = float(usage_cpu_pct) if type(usage_cpu_pct) is int else usage_cpu_pct
-        if usage_gpu_memory_mb is not None:
-            if type(usage_gpu_memory_mb) is not int:
-                e.type_violation('runtime.status', 'usage.gpu_memory_mb', 'an int', usage_gpu_memory_mb)
-            elif not (usage_gpu_memory_mb >= 0):
-                e.check('runtime.status', 'usage.gpu_memory_mb', _C_usage_gpu_memory_mb, usage_gpu_memory_mb)
-            attrs['usage.gpu_memory_mb'] = usage_gpu_memory_mb
-        if usage_gpu_pct is not None:
-            if type(usage_gpu_pct) is not float and type(usage_gpu_pct) is not int:
-                e.type_violation('runtime.status', 'usage.gpu_pct', 'a float', usage_gpu_pct)
-            elif not (usage_gpu_pct >= 0 and usage_gpu_pct <= 100):
-                e.check('runtime.status', 'usage.gpu_pct', _C_usage_gpu_pct, usage_gpu_pct)
-            attrs['usage.gpu_pct'] = float(usage_gpu_pct) if type(usage_gpu_pct) is int else usage_gpu_pct
-        if usage_memory_mb is not None:
-            if type(usage_memory_mb) is not int:
-                e.type_violation('runtime.status', 'usage.memory_mb', 'an int', usage_memory_mb)
-            elif not (usage_memory_mb >= 0):
-                e.check('runtime.status', 'usage.memory_mb', _C_usage_memory_mb, usage_memory_mb)
-            attrs['usage.memory_mb'] = usage_memory_mb
-        if usage_throughput_per_sec is not None:
-            if type(usage_throughput_per_sec) is not float and type(usage_throughput_per_sec) is not int:
-                e.type_violation('runtime.status', 'usage.throughput_per_sec', 'a float', usage_throughput_per_sec)
-            elif not (usage_throughput_per_sec >= 0):
-                e.check('runtime.status', 'usage.throughput_per_sec', _C_usage_throughput_per_sec, usage_throughput_per_sec)
-            attrs['usage.throughput_per_sec'] = float(usage_throughput_per_sec) if type(usage_throughput_per_sec) is int else usage_throughput_per_sec
+        if previous_status is not None: attrs['runtime.previous_status'] = _opt_runtime_previous_status(e, 'runtime.status', previous_status)
+        if usage_cpu_pct is not None: attrs['usage.cpu_pct'] = _opt_usage_cpu_pct(e, 'runtime.status', usage_cpu_pct)
+        if usage_gpu_memory_mb is not None: attrs['usage.gpu_memory_mb'] = _opt_usage_gpu_memory_mb(e, 'runtime.status', usage_gpu_memory_mb)
+        if usage_gpu_pct is not None: attrs['usage.gpu_pct'] = _opt_usage_gpu_pct(e, 'runtime.status', usage_gpu_pct)
+        if usage_memory_mb is not None: attrs['usage.memory_mb'] = _opt_usage_memory_mb(e, 'runtime.status', usage_memory_mb)
+        if usage_throughput_per_sec is not None: attrs['usage.throughput_per_sec'] = _opt_usage_throughput_per_sec(e, 'runtime.status', usage_throughput_per_sec)
         return e.emit('runtime.status', level, attrs)
 
     def token_generated(self, *, generation_stream_id: str, text: str, logprob: float | None = None, usage_cpu_pct: float | None = None, usage_gpu_memory_mb: int | None = None, usage_gpu_pct: float | None = None, usage_memory_mb: int | None = None, usage_throughput_per_sec: float | None = None, level: Level = Level.DEBUG) -> bool:
@@ -1188,40 +802,12 @@ class Events:
         if type(text) is not str:
             e.type_violation('token.generated', 'token.text', 'a str', text)
         attrs: dict[str, Any] = {'generation.stream_id': generation_stream_id, 'token.text': text}
-        if logprob is not None:
-            if type(logprob) is not float and type(logprob) is not int:
-                e.type_violation('token.generated', 'token.logprob', 'a float', logprob)
-            attrs['token.logprob'] = float(logprob) if type(logprob) is int else logprob
-        if usage_cpu_pct is not None:
-            if type(usage_cpu_pct) is not float and type(usage_cpu_pct) is not int:
-                e.type_violation('token.generated', 'usage.cpu_pct', 'a float', usage_cpu_pct)
-            elif not (usage_cpu_pct >= 0):
-                e.check('token.generated', 'usage.cpu_pct', _C_usage_cpu_pct, usage_cpu_pct)
-            attrs['usage.cpu_pct'] = float(usage_cpu_pct) if type(usage_cpu_pct) is int else usage_cpu_pct
-        if usage_gpu_memory_mb is not None:
-            if type(usage_gpu_memory_mb) is not int:
-                e.type_violation('token.generated', 'usage.gpu_memory_mb', 'an int', usage_gpu_memory_mb)
-            elif not (usage_gpu_memory_mb >= 0):
-                e.check('token.generated', 'usage.gpu_memory_mb', _C_usage_gpu_memory_mb, usage_gpu_memory_mb)
-            attrs['usage.gpu_memory_mb'] = usage_gpu_memory_mb
-        if usage_gpu_pct is not None:
-            if type(usage_gpu_pct) is not float and type(usage_gpu_pct) is not int:
-                e.type_violation('token.generated', 'usage.gpu_pct', 'a float', usage_gpu_pct)
-            elif not (usage_gpu_pct >= 0 and usage_gpu_pct <= 100):
-                e.check('token.generated', 'usage.gpu_pct', _C_usage_gpu_pct, usage_gpu_pct)
-            attrs['usage.gpu_pct'] = float(usage_gpu_pct) if type(usage_gpu_pct) is int else usage_gpu_pct
-        if usage_memory_mb is not None:
-            if type(usage_memory_mb) is not int:
-                e.type_violation('token.generated', 'usage.memory_mb', 'an int', usage_memory_mb)
-            elif not (usage_memory_mb >= 0):
-                e.check('token.generated', 'usage.memory_mb', _C_usage_memory_mb, usage_memory_mb)
-            attrs['usage.memory_mb'] = usage_memory_mb
-        if usage_throughput_per_sec is not None:
-            if type(usage_throughput_per_sec) is not float and type(usage_throughput_per_sec) is not int:
-                e.type_violation('token.generated', 'usage.throughput_per_sec', 'a float', usage_throughput_per_sec)
-            elif not (usage_throughput_per_sec >= 0):
-                e.check('token.generated', 'usage.throughput_per_sec', _C_usage_throughput_per_sec, usage_throughput_per_sec)
-            attrs['usage.throughput_per_sec'] = float(usage_throughput_per_sec) if type(usage_throughput_per_sec) is int else usage_throughput_per_sec
+        if logprob is not None: attrs['token.logprob'] = _opt_token_logprob(e, 'token.generated', logprob)
+        if usage_cpu_pct is not None: attrs['usage.cpu_pct'] = _opt_usage_cpu_pct(e, 'token.generated', usage_cpu_pct)
+        if usage_gpu_memory_mb is not None: attrs['usage.gpu_memory_mb'] = _opt_usage_gpu_memory_mb(e, 'token.generated', usage_gpu_memory_mb)
+        if usage_gpu_pct is not None: attrs['usage.gpu_pct'] = _opt_usage_gpu_pct(e, 'token.generated', usage_gpu_pct)
+        if usage_memory_mb is not None: attrs['usage.memory_mb'] = _opt_usage_memory_mb(e, 'token.generated', usage_memory_mb)
+        if usage_throughput_per_sec is not None: attrs['usage.throughput_per_sec'] = _opt_usage_throughput_per_sec(e, 'token.generated', usage_throughput_per_sec)
         return e.emit('token.generated', level, attrs)
 
     def stats(self) -> dict[str, Any]:

@@ -77,6 +77,7 @@ class _Generator:
         self.enums: dict[str, Attribute] = {}       # class name -> attribute
         self.constants: dict[str, Constraints] = {}  # name -> constraints
         self.patterns: dict[str, str] = {}           # name -> regex
+        self.helpers: dict[str, list[str]] = {}      # checker of an optional attribute
 
     # --------------------------------------------------------------- run
     def run(self) -> str:
@@ -118,6 +119,8 @@ class _Generator:
             lines.append(f"{const} = Constraints({fields})")
         for pname, pattern in sorted(self.patterns.items()):
             lines.append(f"{pname} = re.compile({pattern!r})")
+        for helper in sorted(self.helpers):
+            lines += ["", ""] + self.helpers[helper]
         lines += ["", "", "class Events:",
                   _doc(f"The events of the {name!r} registry, one method each.\n\n"
                        "strict=True raises otelplug.events.ContractViolation on a contract violation "
@@ -207,7 +210,7 @@ class _Generator:
         if identity:
             out.append("        try:")
             for a in identity:
-                body = self._checks(a, None, "e", "            ")
+                body = self._checks(a, "None", "e", "            ")
                 if a.required:
                     out += body
                 else:
@@ -230,20 +233,32 @@ class _Generator:
         required = [a for a in args if a.required]
         optional = [a for a in args if not a.required]
         for a in required:
-            out += self._checks(a, event, "e", "        ")
+            out += self._checks(a, repr(event), "e", "        ")
         items = ", ".join(f"{a.attr.name!r}: {_wire(a)}" for a in required)
         out.append(f"        attrs: dict[str, Any] = {{{items}}}")
         for a in optional:
-            out.append(f"        if {a.param} is not None:")
-            out += self._checks(a, event, "e", "            ")
-            out.append(f"            attrs[{a.attr.name!r}] = {_wire(a)}")
+            # optional attributes recur across events (usage.*): one shared
+            # checker each, called only when the argument is given
+            helper = self._optional_helper(a)
+            out.append(f"        if {a.param} is not None: attrs[{a.attr.name!r}] = {helper}(e, {event!r}, {a.param})")
         out.append(f"        return e.emit({event!r}, level, attrs)")
         return out
 
-    def _checks(self, a: _Arg, event: str | None, e: str, indent: str) -> list[str]:
+    def _optional_helper(self, a: _Arg) -> str:
+        name = "_opt_" + re.sub(r"\W", "_", a.attr.name)
+        code = [f"def {name}(e: EventEmitter, event: str, value: Any) -> Any:"]
+        code += self._checks(a, "event", "e", "    ", param="value")
+        code.append(f"    return {_wire(a, 'value')}")
+        while name in self.helpers and self.helpers[name] != code:
+            name += "_"
+            code[0] = f"def {name}(e: EventEmitter, event: str, value: Any) -> Any:"
+        self.helpers[name] = code
+        return name
+
+    def _checks(self, a: _Arg, event: str | None, e: str, indent: str, param: str | None = None) -> list[str]:
         """Type test, then the inline constraint test (message from the
-        shared checker when it fails)."""
-        p, ev, name = a.param, repr(event), repr(a.attr.name)
+        shared checker when it fails).  ``event``: an expression."""
+        p, ev, name = param or a.param, event, repr(a.attr.name)
         out: list[str] = []
         if a.enum_class:
             out += [f"if type({p}) is not {a.enum_class}:",
@@ -261,13 +276,13 @@ class _Generator:
             else:
                 test = f"type({p}) is not {_PY_TYPES[a.base]}"
             out += [f"if {test}:", f"    {e}.type_violation({ev}, {name}, {_TYPE_WORDS[a.base]!r}, {p})"]
-            fast = self._fast_test(a)
+            fast = self._fast_test(a, p)
             if fast:
                 out += [f"elif not ({fast}):", f"    {e}.check({ev}, {name}, {a.constant}, {p})"]
         return [indent + line for line in out]
 
-    def _fast_test(self, a: _Arg) -> str:
-        c, p = a.constraints, a.param
+    def _fast_test(self, a: _Arg, p: str) -> str:
+        c = a.constraints
         if c is None:
             return ""
         parts = []
@@ -308,14 +323,15 @@ def _param(a: _Arg) -> str:
     return f"{a.param}: {a.annotation()}" + ("" if a.required else " = None")
 
 
-def _wire(a: _Arg) -> str:
+def _wire(a: _Arg, p: str | None = None) -> str:
     """The value as the attribute carries it (enums by value, ints given
     for a double as float)."""
+    p = p or a.param
     if a.enum_class:
-        return f"{a.param}.value if type({a.param}) is {a.enum_class} else {a.param}"
+        return f"{p}.value if type({p}) is {a.enum_class} else {p}"
     if a.base == "double" and not a.is_array:
-        return f"float({a.param}) if type({a.param}) is int else {a.param}"
-    return a.param
+        return f"float({p}) if type({p}) is int else {p}"
+    return p
 
 
 def _arg_doc(a: _Arg) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import location
 from .model import Attribute, Group, requirement_level_name, type_name
 from .registry import ResolvedRegistry
 from .signals import SignalView, signal_view
@@ -42,16 +43,10 @@ class CompatFinding:
     line: int | None = None
     in_baseline: bool = False
 
-    @property
-    def location(self) -> str:
-        if self.path is None:
-            return "<registry>"
-        return f"{self.path}:{self.line}" if self.line else self.path
-
     def format(self) -> str:
         """One line for people: ``file:line: level: id: message``."""
         where = " (where the baseline defined it)" if self.in_baseline else ""
-        return f"{self.location}: {self.level}: {self.id}: {self.message}{where}"
+        return f"{location(self.path, self.line)}: {self.level}: {self.id}: {self.message}{where}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "level": self.level, "message": self.message, "context": self.context,
