@@ -205,7 +205,7 @@ class _Generator:
             else:
                 out += [f"        if {a.param} is not None:",
                         f"            resource[{a.attr.name!r}] = {value}"]
-        out.append(f"        e = self._e = EventEmitter(resource_attributes=resource, scope=REGISTRY, strict=strict, "
+        out.append("        e = self._e = EventEmitter(resource_attributes=resource, scope=REGISTRY, strict=strict, "
                    "logger=logger, channel=channel)")
         if identity:
             out.append("        try:")
