@@ -92,6 +92,7 @@ class EventEmitter:
         self.written = 0
         self.dropped = 0
         self.encode_errors = 0
+        self.after_close = 0
         self.violations: Counter[tuple[str, str]] = Counter()
         self._logged: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
@@ -126,7 +127,9 @@ class EventEmitter:
         """In a forked child: the definitions go into the child's own ring."""
         self._keys = None
 
-    def _define(self) -> tuple[int, int, int]:
+    def _define(self) -> tuple[int, int, int] | None:
+        if self._shared is None:  # closed
+            return None
         defs = self._shared.definitions
         resource_key, scope_key = defs.resource_key(self._resource), defs.scope_key(self._scope)
         self._keys = (self._producer.generation, resource_key, scope_key)
@@ -179,6 +182,9 @@ class EventEmitter:
         keys = self._keys
         if keys is None or keys[0] != self._producer.generation:
             keys = self._define()
+            if keys is None:
+                self.after_close += 1
+                return False
         try:
             payload = self._encode(record, 0, keys[1], keys[2])
         except Exception as exc:  # a value the format cannot carry: never into the app
@@ -204,6 +210,7 @@ class EventEmitter:
     def stats(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "written": self.written, "dropped": self.dropped, "encode_errors": self.encode_errors,
+            "after_close": self.after_close,
             "violations": {f"{event}:{fid}": n for (event, fid), n in sorted(self.violations.items())},
         }
         if self._shared is not None:
@@ -214,3 +221,4 @@ class EventEmitter:
         if self._shared is not None:
             self._shared.release()
             self._shared = None
+            self._keys = None

@@ -298,7 +298,7 @@ class _Generator:
             if c.max_length is not None:
                 parts.append(f"len({p}) <= {c.max_length}")
             if c.pattern is not None:
-                parts.append(f"{a.constant.replace('_C_', '_P_', 1)}.fullmatch({p}) is not None")
+                parts.append(f"{str(a.constant).replace('_C_', '_P_', 1)}.fullmatch({p}) is not None")
         return " and ".join(parts)
 
 

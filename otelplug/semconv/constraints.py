@@ -184,7 +184,7 @@ def constraint_diagnostics(attr: Any, where: str) -> list[tuple[str, str]]:
 
 def _enum_of_strings(type_: Any) -> bool:
     members = type_.get("members") if isinstance(type_, dict) else None
-    return bool(members) and all(isinstance(m.get("value"), str) for m in members)
+    return bool(members) and all(isinstance(m.get("value"), str) for m in members or ())
 
 
 def _check_consistency(values: dict[str, Any], report: Callable[[str], None]) -> None:

@@ -191,7 +191,7 @@ def _adapter_name(resource: dict[str, Any], identity: list[Attribute]) -> str:
     return ":".join(parts) if parts else "<no identity>"
 
 
-def read_event_samples(text: str, source: str) -> Iterator[tuple[str, dict[str, Any], str | None, list, str]]:
+def read_event_samples(text: str, source: str) -> Iterator[tuple[str, dict[str, Any], str | None, list[tuple[str, Any, str | None]], str]]:
     """(line location, resource attributes, event name, attributes, where)
     for every log record of OTLP-JSON lines or one OTLP-JSON document."""
     stripped = text.strip()
@@ -224,7 +224,7 @@ def contract_report(registry: ResolvedRegistry, text: str, source: str) -> dict[
     identity = identity_attributes(registry)
     required_identity = [a for a in identity if requirement_level_name(a.requirement_level) == "required"]
     adapters: dict[str, dict[str, Any]] = {}
-    resource_verdicts: dict[tuple, list[Finding]] = {}
+    resource_verdicts: dict[tuple[tuple[str, str], ...], list[Finding]] = {}
     total = other = 0
     for _line, resource, name, attrs, where in read_event_samples(text, source):
         if not name:

@@ -107,6 +107,9 @@ def test_default_mode_counts_and_still_sends(events_module, caplog):
                                        "memory.pressure:value_out_of_range": 1}
     finally:
         events.close()
+    # after close: not sent, counted, never raised
+    assert events.consensus_proposed(vertex=1, proposed_color=2, confidence=0.5) is False
+    assert events.stats()["after_close"] == 1
     # logged once per event and finding id, not once per call
     warnings = [r.getMessage() for r in caplog.records if r.name == "otelplug.events"]
     assert len(warnings) == 2 and "confidence must be between 0 and 1, got 1.7" in warnings[0]
