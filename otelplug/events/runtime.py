@@ -175,7 +175,8 @@ class EventEmitter:
         record.timestamp = record.observed_timestamp = _time_ns()
         record.trace_id = ctx.trace_id
         record.span_id = ctx.span_id
-        record.trace_flags = ctx.trace_flags if ctx.is_valid else None
+        # trace id 0: no span (checked directly: SpanContext.is_valid is a Python property)
+        record.trace_flags = ctx.trace_flags if ctx.trace_id else None
         record.severity_number, record.severity_text = _SEVERITY[level]
         record.attributes = attributes
         record.event_name = event
