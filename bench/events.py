@@ -187,9 +187,10 @@ def producer(shm_dir, n, go, ready, sent):
     ready.release()
     go.wait()
     ok = 0
+    cpu0 = time.process_time()
     for i in range(n):
         ok += emit(phase="annealing", elapsed_ms=1.5, progress_pct=50.0, usage_memory_mb=512)
-    sent.put((ok, events.stats()["dropped"]))
+    sent.put((ok, events.stats()["dropped"], time.process_time() - cpu0))
     events.close()
 
 
@@ -219,7 +220,7 @@ def throughput(n_per_producer: int, producers: int = 2) -> dict:
         t0 = time.perf_counter()
         go.set()
         results = [sent.get(timeout=600) for _ in procs]
-        total = sum(ok for ok, _d in results) + warm
+        total = sum(r[0] for r in results) + warm
         deadline = time.monotonic() + 120
         while counter.value < total and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -227,7 +228,8 @@ def throughput(n_per_producer: int, producers: int = 2) -> dict:
         stop.set()
         consumer.join(30)
         events = n_per_producer * producers
-        return {"events": events, "sent": sum(ok for ok, _d in results), "dropped": sum(d for _o, d in results),
+        return {"events": events, "sent": sum(r[0] for r in results), "dropped": sum(r[1] for r in results),
+                "producer_cpu_per_event": sum(r[2] for r in results) / events,
                 "received": received, "seconds": last_at.value - t0,
                 "rate": received / max(last_at.value - t0, 1e-9), "capacity": capacity}
     finally:
@@ -254,6 +256,13 @@ def main() -> None:
         return
 
     cases = [c for c in args.cases.split(",") if c]
+    if cases:
+        part1(args, cases)
+    if args.throughput_rounds:
+        part2(args)
+
+
+def part1(args: argparse.Namespace, cases: list[str]) -> None:
     print(f"# events: {args.events} events x {args.rounds} rounds; python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs, loadavg {os.getloadavg()[0]:.2f}")
     runs = interleaved_rounds(cases, args.rounds, lambda case: measure(case, args.events), args.events, "event")
@@ -272,18 +281,21 @@ def main() -> None:
             per_round = [r["cpu"] / e["cpu"] for r, e in zip(runs[c], runs["emitter"])]
             print(f"{c}/emitter CPU, median of per-round ratios: {statistics.median(per_round):.1f}x")
 
-    if args.throughput_rounds:
-        print(f"\n# throughput: 2 producer processes x {args.throughput_events} events, lossless; "
-              f"loadavg {os.getloadavg()[0]:.2f}")
-        rates = []
-        for rnd in range(args.throughput_rounds):
-            t = throughput(args.throughput_events)
-            if t["received"] != t["events"] or t["dropped"]:
-                raise SystemExit(f"not lossless: {t}")
-            rates.append(t["rate"])
-            print(f"  round {rnd + 1}: {t['received']} events in {t['seconds']:.2f} s = {t['rate']:,.0f} events/s "
-                  f"(dropped {t['dropped']}, ring {t['capacity'] >> 20} MiB each)", flush=True)
-        print(f"median: {statistics.median(rates):,.0f} events/s from 2 producers, lossless")
+
+
+def part2(args: argparse.Namespace) -> None:
+    print(f"\n# throughput: 2 producer processes x {args.throughput_events} events, lossless; "
+          f"loadavg {os.getloadavg()[0]:.2f}")
+    rates = []
+    for rnd in range(args.throughput_rounds):
+        t = throughput(args.throughput_events)
+        if t["received"] != t["events"] or t["dropped"]:
+            raise SystemExit(f"not lossless: {t}")
+        rates.append(t["rate"])
+        print(f"  round {rnd + 1}: {t['received']} events in {t['seconds']:.2f} s = {t['rate']:,.0f} events/s "
+              f"(dropped {t['dropped']}, ring {t['capacity'] >> 20} MiB each; producer CPU "
+              f"{t['producer_cpu_per_event'] * 1e6:.2f} us/event)", flush=True)
+    print(f"median: {statistics.median(rates):,.0f} events/s from 2 producers, lossless")
 
 
 if __name__ == "__main__":
