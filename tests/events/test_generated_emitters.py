@@ -177,3 +177,26 @@ def test_same_registry_same_bytes(generated_dir, tmp_path):
     shutil.copytree(PROJECT_ROOT / "semconv", copy / "semconv")
     assert generate("semconv", tmp_path / "again.py", cwd=copy) == first
     assert b"tmp" not in first and str(PROJECT_ROOT).encode() not in first
+
+
+def test_a_forked_child_writes_its_events_with_their_definitions_into_its_own_ring(events_module):
+    ev = events_module
+    events = ev.Events(adapter_component=ev.AdapterComponent.NEUROMORPHIC)
+    try:
+        assert events.memory_allocation(bytes=1024, purpose="parent")
+        pid = os.fork()
+        if pid == 0:  # the child: its first event creates its own ring
+            code = 0 if events.memory_allocation(bytes=2048, purpose="child") else 1
+            os._exit(code)
+        _pid, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        events.close()
+    got = drain(timeout=10.0, until_no_producers=True)
+    by_purpose = {rec.attributes["memory.purpose"]: (ring_pid, rec) for ring_pid, rec in got.logs}
+    assert set(by_purpose) == {"parent", "child"}
+    assert by_purpose["child"][0] == pid and by_purpose["parent"][0] == os.getpid()
+    for ring_pid, rec in by_purpose.values():
+        resource = got.resource_of(ring_pid, rec)
+        assert resource.attributes["adapter.component"] == "neuromorphic"
+        assert resource.attributes["process.pid"] == ring_pid
