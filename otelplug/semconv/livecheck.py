@@ -81,6 +81,10 @@ class Finding:
 SIDECAR_ATTRIBUTES = frozenset({"otelplug.semconv.findings", "otelplug.semconv.level"})
 
 
+#: :meth:`LiveChecker.value_class` of a value that meets its constraints
+VALID = ("<valid>",)
+
+
 def deprecation_text(deprecation: Mapping[str, Any]) -> str:
     """``renamed to 'x'`` / ``obsoleted: <note>``: what to do instead."""
     reason = deprecation.get("reason") or "uncategorized"
@@ -155,6 +159,7 @@ class LiveChecker:
         #: its type) changes the findings, which is what a cache keyed by
         #: attribute shape needs to know
         self.enum_attributes: frozenset[str] = frozenset(n for n, a in self.attributes.items() if a.is_enum)
+        self._enum_names = self.enum_attributes
         #: value constraints (otelplug's registry extension, .constraints):
         #: per registry attribute, and per signal where a ``ref`` overrides them
         self.constraints: dict[str, Constraints] = {}
@@ -169,14 +174,33 @@ class LiveChecker:
                     key = ("span" if group.type == "span" else "log", group.signal_name)
                     self.signal_constraints.setdefault(key, {})[a.name] = attribute_constraints(a)
         # a constrained attribute's value changes the findings just as an
-        # enum's does (the sidecar's shape cache keys on these values)
-        self.enum_attributes = self.enum_attributes | frozenset(self.constraints) | frozenset(
-            n for overrides in self.signal_constraints.values() for n in overrides)
+        # enum's does (the sidecar's shape cache keys on these values,
+        # through value_class)
+        self._all_constraints: dict[str, list[Constraints]] = {n: [c] for n, c in self.constraints.items()}
+        for overrides in self.signal_constraints.values():
+            for n, c in overrides.items():
+                self._all_constraints.setdefault(n, []).extend([c] if c is not None else [])
+        self.enum_attributes = self.enum_attributes | frozenset(self._all_constraints)
         self.span_index: dict[str, list[Group]] = {}
         for group in registry.of_type("span"):
             for key in dict.fromkeys((group.fields.get("name"), group.id, group.span_type)):
                 if key:
                     self.span_index.setdefault(key, []).append(group)
+
+    def value_class(self, name: str, value: Any) -> Any:
+        """What the findings depend on in the value of an attribute whose
+        value counts (:attr:`enum_attributes`): an enum's value itself; for a
+        constrained attribute, :data:`VALID` when it meets every constraint
+        declared for it (the registry's and the signals'), else the value
+        (whose finding message quotes it).  The sidecar's shape cache keys on
+        this, so continuous valid values share one cache entry."""
+        checks = self._all_constraints.get(name)
+        if not checks or name in self._enum_names:
+            return value
+        for c in checks:
+            if check_value(c, value) is not None:
+                return value
+        return VALID
 
     # ------------------------------------------------------------ attributes
     def lookup_attribute(self, name: str) -> tuple[Attribute | None, bool]:

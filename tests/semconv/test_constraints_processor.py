@@ -57,3 +57,21 @@ def test_processor_reports_constraint_violations_value_by_value(make_registry):
     counts = {dict(zip(("component", "id", "level", "signal", "attribute_or_metric"), k))["id"]: v
               for k, v in fam.samples() if v}
     assert counts["value_out_of_range"] == 3 and counts["string_length_out_of_range"] == 1
+
+
+def test_valid_constrained_values_share_one_cache_entry(make_registry):
+    """Continuous values (a ratio, a duration) must not fill the shape cache:
+    past ``max_variants`` every item would be checked uncached."""
+    registry = make_registry({"app.yaml": REGISTRY})
+    spans = spans_of(*[("app.work", SpanKind.INTERNAL, {"app.ratio": i / 100, "app.name": "a"}) for i in range(50)],
+                     ("app.work", SpanKind.INTERNAL, {"app.ratio": 2.5, "app.name": "a"}))
+    tel = Telemetry()
+    cap = Capture()
+    p = make(semconv.factory, {"registry": registry, "actions": {"violation": "annotate"}, "max_variants": 4},
+             cap, telemetry=tel)
+    p.consume(records_from_spans(spans))
+    out = RecordSet.concat(cap.got)
+    got = [set(codec.decode_span(b).attributes.get(FINDINGS_ATTRIBUTE, ())) for b in out.payloads()]
+    assert got == [set()] * 50 + [{"value_out_of_range:app.ratio"}]
+    uncached = tel.get("semconv_uncached_checks")
+    assert sum(v for _k, v in uncached.samples()) == 0
