@@ -241,6 +241,67 @@ def throughput(n_per_producer: int, producers: int = 2) -> dict:
         shutil.rmtree(shm_dir, ignore_errors=True)
 
 
+# -- part 3: the sidecar checking and encoding these events -------------------------------------------
+def event_corpus(count: int):
+    """``count`` varied, valid contract events as the sidecar reads them:
+    emitted in this process into a ring, read back with their definitions."""
+    import random
+
+    import numpy as np
+    from semconv_overhead import Corpus
+
+    shm_dir = _shm_dir()
+    os.environ["OTELPLUG_SHM_DIR"] = shm_dir
+    os.environ["OTELPLUG_RING_CAPACITY"] = str(1 << 26)
+    try:
+        from otelplug.demo import contract_events as ev
+        from otelplug.ring import ChannelConsumer
+        rng = random.Random(7)
+        events = ev.Events(adapter_component=ev.AdapterComponent.QUANTUM_PIMC)
+        for i in range(count):
+            kind = i % 4
+            if kind == 0:
+                events.consensus_proposed(vertex=rng.randrange(1000), proposed_color=rng.randrange(16),
+                                          confidence=rng.random(), usage_gpu_pct=rng.uniform(0, 100))
+            elif kind == 1:
+                events.performance_checkpoint(phase=f"annealing_T_{rng.random():.2f}", elapsed_ms=rng.uniform(0, 1e4),
+                                              progress_pct=rng.uniform(0, 100))
+            elif kind == 2:
+                events.memory_allocation(bytes=rng.randrange(1 << 30), purpose="adjacency matrix")
+            else:
+                events.token_generated(generation_stream_id=f"s-{rng.randrange(100)}", text="tok",
+                                       logprob=-rng.random())
+        payloads, defs = [], {}
+        with ChannelConsumer() as consumer:
+            while len(payloads) < count:
+                for ring, batch in consumer.poll():
+                    defs.update(ring.definitions())
+                    payloads += [bytes(p) for _t, p in batch]
+                    ring.commit(batch)
+        events.close()
+        return Corpus(payloads, defs, np.zeros(len(payloads), np.int64))
+    finally:
+        os.environ.pop("OTELPLUG_RING_CAPACITY", None)
+        shutil.rmtree(shm_dir, ignore_errors=True)
+
+
+def part3(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from semconv_overhead import run_direct
+
+    corpus = event_corpus(8192)
+    registry = str(Path(__file__).resolve().parents[1] / "semconv")
+    print(f"\n# sidecar: {len(corpus.payloads)} varied contract events (4 kinds), batches of 2048, "
+          f"semconv processor (registry semconv/) + OTLP encoding vs OTLP encoding alone, one thread; "
+          f"loadavg {os.getloadavg()[0]:.2f}")
+    for rnd in range(args.sidecar_rounds):
+        r = run_direct(corpus, args.sidecar_events, registry, encode=True, signal="logs")
+        plain, checked = r[False]["cpu_us"], r[True]["cpu_us"]
+        print(f"  round {rnd + 1}: encode only {plain:.2f} us/event ({1e6 / plain:,.0f}/s), "
+              f"checked + encoded {checked:.2f} us/event ({1e6 / checked:,.0f}/s on one core)", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=100_000, help="events per app run (part 1)")
@@ -248,6 +309,8 @@ def main() -> None:
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--throughput-events", type=int, default=500_000, help="events per producer (part 2)")
     ap.add_argument("--throughput-rounds", type=int, default=3)
+    ap.add_argument("--sidecar-events", type=int, default=400_000, help="events per sidecar round (part 3)")
+    ap.add_argument("--sidecar-rounds", type=int, default=3)
     ap.add_argument("--app", help=argparse.SUPPRESS)
     ap.add_argument("--endpoint", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -260,6 +323,8 @@ def main() -> None:
         part1(args, cases)
     if args.throughput_rounds:
         part2(args)
+    if args.sidecar_rounds:
+        part3(args)
 
 
 def part1(args: argparse.Namespace, cases: list[str]) -> None:

@@ -238,6 +238,27 @@ def check_value(c: Constraints, value: Any) -> Violation | None:
     return _check_scalar(c, value)
 
 
+def predicate(c: Constraints) -> Callable[[Any], bool]:
+    """A fast ``value meets c`` test for scalars of the constrained type
+    (anything else, arrays included, goes through :func:`check_value`):
+    what the sidecar's cache asks for every constrained value it sees."""
+    low, high = c.minimum, c.maximum
+    xlow, xhigh = c.exclusive_minimum, c.exclusive_maximum
+    lo_len, hi_len = c.min_length, c.max_length
+    pattern = re.compile(c.pattern) if c.pattern is not None else None
+
+    def meets(value: Any) -> bool:
+        kind = type(value)
+        if kind is float or kind is int:
+            return ((low is None or value >= low) and (high is None or value <= high)
+                    and (xlow is None or value > xlow) and (xhigh is None or value < xhigh))
+        if kind is str:
+            return ((lo_len is None or len(value) >= lo_len) and (hi_len is None or len(value) <= hi_len)
+                    and (pattern is None or pattern.fullmatch(value) is not None))
+        return check_value(c, value) is None
+    return meets
+
+
 def _check_scalar(c: Constraints, value: Any) -> Violation | None:
     if isinstance(value, bool):
         return None

@@ -40,7 +40,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from .constraints import Constraints, attribute_constraints, check_value, declared, short_field
+from .constraints import Constraints, attribute_constraints, check_value, declared, predicate, short_field
 from .model import Attribute, Group, is_template_type, requirement_level_name, template_inner
 from .registry import ResolvedRegistry
 
@@ -181,6 +181,8 @@ class LiveChecker:
             for n, c in overrides.items():
                 self._all_constraints.setdefault(n, []).extend([c] if c is not None else [])
         self.enum_attributes = self.enum_attributes | frozenset(self._all_constraints)
+        self._predicates = {n: [predicate(c) for c in cs] for n, cs in self._all_constraints.items()
+                            if cs and n not in self._enum_names}
         self.span_index: dict[str, list[Group]] = {}
         for group in registry.of_type("span"):
             for key in dict.fromkeys((group.fields.get("name"), group.id, group.span_type)):
@@ -194,11 +196,11 @@ class LiveChecker:
         declared for it (the registry's and the signals'), else the value
         (whose finding message quotes it).  The sidecar's shape cache keys on
         this, so continuous valid values share one cache entry."""
-        checks = self._all_constraints.get(name)
-        if not checks or name in self._enum_names:
+        checks = self._predicates.get(name)
+        if checks is None:
             return value
-        for c in checks:
-            if check_value(c, value) is not None:
+        for meets in checks:
+            if not meets(value):
                 return value
         return VALID
 

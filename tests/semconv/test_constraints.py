@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from otelplug.cli.main import main
 from otelplug.semconv import SemconvError, resolve_registry
+from otelplug.semconv.constraints import Constraints, check_value, predicate
 from otelplug.semconv.livecheck import LiveChecker
 
 from semconv_testdata import PROJECT_ROOT
@@ -139,3 +141,15 @@ def test_the_contract_registry_is_valid_and_constrained():
         ("value_out_of_range", "processing.completed: colors_used must be greater than 0, got 0")]
     assert violations(checker.check_resource({"adapter.component": "gpu_kernel", "adapter.gpu_kernel.name": ""})) == [
         ("string_length_out_of_range", "adapter.gpu_kernel.name must be non-empty, got '' (0 characters)")]
+
+CASES = [Constraints(minimum=0, maximum=1), Constraints(exclusive_minimum=0, exclusive_maximum=10),
+         Constraints(minimum=-5), Constraints(maximum=2.5), Constraints(min_length=2, max_length=5, pattern="[a-z]+"),
+         Constraints(min_length=1), Constraints(min_items=1, minimum=0)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(CASES), st.one_of(st.floats(allow_nan=True), st.integers(-20, 20), st.text(max_size=8),
+                                         st.booleans(), st.lists(st.integers(-3, 3), max_size=3)))
+def test_the_fast_predicate_agrees_with_the_checker(c, value):
+    """The sidecar's cache uses predicate(); findings come from check_value()."""
+    assert predicate(c)(value) == (check_value(c, value) is None)
