@@ -134,11 +134,13 @@ def grpc_sink(port, counter, ready):
 CONSUMER_INTERVAL = 0.005
 
 
-def ring_consumer(shm_dir, counter, ready, stop):
+def ring_consumer(shm_dir, counter, ready, stop, last_at=None, spans=True):
     """Drains the channel as the sidecar would: every CONSUMER_INTERVAL it
-    takes whatever is there, in batches, into numpy columns.  (Polling
-    flat out instead would take a whole core from a 2-core machine, and the
-    app's CPU time inflates with it.)"""
+    takes whatever is there, in batches, into numpy columns (span records;
+    ``spans=False`` counts records of any type).  (Polling flat out instead
+    would take a whole core from a 2-core machine, and the app's CPU time
+    inflates with it.)  ``last_at``: a shared double set to the time of the
+    last batch."""
     os.environ["OTELPLUG_SHM_DIR"] = shm_dir
     from otelplug.codec import decode_span_columns
     from otelplug.ring import ChannelConsumer
@@ -148,10 +150,12 @@ def ring_consumer(shm_dir, counter, ready, stop):
         while True:
             got = c.poll()
             for ring, batch in got:
-                n = len(decode_span_columns(batch))
+                n = len(decode_span_columns(batch)) if spans else batch.count
                 ring.commit(batch)
                 with counter.get_lock():
                     counter.value += n
+                if last_at is not None:
+                    last_at.value = time.perf_counter()
             if not got and stop.is_set():
                 c.discover()
                 if all(r.drained() for r in c.rings.values()):

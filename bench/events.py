@@ -39,14 +39,13 @@ import tempfile
 import time
 
 from _rounds import interleaved_rounds, run_app_process  # same folder: `python bench/events.py`
-from app_overhead import _free_port
+from app_overhead import _free_port, ring_consumer
 
 CASES = ("emitter", "shm", "batch")
 LABEL = {"emitter": "generated emitter -> ring", "shm": "SDK Logger + ShmLogRecordProcessor",
          "batch": "SDK Logger + BatchLogRecordProcessor + OTLP/gRPC"}
 ATTRS = {"consensus.vertex": 17, "consensus.proposed_color": 3, "consensus.confidence": 0.8,
          "usage.gpu_pct": 87.0}
-CONSUMER_INTERVAL = 0.005
 
 
 # -- the app process --------------------------------------------------------------------------
@@ -92,32 +91,7 @@ def run_app(case: str, n: int, endpoint: str | None) -> dict:
     return {"case": case, "cpu": time.process_time() - cpu0, "loop_wall": loop_wall}
 
 
-# -- helpers: ring consumer, OTLP sink -----------------------------------------------------------
-def ring_consumer(shm_dir, counter, ready, stop, first_at=None, last_at=None):
-    """Drains every ring of the channel in batches, as the sidecar does."""
-    os.environ["OTELPLUG_SHM_DIR"] = shm_dir
-    from otelplug.ring import ChannelConsumer
-    c = ChannelConsumer(discover_interval=0.02)
-    ready.set()
-    try:
-        while True:
-            got = c.poll()
-            for ring, batch in got:
-                n = batch.count
-                ring.commit(batch)
-                with counter.get_lock():
-                    counter.value += n
-                if last_at is not None:
-                    last_at.value = time.perf_counter()
-            if not got and stop.is_set():
-                c.discover()
-                if all(r.drained() for r in c.rings.values()):
-                    return
-            time.sleep(CONSUMER_INTERVAL)
-    finally:
-        c.close()
-
-
+# -- helpers: OTLP sink (the ring consumer is app_overhead's) -----------------------------------------------------------
 def grpc_log_sink(port, counter, ready):
     from concurrent import futures
 
@@ -156,7 +130,7 @@ def measure(case: str, n: int) -> dict:
         helper = ctx.Process(target=grpc_log_sink, args=(port, counter, ready), daemon=True)
         endpoint = f"127.0.0.1:{port}"
     else:
-        helper = ctx.Process(target=ring_consumer, args=(shm_dir, counter, ready, stop), daemon=True)
+        helper = ctx.Process(target=ring_consumer, args=(shm_dir, counter, ready, stop, None, False), daemon=True)
     try:
         helper.start()
         if not ready.wait(30):
@@ -203,7 +177,7 @@ def throughput(n_per_producer: int, producers: int = 2) -> dict:
     counter, ready_c, stop = ctx.Value("q", 0), ctx.Event(), ctx.Event()
     last_at = ctx.Value("d", 0.0)
     go, ready, sent = ctx.Event(), ctx.Semaphore(0), ctx.Queue()
-    consumer = ctx.Process(target=ring_consumer, args=(shm_dir, counter, ready_c, stop, None, last_at), daemon=True)
+    consumer = ctx.Process(target=ring_consumer, args=(shm_dir, counter, ready_c, stop, last_at, False), daemon=True)
     procs = [ctx.Process(target=producer, args=(shm_dir, n_per_producer, go, ready, sent), daemon=True)
              for _ in range(producers)]
     try:
