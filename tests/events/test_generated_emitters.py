@@ -200,3 +200,29 @@ def test_a_forked_child_writes_its_events_with_their_definitions_into_its_own_ri
         resource = got.resource_of(ring_pid, rec)
         assert resource.attributes["adapter.component"] == "neuromorphic"
         assert resource.attributes["process.pid"] == ring_pid
+
+
+def test_any_registry_upstream_main_gives_a_typed_module(tmp_path):
+    """Templates, ``any`` types, dozens of entities and events: the module
+    imports, sends, and passes mypy --strict."""
+    pytest.importorskip("mypy")
+    sys.path.insert(0, str(PROJECT_ROOT / "tests" / "semconv"))
+    from semconv_testdata import UPSTREAM, require
+    registry = str(require(UPSTREAM / "main"))
+    module = tmp_path / "upstream_events.py"
+    generate(registry, module)
+    done = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "--no-incremental",
+                           "--cache-dir", str(tmp_path / ".mypy"), str(module)],
+                          env=_env(MYPYPATH=str(PROJECT_ROOT)), cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    script = textwrap.dedent("""
+        import upstream_events as ev
+        events = ev.Events(strict=True)
+        assert len(ev.EVENTS) > 20
+        assert events.session_start(id="s-1") is True
+        print(events.stats()["written"])
+    """)
+    done = subprocess.run([sys.executable, "-c", script], env=_env(PYTHONPATH=f"{tmp_path}:{PROJECT_ROOT}"),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "1", done.stdout + done.stderr
