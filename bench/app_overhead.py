@@ -111,20 +111,34 @@ def http_sink(port, counter, ready):
     srv.serve_forever()
 
 
-def grpc_sink(port, counter, ready):
+def _count_log_records(req) -> int:
+    return sum(len(sl.log_records) for rl in req.resource_logs for sl in rl.scope_logs)
+
+
+def grpc_sink(port, counter, ready, signal="traces"):
+    """An OTLP/gRPC receiver counting spans (or, ``signal="logs"``, log records)."""
     from concurrent import futures
 
     import grpc
-    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+    if signal == "logs":
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as pb2
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc as pb2_grpc
+        servicer, add, reply, count = (pb2_grpc.LogsServiceServicer, pb2_grpc.add_LogsServiceServicer_to_server,
+                                       pb2.ExportLogsServiceResponse, _count_log_records)
+    else:
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as pb2
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as pb2_grpc
+        servicer, add, reply, count = (pb2_grpc.TraceServiceServicer, pb2_grpc.add_TraceServiceServicer_to_server,
+                                       pb2.ExportTraceServiceResponse, _count_spans)
 
-    class Service(trace_service_pb2_grpc.TraceServiceServicer):
+    class Service(servicer):
         def Export(self, request, context):
             with counter.get_lock():
-                counter.value += _count_spans(request)
-            return trace_service_pb2.ExportTraceServiceResponse()
+                counter.value += count(request)
+            return reply()
 
     server = grpc.server(futures.ThreadPoolExecutor(4))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)
+    add(Service(), server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     ready.set()

@@ -39,7 +39,7 @@ import tempfile
 import time
 
 from _rounds import interleaved_rounds, run_app_process  # same folder: `python bench/events.py`
-from app_overhead import _free_port, ring_consumer
+from app_overhead import _free_port, grpc_sink, ring_consumer
 
 CASES = ("emitter", "shm", "batch")
 LABEL = {"emitter": "generated emitter -> ring", "shm": "SDK Logger + ShmLogRecordProcessor",
@@ -91,28 +91,7 @@ def run_app(case: str, n: int, endpoint: str | None) -> dict:
     return {"case": case, "cpu": time.process_time() - cpu0, "loop_wall": loop_wall}
 
 
-# -- helpers: OTLP sink (the ring consumer is app_overhead's) -----------------------------------------------------------
-def grpc_log_sink(port, counter, ready):
-    from concurrent import futures
-
-    import grpc
-    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
-
-    class Service(logs_service_pb2_grpc.LogsServiceServicer):
-        def Export(self, request, context):
-            n = sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
-            with counter.get_lock():
-                counter.value += n
-            return logs_service_pb2.ExportLogsServiceResponse()
-
-    server = grpc.server(futures.ThreadPoolExecutor(4))
-    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Service(), server)
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    server.start()
-    ready.set()
-    server.wait_for_termination()
-
-
+# -- helpers (the ring consumer and the OTLP sink are app_overhead's) -----------------------------------------------------------
 def _shm_dir() -> str:
     return tempfile.mkdtemp(prefix="otelplug-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
 
@@ -127,7 +106,7 @@ def measure(case: str, n: int) -> dict:
     endpoint = None
     if case == "batch":
         port = _free_port()
-        helper = ctx.Process(target=grpc_log_sink, args=(port, counter, ready), daemon=True)
+        helper = ctx.Process(target=grpc_sink, args=(port, counter, ready, "logs"), daemon=True)
         endpoint = f"127.0.0.1:{port}"
     else:
         helper = ctx.Process(target=ring_consumer, args=(shm_dir, counter, ready, stop, None, False), daemon=True)
