@@ -113,6 +113,7 @@ class AlertEngine:
         self.retain_resolved_s = retain_resolved_s
         self.clock = clock
         self.rules: dict[str, Rule] = {}
+        self._owners: dict[str, dict[str, Rule]] = {}
         self.alerts: dict[str, Alert] = {}
         self._silences: dict[str, Silence] = {}
         self._lock = threading.RLock()
@@ -121,16 +122,27 @@ class AlertEngine:
             self._load()
 
     # -- rules ---------------------------------------------------------------
-    def set_rules(self, rules: list[Rule]) -> None:
-        """Install (or re-install on reload) the rules.  Alerts of rules that
-        keep their name keep their state; those of removed rules resolve."""
+    def set_rules(self, rules: list[Rule], owner: str = "") -> None:
+        """Install (or re-install on reload) the rules of ``owner`` (one
+        analytics connector).  Alerts of rules that keep their name keep
+        their state; those of rules the owner no longer has resolve."""
         with self._lock:
-            self.rules = {r.name: r for r in rules}
+            self._owners[owner] = {r.name: r for r in rules}
+            self.rules = {n: r for own in self._owners.values() for n, r in own.items()}
             now = self.clock()
             for a in list(self.alerts.values()):
                 if a.rule not in self.rules and a.state != "resolved":
                     self._resolve(a, now, by="rule removed")
             self._save()
+
+    def drop_rules(self, owner: str, rules: list[Rule]) -> None:
+        """The owner stops: forget its rules if they are still the ones it
+        installed (after a reload its successor already replaced them)."""
+        with self._lock:
+            cur = self._owners.get(owner)
+            if cur is not None and list(cur.values()) == list(rules):
+                del self._owners[owner]
+                self.rules = {n: r for own in self._owners.values() for n, r in own.items()}
 
     def evaluate(self, now: float | None = None) -> None:
         now = self.clock() if now is None else now

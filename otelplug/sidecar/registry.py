@@ -15,8 +15,8 @@ COMPONENT_MODULES = {
     Kind.PROCESSOR: ["batch", "memory_limiter", "attributes", "resource", "semconv",
                       "probabilistic_sampler", "adaptive_sampler", "tail_sampling"],
     Kind.EXPORTER: ["otlp", "file", "debug", "prometheus", "jaeger"],
-    Kind.CONNECTOR: ["forward", "semconv_router", "spanmetrics"],
-    Kind.EXTENSION: ["health_check", "file_storage"],
+    Kind.CONNECTOR: ["forward", "semconv_router", "spanmetrics", "analytics"],
+    Kind.EXTENSION: ["health_check", "file_storage", "alerts"],
 }
 
 

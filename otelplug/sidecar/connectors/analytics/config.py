@@ -1,0 +1,296 @@
+"""Typed config of the ``analytics`` connector and its rules.
+
+```yaml
+connectors:
+  analytics:
+    windows:
+      - {name: 1m, type: tumbling, size: 1m}
+      - {name: 5m_by_1m, type: hopping, size: 5m, step: 1m}
+      - {name: visit, type: session, gap: 30s}
+    exclude_dimensions: [status.code]     # so error_rate is per operation
+    dimensions: [{name: http.route}]
+    alerts: alerts                        # the alerts extension that runs the rules
+    rules:
+      - name: CheckoutErrors
+        for: 30s
+        labels: {severity: page}
+        annotations: {summary: "checkout fails"}
+        threshold: {window: 1m, metric: error_rate, op: ">", value: 0.05,
+                    where: {service.name: shop}}
+```
+
+Each rule has a name, labels, annotations, ``for``, ``keep_firing_for`` and
+exactly one of ``threshold``, ``anomaly``, ``count``, ``sequence``,
+``absence`` or ``burn_rate``.  Rules that read windows name one of this
+connector's windows and group dimensions; a wrong name is a config error at
+its path.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from otelplug.analytics.rules import WINDOW_METRICS
+
+from ...config.decode import Duration
+from ..spanmetrics import Dimension
+
+DEFAULT_DIMENSIONS = ("service.name", "span.name", "span.kind", "status.code")
+LOG_DIMENSIONS = ("service.name", "event.name", "severity")
+RULE_KINDS = ("threshold", "anomaly", "count", "sequence", "absence", "burn_rate")
+Metric = Literal["count", "errors", "error_rate", "throughput", "sum", "avg", "p50", "p95", "p99", "max"]
+Op = Literal[">", ">=", "<", "<=", "==", "!="]
+assert set(Metric.__args__) == set(WINDOW_METRICS)
+
+
+@dataclass
+class WindowConfig:
+    """One window: ``tumbling`` (``size``), ``hopping`` (``size`` every
+    ``step``) or ``session`` (closes after ``gap`` without items)."""
+    name: str = ""
+    type: Literal["tumbling", "hopping", "session"] = "tumbling"
+    size: Duration = Duration(0.0)
+    step: Duration = Duration(0.0)
+    gap: Duration = Duration(0.0)
+
+    def validate(self):
+        errs = []
+        if not self.name:
+            errs.append((("name",), "must be set"))
+        if self.type == "session":
+            if self.gap <= 0:
+                errs.append((("gap",), "a session window needs a positive gap"))
+        elif self.size <= 0:
+            errs.append((("size",), f"a {self.type} window needs a positive size"))
+        if self.type == "hopping" and not 0 < self.step <= self.size:
+            errs.append((("step",), "a hopping window needs a step between 0 and its size"))
+        return errs
+
+    @property
+    def span_s(self) -> float:
+        return float(self.gap) * 4 if self.type == "session" else float(self.size)
+
+
+@dataclass
+class MatchConfig:
+    """Which items a rule counts: ``signal`` (traces or logs), span or
+    event ``name`` (any of), ``status`` (error: span status ERROR or log
+    severity ERROR and above; ok: the others), ``attributes`` (equal)."""
+    signal: Literal["", "traces", "logs"] = ""
+    name: list[str] = field(default_factory=list)
+    status: Literal["", "error", "ok"] = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ThresholdRule:
+    """A window metric of each group compared with ``value``."""
+    signal: Literal["traces", "logs"] = "traces"
+    window: str = ""
+    metric: Metric = "error_rate"
+    op: Op = ">"
+    value: float = 0.0
+    where: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AnomalyRule:
+    """A window metric of a group scoring ``score`` or more (see anomaly)."""
+    signal: Literal["traces", "logs"] = "traces"
+    window: str = ""
+    metric: Metric = "p99"
+    score: float = 6.0
+    where: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CountRule:
+    """Matching items within the last ``within`` compared with ``value``."""
+    match: MatchConfig = field(default_factory=MatchConfig)
+    within: Duration = Duration(60.0)
+    op: Op = ">"
+    value: float = 0.0
+
+
+@dataclass
+class SequenceRule:
+    """``first`` followed (or, with ``followed: false``, not followed) by
+    ``then`` within ``within``, for the same value of attribute ``key``."""
+    first: MatchConfig = field(default_factory=MatchConfig)
+    then: MatchConfig = field(default_factory=MatchConfig)
+    key: str = ""
+    within: Duration = Duration(60.0)
+    followed: bool = False
+
+    def validate(self):
+        errs = []
+        if not self.key:
+            errs.append((("key",), "must name the attribute that ties first and then together"))
+        if self.within <= 0:
+            errs.append((("within",), "must be positive"))
+        return errs
+
+
+@dataclass
+class AbsenceRule:
+    """No matching item for ``within``."""
+    match: MatchConfig = field(default_factory=MatchConfig)
+    within: Duration = Duration(300.0)
+
+    def validate(self):
+        return [] if self.within > 0 else [(("within",), "must be positive")]
+
+
+@dataclass
+class BurnWindow:
+    long: Duration = Duration(3600.0)
+    short: Duration = Duration(300.0)
+    factor: float = 14.4
+
+    def validate(self):
+        return [] if 0 < self.short < self.long else [(("short",), "must be positive and shorter than long")]
+
+
+@dataclass
+class BurnRateRule:
+    """Error budget burn of matching items against ``objective`` (0.999:
+    99.9% without error), over pairs of windows (default: the SRE
+    workbook's 1h/5m at 14.4x and 6h/30m at 6x)."""
+    match: MatchConfig = field(default_factory=MatchConfig)
+    objective: float = 0.999
+    windows: list[BurnWindow] = field(default_factory=lambda: [
+        BurnWindow(Duration(3600.0), Duration(300.0), 14.4),
+        BurnWindow(Duration(21600.0), Duration(1800.0), 6.0)])
+
+    def validate(self):
+        errs = [] if 0 < self.objective < 1 else [(("objective",), "must be between 0 and 1")]
+        if not self.windows:
+            errs.append((("windows",), "needs at least one pair"))
+        return errs
+
+
+@dataclass
+class RuleConfig:
+    """An alert rule: ``name``, ``labels``, ``annotations``, ``for`` (how
+    long the condition must hold before firing), ``keep_firing_for`` (how
+    long it keeps firing after it clears) and one condition."""
+    name: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    for_: Duration = Duration(0.0)
+    keep_firing_for: Duration = Duration(0.0)
+    threshold: ThresholdRule | None = None
+    anomaly: AnomalyRule | None = None
+    count: CountRule | None = None
+    sequence: SequenceRule | None = None
+    absence: AbsenceRule | None = None
+    burn_rate: BurnRateRule | None = None
+
+    @property
+    def kind(self) -> str:
+        return next((k for k in RULE_KINDS if getattr(self, k) is not None), "")
+
+    @property
+    def condition(self):
+        return getattr(self, self.kind)
+
+    def validate(self):
+        errs = []
+        if not self.name:
+            errs.append((("name",), "must be set"))
+        kinds = [k for k in RULE_KINDS if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            errs.append(((), f"needs exactly one of {', '.join(RULE_KINDS)}"
+                             + (f", got {', '.join(kinds)}" if kinds else "")))
+        return errs
+
+
+@dataclass
+class AnomalyConfig:
+    """Anomaly scores per group for these window metrics (median/MAD of the
+    last ``history`` windows; no score until ``min_samples``)."""
+    metrics: list[Metric] = field(default_factory=lambda: ["p99", "error_rate", "throughput"])
+    threshold: float = 6.0
+    history: int = 30
+    min_samples: int = 8
+
+    def validate(self):
+        return [] if 2 <= self.min_samples <= self.history else [
+            (("min_samples",), "must be at least 2 and at most history")]
+
+
+@dataclass
+class AnalyticsConfig:
+    """Windowed span and log analytics (traces -> metrics, logs -> metrics)
+    and the rules that raise alerts from them.
+
+    Groups: ``service.name``, ``span.name``, ``span.kind``, ``status.code``
+    for spans (``service.name``, ``event.name``, ``severity`` for logs),
+    minus ``exclude_dimensions``, plus ``dimensions``.  At most
+    ``cardinality_limit`` groups; items of further groups go to one group
+    with ``otel.metric.overflow=true``.  Groups idle for ``group_expiry``
+    are forgotten."""
+    windows: list[WindowConfig] = field(default_factory=lambda: [
+        WindowConfig("1m", "tumbling", Duration(60.0))])
+    dimensions: list[Dimension] = field(default_factory=list)
+    exclude_dimensions: list[str] = field(default_factory=list)
+    namespace: str = "analytics"
+    allowed_lateness: Duration = Duration(5.0)
+    watermark_delay: Duration = Duration(1.0)
+    max_clock_skew: Duration = Duration(60.0)
+    cardinality_limit: int = 2000
+    group_expiry: Duration = Duration(600.0)
+    relative_accuracy: float = 0.01
+    flush_interval: Duration = Duration(1.0)
+    anomaly: AnomalyConfig = field(default_factory=AnomalyConfig)
+    alerts: str = ""
+    rules: list[RuleConfig] = field(default_factory=list)
+
+    def group_dimensions(self, signal: str) -> list[str]:
+        base = DEFAULT_DIMENSIONS if signal == "traces" else LOG_DIMENSIONS
+        return [d for d in base if d not in self.exclude_dimensions] + [d.name for d in self.dimensions]
+
+    def validate(self):
+        errs = []
+        names = [w.name for w in self.windows]
+        if not self.windows:
+            errs.append((("windows",), "needs at least one window"))
+        for i, w in enumerate(self.windows):
+            if names.count(w.name) > 1:
+                errs.append((("windows", str(i), "name"), f"{w.name!r} is used twice"))
+        if self.cardinality_limit < 1:
+            errs.append((("cardinality_limit",), "must be at least 1"))
+        if not 0 < self.relative_accuracy < 0.5:
+            errs.append((("relative_accuracy",), "must be between 0 and 0.5"))
+        if self.flush_interval <= 0:
+            errs.append((("flush_interval",), "must be positive"))
+        longest = max((w.span_s for w in self.windows), default=0.0) + float(self.allowed_lateness) \
+            + float(self.watermark_delay)
+        if 0 < self.group_expiry <= longest:
+            errs.append((("group_expiry",), f"must be longer than the longest window plus lateness "
+                                            f"and delay ({longest:g}s), or 0 to keep groups"))
+        for i, d in enumerate(self.dimensions):
+            if d.name in DEFAULT_DIMENSIONS:
+                errs.append((("dimensions", str(i), "name"), f"{d.name!r} is already a default dimension"))
+        if self.rules and not self.alerts:
+            errs.append((("alerts",), "rules need the id of an alerts extension to run them"))
+        rule_names = [r.name for r in self.rules]
+        for i, r in enumerate(self.rules):
+            at = ("rules", str(i))
+            if rule_names.count(r.name) > 1:
+                errs.append((at + ("name",), f"{r.name!r} is used twice"))
+            cond = r.condition
+            if isinstance(cond, (ThresholdRule, AnomalyRule)):
+                at = at + (r.kind,)
+                if cond.window not in names:
+                    errs.append((at + ("window",), f"unknown window {cond.window!r}; windows: "
+                                 + ", ".join(repr(n) for n in names)))
+                dims = self.group_dimensions(cond.signal)
+                for k in cond.where:
+                    if k not in dims:
+                        errs.append((at + ("where", k), f"{k!r} is not a group dimension; "
+                                     f"dimensions: {', '.join(dims)}"))
+            if isinstance(cond, AnomalyRule) and cond.metric not in self.anomaly.metrics:
+                errs.append((at + ("metric",), f"{cond.metric!r} is not scored; add it to anomaly.metrics "
+                             f"({', '.join(self.anomaly.metrics)})"))
+        return errs

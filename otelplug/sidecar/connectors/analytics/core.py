@@ -1,0 +1,216 @@
+"""The state one ``analytics`` connector shares between its traces and
+logs instances: the windowed aggregators (one per signal), the anomaly
+detector, the rule evaluators, and the thread that closes windows.
+
+The service makes one connector instance per exporting signal, both with
+the same config object; the core is looked up by that object, so a
+config (and a reload, which decodes a new one) gets exactly one core.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import numpy as np
+
+from otelplug.analytics.alerts import Rule
+from otelplug.analytics.anomaly import Detector
+from otelplug.analytics.rules import evaluator, labels_key, window_metric
+from otelplug.analytics.windows import StreamAggregator, StreamConfig, WindowSpec
+
+from ...data import RecordSet
+from ...telemetry import Telemetry
+from . import output
+from .columns import Resources, log_items, span_items
+from .config import AnalyticsConfig
+
+log = logging.getLogger("otelplug.sidecar")
+NS = 1_000_000_000
+_END_OF_TIME = 1 << 62
+_cores: dict[int, "Core"] = {}
+_cores_lock = threading.Lock()
+
+
+def core_for(cid: str, config: AnalyticsConfig, telemetry) -> "Core":
+    with _cores_lock:
+        core = _cores.get(id(config))
+        if core is None or core.config is not config:
+            core = _cores[id(config)] = Core(cid, config, telemetry)
+        return core
+
+
+class _Locked:
+    """An evaluator read by the alert engine's thread while batches feed it."""
+
+    def __init__(self, inner, lock):
+        self.inner, self.lock = inner, lock
+
+    def active(self, now_ns):
+        with self.lock:
+            return dict(self.inner.active(now_ns))
+
+
+class Core:
+    def __init__(self, cid: str, config: AnalyticsConfig, telemetry):
+        self.id, self.config = cid, config
+        self.lock = threading.Lock()
+        self.resources = Resources()
+        specs = [WindowSpec(w.name, w.type, int(w.size * NS), int(w.step * NS), int(w.gap * NS))
+                 for w in config.windows]
+        self.stream_config = StreamConfig(
+            specs, int(config.allowed_lateness * NS), int(config.watermark_delay * NS), 0,
+            int(config.max_clock_skew * NS), config.cardinality_limit, int(config.group_expiry * NS),
+            config.relative_accuracy)
+        self.aggs: dict[str, StreamAggregator] = {}
+        self.dims = {s: config.group_dimensions(s) for s in ("traces", "logs")}
+        a = config.anomaly
+        self.detector = Detector(a.threshold, a.history, a.min_samples)
+        now_ns = time.time_ns()
+        self.evaluators = [(r, evaluator(r.kind, r.condition, now_ns)) for r in config.rules]
+        self.rules = [Rule(r.name, _Locked(ev, self.lock), dict(r.labels), dict(r.annotations),
+                           float(r.for_), float(r.keep_firing_for), r.kind) for r, ev in self.evaluators]
+        self.scores: dict = {}
+        self.outputs: dict[str, object] = {}
+        self.users = 0
+        self._stop = threading.Event()
+        self._thread = None
+        self.engine = None
+        tel = telemetry if telemetry is not None else Telemetry()
+        lab = ("connector", "signal")
+        self._late = tel.counter("analytics_late_items", "items that arrived after their window closed", lab)
+        self._future = tel.counter("analytics_future_items",
+                                   "items stamped further ahead of the sidecar's clock than max_clock_skew", lab)
+        self._overflow = tel.counter("analytics_overflow_items",
+                                     "items counted in the overflow group (cardinality limit)", lab)
+        self._expired = tel.counter("analytics_expired_groups", "groups forgotten after group_expiry idle", lab)
+        self._windows = tel.counter("analytics_windows_emitted", "window results emitted (rows)", lab)
+        self._groups = tel.gauge("analytics_groups", "groups tracked", lab)
+        self._reported: dict = {}
+
+    # -- feeding ------------------------------------------------------------------
+    def aggregator(self, signal: str) -> StreamAggregator:
+        agg = self.aggs.get(signal)
+        if agg is None:
+            agg = self.aggs[signal] = StreamAggregator(self.stream_config)
+        return agg
+
+    def add(self, signal: str, records: RecordSet, now_ns: int | None = None) -> None:
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        dims = self.dims[signal]
+        if signal == "traces":
+            items = span_items(records, self.resources, dims, self.config.dimensions)
+        else:
+            items = log_items(records, self.resources, dims, self.config.dimensions)
+        if not len(items.time):
+            return
+        with self.lock:
+            self.aggregator(signal).add(items.keys, items.attributes(dims), items.inverse, items.time,
+                                        items.value, items.error, now_ns)
+            for _r, ev in self.evaluators:
+                if not ev.needs_windows:
+                    ev.observe_items(items.batch, now_ns)
+
+    # -- closing windows --------------------------------------------------------------
+    def flush(self, now_ns: int | None = None) -> None:
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        out = []
+        with self.lock:
+            for signal, agg in self.aggs.items():
+                results = agg.advance(now_ns)
+                attrs = (lambda g, a=agg: a.groups.attributes[g] if g < len(a.groups.attributes) else None)
+                scores = self._score(signal, results, attrs, now_ns) if results else {}
+                for r, ev in self.evaluators:
+                    if ev.needs_windows and r.condition.signal == signal and results:
+                        ev.observe_windows(results, attrs, {k[1:]: v[0] for k, v in scores.items()
+                                                            if k[0] == signal})
+                if results and signal in self.outputs:
+                    out.append((signal, output.encode(self.config.namespace, signal, results, attrs,
+                                                      {k[1:]: v for k, v in scores.items()
+                                                       if k[0] == signal and v[0].state != "learning"})))
+                self._count(signal, agg, results)
+        for signal, (parts, items) in out:
+            if parts:
+                self.outputs[signal].consume(RecordSet.from_parts("metrics", parts, output.definitions(), items)
+                                             if hasattr(RecordSet, "from_parts")
+                                             else _record_set(parts, items))
+
+    def _score(self, signal, results, attrs, now_ns) -> dict:
+        scores = {}
+        for r in results:
+            for metric in self.config.anomaly.metrics:
+                vals = window_metric(r, metric)
+                for i in range(len(r)):
+                    labels = labels_key(attrs(int(r.group[i])) or {})
+                    v = float(vals[i])
+                    if np.isnan(v):
+                        continue
+                    s = self.detector.observe((signal, r.window, metric, labels), v)
+                    if s is not None:
+                        scores[(signal, r.window, metric, labels)] = (s, int(r.end[i]))
+        return scores
+
+    def _count(self, signal, agg, results) -> None:
+        cur = {"late": agg.late, "future": agg.future, "overflow": agg.groups.overflow_items,
+               "expired": agg.groups.expired}
+        prev = self._reported.setdefault(signal, dict.fromkeys(cur, 0))
+        lab = {"connector": self.id, "signal": signal}
+        for name, fam in (("late", self._late), ("future", self._future), ("overflow", self._overflow),
+                          ("expired", self._expired)):
+            fam.add(cur[name] - prev[name], **lab)
+        self._reported[signal] = cur
+        self._windows.add(sum(len(r) for r in results), **lab)
+        self._groups.set(len(agg.groups), **lab)
+
+    # -- lifecycle ------------------------------------------------------------------
+    def attach(self, signal: str, consumer, host) -> None:
+        with self.lock:
+            self.outputs[signal] = consumer
+            self.users += 1
+            first = self.users == 1
+        if not first:
+            return
+        if self.config.alerts:
+            ext = host.extension(self.config.alerts) if host is not None else None
+            if ext is None or not hasattr(ext, "engine"):
+                raise RuntimeError(f"connectors::{self.id}::alerts: no alerts extension "
+                                   f"{self.config.alerts!r} in service::extensions")
+            self.engine = ext.engine
+            self.engine.set_rules(self.rules, owner=self.id)
+        self._thread = threading.Thread(target=self._run, name=f"{self.id}-windows", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(float(self.config.flush_interval)):
+            try:
+                self.flush()
+            except Exception:
+                log.exception("connector %s: closing windows failed", self.id)
+
+    def detach(self) -> None:
+        with self.lock:
+            self.users -= 1
+            last = self.users <= 0
+        if not last:
+            return
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            self.flush(_END_OF_TIME)    # what is still open is reported, not dropped
+        except Exception:
+            log.exception("connector %s: final flush failed", self.id)
+        if self.engine is not None:
+            self.engine.drop_rules(self.id, self.rules)
+        with _cores_lock:
+            if _cores.get(id(self.config)) is self:
+                del _cores[id(self.config)]
+
+
+def _record_set(parts, items) -> RecordSet:
+    lengths = np.array([len(p) for p in parts], dtype=np.uint32)
+    offsets = np.zeros(len(parts), dtype=np.uint64)
+    if len(parts) > 1:
+        offsets[1:] = np.cumsum(lengths[:-1], dtype=np.uint64)
+    # generated data carries no acks: the items' acks settled on consume
+    return RecordSet("metrics", b"".join(parts), offsets, lengths, output.definitions(), (), items)

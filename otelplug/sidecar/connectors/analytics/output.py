@@ -1,0 +1,74 @@
+"""Closed windows as OTLP gauges (one point per window and group; the
+point's start and time are the window's start and end), and anomaly scores.
+
+Metric names under the connector's namespace (``analytics`` by default),
+``span`` or ``log`` by signal: ``.count``, ``.errors``, ``.error_rate``,
+``.throughput`` (items per second of window); for spans also
+``.duration.sum``, ``.duration.avg``, ``.duration.p50``, ``.p95``,
+``.p99``, ``.max`` (seconds), and ``.anomaly.score`` (attribute
+``analytics.metric``) for the scored metrics.  Every point carries the
+group's dimensions and ``analytics.window``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from otelplug import codec
+from otelplug.analytics.rules import window_metric
+
+from ..spanmetrics import _Metric, _NumberPoint, _Scope
+
+SPAN_METRICS = (("count", "count", "{span}"), ("errors", "errors", "{span}"),
+                ("error_rate", "error_rate", "1"), ("throughput", "throughput", "{span}/s"),
+                ("duration.sum", "sum", "s"), ("duration.avg", "avg", "s"),
+                ("duration.p50", "p50", "s"), ("duration.p95", "p95", "s"),
+                ("duration.p99", "p99", "s"), ("duration.max", "max", "s"))
+LOG_METRICS = (("count", "count", "{log}"), ("errors", "errors", "{log}"),
+               ("error_rate", "error_rate", "1"), ("throughput", "throughput", "{log}/s"))
+_RESOURCE = codec.encode_resource(type("R", (), {"attributes": {"service.name": "otelplug.analytics"},
+                                                  "schema_url": None})())
+
+
+class Gauge:
+    def __init__(self, points):
+        self.data_points = points
+
+
+def _number(v: float):
+    return int(v) if float(v).is_integer() and abs(v) < 2 ** 53 else float(v)
+
+
+def encode(namespace: str, signal: str, results, group_attrs, scores) -> tuple[list[bytes], int]:
+    """Encoded metric records for ``results`` and the number of points."""
+    rk = codec.definition_key(_RESOURCE)
+    sk = codec.definition_key(codec.encode_scope(_Scope()))
+    table = SPAN_METRICS if signal == "traces" else LOG_METRICS
+    prefix = f"{namespace}.{'span' if signal == 'traces' else 'log'}."
+    parts, items = [], 0
+    for r in results:
+        attrs = []
+        for i in range(len(r)):
+            a = dict(group_attrs(int(r.group[i])) or {})
+            a["analytics.window"] = r.window
+            attrs.append(a)
+        start, end = r.start.tolist(), r.end.tolist()
+        for suffix, metric, unit in table:
+            vals = window_metric(r, metric)
+            if unit == "s":
+                vals = vals / 1e9
+            pts = [_NumberPoint(attrs[i], start[i], end[i], _number(v))
+                   for i, v in enumerate(vals.tolist()) if not np.isnan(v)]
+            if pts:
+                parts.append(codec.encode_metric(_Metric(prefix + suffix, "", unit, Gauge(pts)), rk, sk))
+                items += len(pts)
+    if scores:
+        pts = [_NumberPoint({**dict(labels), "analytics.window": w, "analytics.metric": m}, 0, now, s.score)
+               for (w, m, labels), (s, now) in scores.items()]
+        parts.append(codec.encode_metric(_Metric(prefix + "anomaly.score", "", "1", Gauge(pts)), rk, sk))
+        items += len(pts)
+    return parts, items
+
+
+def definitions() -> dict:
+    sp = codec.encode_scope(_Scope())
+    return {codec.definition_key(_RESOURCE): _RESOURCE, codec.definition_key(sp): sp}
