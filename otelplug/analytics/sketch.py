@@ -8,11 +8,11 @@ VLDB 2019).  So a quantile read from the sketch is within ``alpha`` of the
 exact value at the same rank (numpy's ``method="lower"`` rank
 ``floor(q * (n - 1))``).  Values below 1 ns are kept in bucket 0 as 0.
 
-Counts per (group, bucket) are stored sparsely as one sorted int64 key
-``group * NBUCKETS + bucket`` with a count: a group uses only the buckets
-its values hit, and adding a batch, merging sketches from other processes
-or other windows are the same operation (concatenate, then sum equal keys),
-so merges are exact.  All of it is numpy: no Python step per value.
+Counts per (group, bucket) are stored sparsely, as arrays of group,
+bucket and count: a group uses only the buckets its values hit, and adding
+a batch, merging sketches from other processes or other windows are the
+same operation (concatenate, then sum equal (group, bucket) pairs), so
+merges are exact.  All of it is numpy: no Python step per value.
 
 The ``ddsketch`` package (DataDog) keeps one sketch object per group and
 adds values one Python call at a time, which is what a batch of spans
@@ -54,13 +54,15 @@ class Mapping:
 class GroupSketch:
     """Bucket counts for any number of groups, sparse, mergeable."""
 
-    __slots__ = ("mapping", "keys", "counts", "_pending")
+    __slots__ = ("mapping", "gid", "bucket", "counts", "_pending", "_pending_n")
 
     def __init__(self, mapping: Mapping):
         self.mapping = mapping
-        self.keys = np.empty(0, dtype=np.int64)
+        self.gid = np.empty(0, dtype=np.int64)
+        self.bucket = np.empty(0, dtype=np.int64)
         self.counts = np.empty(0, dtype=np.float64)
-        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._pending_n = 0
 
     def add(self, groups: np.ndarray, values: np.ndarray, weights=None, buckets=None) -> None:
         """Add ``values[i]`` to group ``groups[i]``; ``buckets`` are their
@@ -70,10 +72,13 @@ class GroupSketch:
             return
         if buckets is None:
             buckets = self.mapping.index(values)
-        keys = np.asarray(groups, dtype=np.int64) * self.mapping.nbuckets + buckets
-        w = np.ones(len(keys)) if weights is None else np.asarray(weights, dtype=np.float64)
-        self._pending.append((keys, w))
-        if len(self._pending) > 16:
+        w = np.ones(len(groups)) if weights is None else np.asarray(weights, dtype=np.float64)
+        self._pending.append((np.asarray(groups, dtype=np.int64), np.asarray(buckets, np.int64), w))
+        self._pending_n += len(groups)
+        # compact when the pending entries outnumber the stored ones: each
+        # compaction then costs about as much as the adds since the last
+        # one, so adding stays linear while memory stays bounded
+        if self._pending_n > max(2 * len(self.gid), 1 << 17):
             self._compact()
 
     def merge(self, other: "GroupSketch", group_map: np.ndarray | None = None) -> None:
@@ -82,45 +87,65 @@ class GroupSketch:
         if other.mapping.nbuckets != self.mapping.nbuckets:
             raise ValueError("sketches of different accuracy do not merge")
         other._compact()
-        keys = other.keys
-        if group_map is not None and len(keys):
-            nb = self.mapping.nbuckets
-            keys = np.asarray(group_map, dtype=np.int64)[keys // nb] * nb + keys % nb
-        self._pending.append((keys, other.counts))
-        self._compact()
+        gid = other.gid
+        if group_map is not None and len(gid):
+            gid = np.asarray(group_map, dtype=np.int64)[gid]
+        self._pending.append((gid, other.bucket, other.counts))
+        self._pending_n += len(gid)
 
     def _compact(self) -> None:
         if not self._pending:
             return
-        keys = np.concatenate([self.keys, *(k for k, _ in self._pending)])
-        counts = np.concatenate([self.counts, *(c for _, c in self._pending)])
+        gid = np.concatenate([self.gid, *(p[0] for p in self._pending)])
+        bucket = np.concatenate([self.bucket, *(p[1] for p in self._pending)])
+        counts = np.concatenate([self.counts, *(p[2] for p in self._pending)])
         self._pending.clear()
-        if not len(keys):
+        self._pending_n = 0
+        if not len(gid):
             return
-        lo, hi = int(keys.min()), int(keys.max())
-        if hi - lo < 4 * len(keys) + (1 << 22):
-            # a dense count over the key range is ~15x cheaper than sorting
-            dense = np.bincount(keys - lo, weights=counts, minlength=hi - lo + 1)
-            nz = np.flatnonzero(dense)
-            self.keys, self.counts = nz + lo, dense[nz]
+        # one code per (bucket, group), bucket-major: durations cluster in
+        # a few hundred buckets, so the code range stays near
+        # groups x buckets used, small enough to count densely
+        g_n = int(gid.max()) + 1
+        b_lo = int(bucket.min())
+        code = (bucket - b_lo) * g_n + gid
+        space = (int(bucket.max()) - b_lo + 1) * g_n
+        if space <= 8 * len(code) + (1 << 16):
+            # a dense count over the code range: ~15x cheaper than sorting
+            dense = np.bincount(code, weights=counts, minlength=space)
+            uniq = np.flatnonzero(dense)
+            self.counts = dense[uniq]
         else:
-            self.keys, inv = np.unique(keys, return_inverse=True)
-            self.counts = np.bincount(inv.reshape(-1), weights=counts, minlength=len(self.keys))
+            uniq, inv = np.unique(code, return_inverse=True)
+            self.counts = np.bincount(inv.reshape(-1), weights=counts, minlength=len(uniq))
+        self.gid, self.bucket = uniq % g_n, uniq // g_n + b_lo
+
+    def state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(group, bucket, count) arrays: what another process needs to
+        merge this sketch (``from_state``)."""
+        self._compact()
+        return self.gid, self.bucket, self.counts
+
+    @classmethod
+    def from_state(cls, mapping: Mapping, state) -> "GroupSketch":
+        s = cls(mapping)
+        s.gid, s.bucket, s.counts = (np.asarray(a) for a in state)
+        return s
 
     def drop_groups(self, groups) -> None:
         """Forget these groups (expired)."""
         self._compact()
-        if len(self.keys):
-            keep = ~np.isin(self.keys // self.mapping.nbuckets, np.asarray(list(groups), np.int64))
-            self.keys, self.counts = self.keys[keep], self.counts[keep]
+        if len(self.gid):
+            keep = ~np.isin(self.gid, np.asarray(list(groups), np.int64))
+            self.gid, self.bucket, self.counts = self.gid[keep], self.bucket[keep], self.counts[keep]
 
     def entries(self) -> int:
         self._compact()
-        return len(self.keys)
+        return len(self.gid)
 
     def nbytes(self) -> int:
         self._compact()
-        return self.keys.nbytes + self.counts.nbytes
+        return self.gid.nbytes + self.bucket.nbytes + self.counts.nbytes
 
     def quantiles(self, groups: np.ndarray, qs) -> np.ndarray:
         """``out[j, k]``: quantile ``qs[k]`` of group ``groups[j]`` (NaN
@@ -128,11 +153,12 @@ class GroupSketch:
         self._compact()
         groups = np.asarray(groups, dtype=np.int64)
         out = np.full((len(groups), len(qs)), np.nan)
-        if not len(self.keys) or not len(groups):
+        if not len(self.gid) or not len(groups):
             return out
         nb = self.mapping.nbuckets
-        kg = self.keys // nb
-        cum = np.cumsum(self.counts)
+        order = np.argsort(self.gid * nb + self.bucket, kind="stable")   # by group, then bucket
+        kg, kb, cnt = self.gid[order], self.bucket[order], self.counts[order]
+        cum = np.cumsum(cnt)
         lo = np.searchsorted(kg, groups, side="left")
         hi = np.searchsorted(kg, groups, side="right")
         has = hi > lo
@@ -144,6 +170,5 @@ class GroupSketch:
             rank = np.floor(q * np.maximum(total - 1, 0))
             pos = np.searchsorted(cum, before + rank, side="right")
             pos = np.minimum(pos, len(cum) - 1)
-            vals = self.mapping.value(self.keys[pos] % nb)
-            out[:, k] = np.where(has, vals, np.nan)
+            out[:, k] = np.where(has, self.mapping.value(kb[pos]), np.nan)
         return out

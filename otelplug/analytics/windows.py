@@ -114,6 +114,19 @@ class Cells:
         np.maximum.at(self.max, ids, value)
         self.sketch.add(ids, value, buckets=buckets)
 
+    @staticmethod
+    def merged(parts: list["Cells"], mapping: Mapping) -> "Cells":
+        out = Cells(mapping, max(len(c.count) for c in parts))
+        for c in parts:
+            n = len(c.count)
+            out.count[:n] += c.count
+            out.errors[:n] += c.errors
+            out.sum[:n] += c.sum
+            np.minimum(out.min[:n], c.min, out=out.min[:n])
+            np.maximum(out.max[:n], c.max, out=out.max[:n])
+            out.sketch.merge(c.sketch)
+        return out
+
     def merge_cell(self, dst: int, src: int) -> None:
         self.count[dst] += self.count[src]
         self.errors[dst] += self.errors[src]
@@ -139,59 +152,75 @@ class Cells:
 
 
 class FixedWindows:
-    """Tumbling (step == size) and hopping windows: window starts are
-    multiples of the step; an item is in every window covering its time."""
+    """Tumbling (step == size) and hopping windows, built from panes: items
+    are added once, to the pane (``step`` long) holding their time; a
+    window is the exact merge of its ``size / step`` panes when it closes
+    (the sketches are mergeable), so a hopping window costs one add per
+    item, not one per window covering it."""
 
     def __init__(self, spec: WindowSpec, mapping: Mapping, lateness_ns: int):
         self.spec, self.mapping, self.lateness = spec, mapping, lateness_ns
+        self.size = spec.size_ns
         self.step = spec.step_ns or spec.size_ns
-        self.open: dict[int, Cells] = {}
+        self.panes: dict[int, Cells] = {}
         self.closed_end = _I64_MIN     # windows ending at or before this were emitted
         self.late = 0
 
-    def add(self, gids, t, value, err, buckets) -> None:
-        size, step = self.spec.size_ns, self.step
-        base = (t // step) * step
-        late_any = np.zeros(len(t), dtype=bool)
-        for j in range(-(-size // step)):
-            start = base - j * step
-            use = start + size > t
-            late = use & (start + size <= self.closed_end)
-            late_any |= late
-            use &= ~late
-            if not use.any():
-                continue
-            lo, hi = int(start[use].min()), int(start[use].max())
-            starts = range(lo, hi + step, step) if (hi - lo) // step < 64 else \
-                np.unique(start[use]).tolist()
-            for s in starts:
-                m = use if lo == hi else use & (start == s)
-                cells = self.open.get(s)
-                if cells is None:
-                    cells = self.open[s] = Cells(self.mapping)
-                cells.add(gids[m], value[m], err[m], buckets[m])
-        self.late += int(late_any.sum())
+    @property
+    def open(self) -> dict[int, Cells]:
+        return self.panes
+
+    def add(self, gids, t, value, err, buckets, batch=None) -> None:
+        step = self.step
+        p = (t // step) * step
+        lo, hi = int(p.min()), int(p.max())
+        if lo + step > self.closed_end and lo == hi:      # the usual batch: one pane, nothing late
+            self._pane(lo).add(gids, value, err, buckets)
+            return
+        # late: the item's first window (ending at pane + step) was emitted;
+        # it still counts in its windows that are open, if any
+        self.late += int((p + step <= self.closed_end).sum())
+        use = p + self.size > self.closed_end
+        if not use.any():
+            return
+        lo, hi = int(p[use].min()), int(p[use].max())
+        starts = range(lo, hi + step, step) if (hi - lo) // step < 64 else np.unique(p[use]).tolist()
+        for s in starts:
+            m = use & (p == s)
+            if m.any():
+                self._pane(s).add(gids[m], value[m], err[m], buckets[m])
+
+    def _pane(self, start: int) -> Cells:
+        c = self.panes.get(start)
+        if c is None:
+            c = self.panes[start] = Cells(self.mapping)
+        return c
 
     def advance(self, watermark: int) -> list[WindowResult]:
-        out = []
         horizon = watermark - self.lateness
-        for s in sorted(self.open):
-            if s + self.spec.size_ns > horizon:
-                break
-            cells = self.open.pop(s)
+        size, step = self.size, self.step
+        ends = sorted({p + k * step for p in self.panes for k in range(1, size // step + 1)
+                       if self.closed_end < p + k * step <= horizon})
+        out = []
+        for end in ends:
+            panes = [self.panes[p] for p in range(end - size, end, step) if p in self.panes]
+            cells = panes[0] if len(panes) == 1 else Cells.merged(panes, self.mapping)
             ids = np.flatnonzero(cells.count > 0)
             n = len(ids)
-            out.append(cells.result(self.spec.name, self.spec.kind, ids,
-                                    np.full(n, s, np.int64), np.full(n, s + self.spec.size_ns, np.int64), ids))
+            if n:
+                out.append(cells.result(self.spec.name, self.spec.kind, ids, np.full(n, end - size, np.int64),
+                                        np.full(n, end, np.int64), ids))
+        for p in [p for p in self.panes if p + size <= horizon]:
+            del self.panes[p]             # no window still to come needs it
         self.closed_end = max(self.closed_end, horizon)
         return out
 
     def drop_groups(self, gids) -> None:
-        for cells in self.open.values():
+        for cells in self.panes.values():
             cells.sketch.drop_groups(gids)
 
     def nbytes(self) -> int:
-        return sum(c.nbytes() for c in self.open.values())
+        return sum(c.nbytes() for c in self.panes.values())
 
 
 class SessionWindows:
@@ -205,24 +234,29 @@ class SessionWindows:
         self.s_first = np.zeros(0, np.int64)
         self.s_last = np.zeros(0, np.int64)
         self.alive = np.zeros(0, bool)
+        self.cur = np.zeros(0, np.int64)         # per group: its latest session, or -1
         self.n = 0
         self.horizon = _I64_MIN
         self.late = 0
 
     def _new(self, group: int, first: int, last: int) -> int:
         sid = self.n
-        if sid >= len(self.alive):
-            extra = max(len(self.alive), 64)
-            self.s_group = np.concatenate([self.s_group, np.zeros(extra, np.int64)])
-            self.s_first = np.concatenate([self.s_first, np.zeros(extra, np.int64)])
-            self.s_last = np.concatenate([self.s_last, np.zeros(extra, np.int64)])
-            self.alive = np.concatenate([self.alive, np.zeros(extra, bool)])
+        self._room(sid + 1)
         self.s_group[sid], self.s_first[sid], self.s_last[sid] = group, first, last
         self.alive[sid] = True
         self.n += 1
         return sid
 
-    def add(self, gids, t, value, err, buckets) -> None:
+    def _cur(self, n: int) -> None:
+        if n > len(self.cur):
+            self.cur = np.concatenate([self.cur, np.full(max(n - len(self.cur), 64), -1, np.int64)])
+
+    def add(self, gids, t, value, err, buckets, batch=None) -> None:
+        if batch is not None and int(t.max()) - int(t.min()) <= self.gap:
+            inv, ug = batch
+            if len(np.unique(ug)) == len(ug):      # no two batch groups in one (overflow) group
+                return self._add_short(gids, t, value, err, buckets, inv, ug)
+        # general case: sort by group and time, split where the gap is exceeded
         order = np.lexsort((t, gids))
         g, ts = gids[order], t[order]
         brk = np.ones(len(ts), dtype=bool)
@@ -230,38 +264,94 @@ class SessionWindows:
         seg_at = np.flatnonzero(brk)
         seg_of = np.cumsum(brk) - 1
         seg_end_at = np.append(seg_at[1:], len(ts)) - 1
-        seg_sid = np.full(len(seg_at), -1, np.int64)
-        # per segment: the open sessions of its group within gap of it (a
-        # Python step per segment, i.e. per group and batch, not per item)
-        alive = np.flatnonzero(self.alive[:self.n])
-        by_group: dict[int, list[int]] = {}
-        for sid in alive.tolist():
-            by_group.setdefault(int(self.s_group[sid]), []).append(sid)
-        for k, (a, b) in enumerate(zip(seg_at.tolist(), seg_end_at.tolist())):
-            grp, lo, hi = int(g[a]), int(ts[a]), int(ts[b])
-            near = [s for s in by_group.get(grp, ())
-                    if lo <= self.s_last[s] + self.gap and hi >= self.s_first[s] - self.gap]
-            if near:
-                sid = near[0]
-                for other in near[1:]:       # an item bridged two sessions
-                    self.cells.merge_cell(sid, other)
-                    self.s_first[sid] = min(self.s_first[sid], self.s_first[other])
-                    self.s_last[sid] = max(self.s_last[sid], self.s_last[other])
-                    self.alive[other] = False
-                    by_group[grp].remove(other)
-                self.s_first[sid] = min(self.s_first[sid], lo)
-                self.s_last[sid] = max(self.s_last[sid], hi)
-            elif hi + self.gap <= self.horizon:
-                self.late += b - a + 1        # its session would be closed already
-                continue
-            else:
-                sid = self._new(grp, lo, hi)
-                by_group.setdefault(grp, []).append(sid)
-            seg_sid[k] = sid
+        seg_sid = np.array([self._assign(int(g[a]), int(ts[a]), int(ts[b]), b - a + 1)
+                            for a, b in zip(seg_at.tolist(), seg_end_at.tolist())], np.int64)
         sid_items = seg_sid[seg_of]
         keep = sid_items >= 0
         o = order[keep]
         self.cells.add(sid_items[keep], value[o], err[o], buckets[o])
+
+    def _add_short(self, gids, t, value, err, buckets, inv, ug) -> None:
+        """A batch shorter than the gap: one segment per group, assigned
+        with numpy; only segments that do not simply extend the group's
+        latest session or start a new one after it take the Python path."""
+        u = len(ug)
+        lo = np.full(u, np.iinfo(np.int64).max)
+        hi = np.full(u, np.iinfo(np.int64).min)
+        np.minimum.at(lo, inv, t)
+        np.maximum.at(hi, inv, t)
+        present = hi >= lo
+        self._cur(int(ug.max()) + 1)
+        cur = self.cur[ug]
+        has = cur >= 0
+        c = np.where(has, cur, 0)
+        first, last = self.s_first[:self.n], self.s_last[:self.n]
+        if self.n:
+            extend = present & has & (lo >= first[c]) & (lo <= last[c] + self.gap)
+            after = present & (~has | (lo > last[c] + self.gap))
+        else:
+            extend, after = np.zeros(u, bool), present.copy()
+        fresh = after & (hi + self.gap > self.horizon)
+        seg_sid = np.full(u, -1, np.int64)
+        if extend.any():
+            e = c[extend]
+            self.s_last[e] = np.maximum(self.s_last[e], hi[extend])
+            seg_sid[extend] = e
+        k = int(fresh.sum())
+        if k:
+            self._room(self.n + k)
+            sids = np.arange(self.n, self.n + k)
+            self.s_group[sids], self.s_first[sids], self.s_last[sids] = ug[fresh], lo[fresh], hi[fresh]
+            self.alive[sids] = True
+            self.n += k
+            seg_sid[fresh] = sids
+            self.cur[ug[fresh]] = sids
+        counts = np.bincount(inv, minlength=u)
+        self.late += int(counts[after & ~fresh].sum())
+        for j in np.flatnonzero(present & ~extend & ~after).tolist():
+            seg_sid[j] = self._assign(int(ug[j]), int(lo[j]), int(hi[j]), int(counts[j]))
+        sid_items = seg_sid[inv]
+        keep = sid_items >= 0
+        if keep.all():
+            self.cells.add(sid_items, value, err, buckets)
+        else:
+            self.cells.add(sid_items[keep], value[keep], err[keep], buckets[keep])
+
+    def _room(self, n: int) -> None:
+        if n > len(self.alive):
+            extra = max(n - len(self.alive), len(self.alive), 64)
+            self.s_group = np.concatenate([self.s_group, np.zeros(extra, np.int64)])
+            self.s_first = np.concatenate([self.s_first, np.zeros(extra, np.int64)])
+            self.s_last = np.concatenate([self.s_last, np.zeros(extra, np.int64)])
+            self.alive = np.concatenate([self.alive, np.zeros(extra, bool)])
+
+    def _assign(self, grp: int, lo: int, hi: int, count: int) -> int:
+        """The session for a segment of group ``grp`` from ``lo`` to ``hi``
+        (merging sessions it bridges), or -1 if it is late."""
+        opened = np.flatnonzero(self.alive[:self.n] & (self.s_group[:self.n] == grp))
+        near = [int(x) for x in opened
+                if lo <= self.s_last[x] + self.gap and hi >= self.s_first[x] - self.gap]
+        self._cur(grp + 1)
+        if near:
+            sid = near[0]
+            for other in near[1:]:       # an item bridged two sessions
+                self.cells.merge_cell(sid, other)
+                self.s_first[sid] = min(self.s_first[sid], self.s_first[other])
+                self.s_last[sid] = max(self.s_last[sid], self.s_last[other])
+                self.alive[other] = False
+                if self.cur[grp] == other:
+                    self.cur[grp] = sid
+            self.s_first[sid] = min(self.s_first[sid], lo)
+            self.s_last[sid] = max(self.s_last[sid], hi)
+        elif hi + self.gap <= self.horizon:
+            self.late += count            # its session would be closed already
+            return -1
+        else:
+            sid = self._new(grp, lo, hi)
+        c = self.cur[grp]
+        if c < 0 or self.s_last[sid] >= self.s_last[c]:
+            self.cur[grp] = sid
+        return sid
 
     def advance(self, watermark: int) -> list[WindowResult]:
         self.horizon = max(self.horizon, watermark - self.lateness)
@@ -272,6 +362,10 @@ class SessionWindows:
         res = self.cells.result(self.spec.name, "session", done, self.s_first[done].copy(),
                                 self.s_last[done] + self.gap, self.s_group[done].copy())
         self.alive[done] = False
+        closed = np.zeros(max(self.n, 1), bool)
+        closed[done] = True
+        hit = self.cur >= 0
+        self.cur[hit & closed[np.where(hit, self.cur, 0)]] = -1
         self._compact()
         return [res]
 
@@ -288,6 +382,8 @@ class SessionWindows:
         old.drop_groups(np.flatnonzero(~np.isin(np.arange(len(remap)), keep)))
         cells.sketch.merge(old, remap)
         self.cells = cells
+        hit = self.cur >= 0
+        self.cur[hit] = remap[self.cur[hit]]
         self.s_group = self.s_group[keep].copy()
         self.s_first = self.s_first[keep].copy()
         self.s_last = self.s_last[keep].copy()
@@ -326,11 +422,11 @@ class StreamAggregator:
         self.future = 0
         self.items = 0
 
-    def add(self, keys, attributes, inverse, t, value, err, now_ns: int) -> None:
+    def add(self, keys, attributes, inverse, t, value, err, now_ns: int, codes=None) -> None:
         """One batch: ``keys[inverse[i]]`` is item i's group key (the
         batch's distinct keys; ``attributes(j)`` builds key j's dict),
         ``t`` event times (ns), ``value`` the measured value, ``err`` 1.0
-        for an error item."""
+        for an error item; ``codes``: see GroupTable.ids."""
         if not len(t):
             return
         t = np.asarray(t, np.int64)
@@ -342,12 +438,13 @@ class StreamAggregator:
             if not len(t):
                 return
         counts = np.bincount(inverse, minlength=len(keys))
-        gids = self.groups.ids(keys, attributes, counts, now_ns)[inverse]
+        ug = self.groups.ids(keys, attributes, counts, now_ns, codes)
+        gids = ug[inverse]
         value = np.asarray(value, np.float64)
         err = np.asarray(err, np.float64)
         buckets = self.mapping.index(value)   # once for every window
         for w in self.windows:
-            w.add(gids, t, value, err, buckets)
+            w.add(gids, t, value, err, buckets, (inverse, ug))
         self.max_seen = max(self.max_seen, int(t.max()))
         self.items += len(t)
 

@@ -114,8 +114,7 @@ def _sketch_part(seed):
     s = GroupSketch(m)
     rng = np.random.default_rng(seed)
     s.add(rng.integers(0, 5, 5000), rng.lognormal(10, 2, 5000))
-    s._compact()
-    return s.keys, s.counts
+    return s.state()
 
 
 def test_sketches_from_other_processes_merge_exactly():
@@ -124,16 +123,14 @@ def test_sketches_from_other_processes_merge_exactly():
         parts = pool.map(_sketch_part, [1, 2])
     m = Mapping(0.02)
     merged = GroupSketch(m)
-    for keys, counts in parts:
-        p = GroupSketch(m)
-        p.keys, p.counts = keys, counts
-        merged.merge(p)
+    for state in parts:
+        merged.merge(GroupSketch.from_state(m, state))
     whole = GroupSketch(m)
     for seed in (1, 2):
         rng = np.random.default_rng(seed)
         whole.add(rng.integers(0, 5, 5000), rng.lognormal(10, 2, 5000))
-    whole._compact()
-    assert np.array_equal(merged.keys, whole.keys) and np.array_equal(merged.counts, whole.counts)
+    for a, b in zip(merged.state(), whole.state()):
+        assert np.array_equal(a, b)
     q = merged.quantiles(np.arange(6), [0.5])
     assert np.isnan(q[5, 0]) and not np.isnan(q[:5]).any()
 
@@ -141,3 +138,34 @@ def test_sketches_from_other_processes_merge_exactly():
 def test_accuracy_must_be_a_fraction():
     with pytest.raises(ValueError):
         Mapping(1.5)
+
+
+@pytest.mark.parametrize("kind", ["session", "hopping"])
+def test_batched_fast_paths_equal_the_general_path(kind):
+    """Short batches take the vectorised paths (sessions assigned with
+    numpy, hopping windows from panes); one batch per item takes the
+    general path; both give the same windows."""
+    rng = np.random.default_rng(5)
+    n = 3000
+    t = np.sort(rng.uniform(0, 120, n))
+    t[rng.random(n) < 0.05] -= rng.uniform(0, 4, int((rng.random(n) < 0.05).sum()) or 1)[0]  # some disorder
+    g = [f"g{x}" for x in rng.integers(0, 7, n)]
+    d = rng.lognormal(1, 1, n)
+    spec = (WindowSpec("s", "session", gap_ns=4 * S // 10) if kind == "session"
+            else WindowSpec("h", "hopping", size_ns=10 * S, step_ns=2 * S))
+
+    def run(batch_s):
+        a = agg(spec, allowed_lateness_ns=2 * S)
+        out, lo = [], 0
+        while lo < n:
+            hi = lo + 1 if batch_s == 0 else int(np.searchsorted(t, t[lo] + batch_s))
+            hi = max(hi, lo + 1)
+            feed(a, t[lo:hi], g[lo:hi], durs_ms=d[lo:hi], now_s=float(t[lo]))
+            out += a.advance(int(t[hi - 1] * S))
+            lo = hi
+        out += a.advance(1000 * S)
+        return sorted((r.window, int(r.start[i]), int(r.end[i]), int(r.count[i]), round(float(r.max[i])),
+                       round(float(r.quantiles[i, 1]))) for r in out for i in range(len(r))), a.late
+
+    fast, slow = run(0.2), run(0)
+    assert fast == slow and len(fast[0]) > 10

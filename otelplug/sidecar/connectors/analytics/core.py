@@ -22,7 +22,7 @@ from otelplug.analytics.windows import StreamAggregator, StreamConfig, WindowSpe
 from ...data import RecordSet
 from ...telemetry import Telemetry
 from . import output
-from .columns import Resources, log_items, span_items
+from .columns import Interner, Resources, log_items, span_items
 from .config import AnalyticsConfig
 
 log = logging.getLogger("otelplug.sidecar")
@@ -56,6 +56,7 @@ class Core:
         self.id, self.config = cid, config
         self.lock = threading.Lock()
         self.resources = Resources()
+        self.interner = Interner()
         specs = [WindowSpec(w.name, w.type, int(w.size * NS), int(w.step * NS), int(w.gap * NS))
                  for w in config.windows]
         self.stream_config = StreamConfig(
@@ -87,6 +88,7 @@ class Core:
         self._windows = tel.counter("analytics_windows_emitted", "window results emitted (rows)", lab)
         self._groups = tel.gauge("analytics_groups", "groups tracked", lab)
         self._reported: dict = {}
+        self._label_cache: dict = {}
 
     # -- feeding ------------------------------------------------------------------
     def aggregator(self, signal: str) -> StreamAggregator:
@@ -98,15 +100,19 @@ class Core:
     def add(self, signal: str, records: RecordSet, now_ns: int | None = None) -> None:
         now_ns = time.time_ns() if now_ns is None else now_ns
         dims = self.dims[signal]
-        if signal == "traces":
-            items = span_items(records, self.resources, dims, self.config.dimensions)
-        else:
-            items = log_items(records, self.resources, dims, self.config.dimensions)
-        if not len(items.time):
-            return
-        with self.lock:
-            self.aggregator(signal).add(items.keys, items.attributes(dims), items.inverse, items.time,
-                                        items.value, items.error, now_ns)
+        with self.lock:      # the interner and aggregators are shared by both signals' threads
+            generation = self.interner.generation
+            if signal == "traces":
+                items = span_items(records, self.resources, dims, self.config.dimensions, self.interner)
+            else:
+                items = log_items(records, self.resources, dims, self.config.dimensions)
+            if not len(items.time):
+                return
+            agg = self.aggregator(signal)
+            if self.interner.generation != generation:
+                agg.groups.forget_codes()     # the interner started over: old codes mean nothing
+            agg.add(items.keys, items.attributes(dims), items.inverse, items.time,
+                    items.value, items.error, now_ns, items.codes)
             for _r, ev in self.evaluators:
                 if not ev.needs_windows:
                     ev.observe_items(items.batch, now_ns)
@@ -135,19 +141,32 @@ class Core:
                                              if hasattr(RecordSet, "from_parts")
                                              else _record_set(parts, items))
 
+    def _labels(self, signal, agg, gid: int) -> tuple:
+        """A group's sorted label tuple, cached until groups expire (ids
+        are reused then)."""
+        cache, expired = self._label_cache.get(signal, ({}, -1))
+        if expired != agg.groups.expired:
+            cache = {}
+            self._label_cache[signal] = (cache, agg.groups.expired)
+        lab = cache.get(gid)
+        if lab is None:
+            attrs = agg.groups.attributes[gid] if gid < len(agg.groups.attributes) else None
+            lab = cache[gid] = labels_key(attrs or {})
+        return lab
+
     def _score(self, signal, results, attrs, now_ns) -> dict:
         scores = {}
+        agg = self.aggs[signal]
         for r in results:
+            labels = [self._labels(signal, agg, g) for g in r.group.tolist()]
             for metric in self.config.anomaly.metrics:
-                vals = window_metric(r, metric)
-                for i in range(len(r)):
-                    labels = labels_key(attrs(int(r.group[i])) or {})
-                    v = float(vals[i])
-                    if np.isnan(v):
+                vals = window_metric(r, metric).tolist()
+                for i, v in enumerate(vals):
+                    if v != v:     # NaN: no value for this group
                         continue
-                    s = self.detector.observe((signal, r.window, metric, labels), v)
+                    s = self.detector.observe((signal, r.window, metric, labels[i]), v)
                     if s is not None:
-                        scores[(signal, r.window, metric, labels)] = (s, int(r.end[i]))
+                        scores[(signal, r.window, metric, labels[i])] = (s, int(r.end[i]))
         return scores
 
     def _count(self, signal, agg, results) -> None:
