@@ -1,0 +1,111 @@
+"""otelplug -> the real OpenTelemetry Collector, field by field.
+
+An app process writes spans, log records and metric points through
+otelplug's producer processors and saves the OTel SDK's own OTLP encoding
+of the same items. ``otelplug run`` (shm receiver -> batch -> the ``otlp``
+or ``otlphttp`` exporter, gzip or none, plaintext or TLS with a throwaway
+CA) sends them to the Collector's otlp receiver, whose file exporter
+writes OTLP-JSON. Every item the Collector wrote must equal what the SDK
+encoded, and nothing may be missing or extra.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from tests.interop import otlp_compare as cmp
+from tests.interop.certs import make_certs
+from tests.peers import run
+
+SIGNALS = ("traces", "logs", "metrics")
+
+
+@pytest.fixture(scope="module")
+def otelcol(tmp_path_factory):
+    d = tmp_path_factory.mktemp("otelcol")
+    certs = make_certs(d / "certs")
+    ports = {name: run.free_port() for name in ("grpc", "http", "grpc_tls", "http_tls")}
+    tls = f"tls: {{cert_file: {certs.cert_file}, key_file: {certs.key_file}}}"
+    files = "\n".join(f"  file/{s}: {{path: {d / (s + '.json')}, flush_interval: 100ms}}"
+                      for s in SIGNALS)
+    pipelines = "\n".join(f"    {s}: {{receivers: [otlp, otlp/tls], exporters: [file/{s}]}}"
+                          for s in SIGNALS)
+    config = f"""
+receivers:
+  otlp:
+    protocols:
+      grpc: {{endpoint: 127.0.0.1:{ports['grpc']}}}
+      http: {{endpoint: 127.0.0.1:{ports['http']}}}
+  otlp/tls:
+    protocols:
+      grpc: {{endpoint: 127.0.0.1:{ports['grpc_tls']}, {tls}}}
+      http: {{endpoint: 127.0.0.1:{ports['http_tls']}, {tls}}}
+exporters:
+{files}
+service:
+  telemetry: {{metrics: {{level: none}}}}
+  pipelines:
+{pipelines}
+"""
+    with run.collector(config, d, ports=ports.values()) as program:
+        yield SimpleNamespace(dir=d, ports=ports, certs=certs, program=program)
+
+
+def exporter_config(otelcol, kind: str, compression: str, tls: bool) -> str:
+    port = otelcol.ports[("grpc" if kind == "otlp" else "http") + ("_tls" if tls else "")]
+    if kind == "otlp":
+        endpoint = f"127.0.0.1:{port}"
+    else:
+        endpoint = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    tls_cfg = f"{{ca_file: {otelcol.certs.ca_file}}}" if tls else "{insecure: true}"
+    return f"""
+    {kind}:
+      endpoint: {endpoint}
+      compression: {compression}
+      tls: {tls_cfg}"""
+
+
+@pytest.mark.parametrize("kind,compression,tls", [
+    ("otlp", "gzip", False), ("otlp", "none", False),
+    ("otlphttp", "gzip", False), ("otlphttp", "none", False),
+    ("otlp", "gzip", True), ("otlphttp", "none", True),
+])
+def test_every_item_arrives_equal(otelcol, tmp_path, kind, compression, tls):
+    case = f"{kind}-{compression}-{'tls' if tls else 'plain'}"
+    channel = f"interop-{case}"
+    metrics_port = run.free_port()
+    pipelines = "\n".join(f"    {s}: {{receivers: [shm], processors: [batch], exporters: [{kind}]}}"
+                          for s in SIGNALS)
+    config = f"""
+receivers:
+  shm: {{channels: [{channel}]}}
+processors:
+  batch: {{send_batch_size: 40, timeout: 100ms}}
+exporters:{exporter_config(otelcol, kind, compression, tls)}
+service:
+  telemetry: {{metrics: {{address: 127.0.0.1:{metrics_port}}}}}
+  pipelines:
+{pipelines}
+"""
+    with run.sidecar(config, tmp_path, ports=[metrics_port]) as sidecar:
+        prefix = str(tmp_path / "sdk")
+        subprocess.run([sys.executable, "-m", "tests.interop.producer", channel, prefix, "50", case],
+                       check=True, timeout=120)
+        want = {s: cmp.flatten(s, [cmp.read_pb(Path(f"{prefix}.{s}.pb"), s)]) for s in SIGNALS}
+        assert len(want["traces"]) == 57 and len(want["logs"]) == 23 and len(want["metrics"]) >= 8
+
+        def received():
+            got = {s: cmp.with_resource_attribute(
+                cmp.flatten(s, cmp.read_json_lines(otelcol.dir / f"{s}.json", s)), "interop.case", case)
+                for s in SIGNALS}
+            return got if all(len(got[s]) >= len(want[s]) for s in SIGNALS) else None
+
+        got = run.wait_for(received, 60, f"all items of {case} in the Collector's files\n"
+                           f"sidecar:\n{sidecar.output()}\ncollector:\n{otelcol.program.output()}")
+        for s in SIGNALS:
+            cmp.assert_same(s, got[s], want[s])
+        assert sidecar.stop() == 0, sidecar.output()

@@ -1,0 +1,82 @@
+"""The real Collector's otlp exporter -> otelplug's otlp receiver.
+
+The OTel SDK's encoding of spans, log records and metric points (written
+by tests/interop/producer.py) is sent over OTLP/gRPC to the Collector,
+whose otlp exporter forwards it (gzip, its default) to ``otelplug run``:
+otlp receiver -> file exporter (OTLP-JSON). Everything must arrive equal,
+item by item.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+
+from otelplug.sidecar.receivers.otlp import messages
+from tests.interop import otlp_compare as cmp
+from tests.peers import run
+
+SIGNALS = ("traces", "logs", "metrics")
+
+
+@pytest.mark.parametrize("compression", ["gzip", "none"])
+def test_collector_exports_to_otelplug_receiver(tmp_path, compression):
+    prefix = str(tmp_path / "sdk")
+    subprocess.run([sys.executable, "-m", "tests.interop.producer", "unread", prefix, "30", "rx"],
+                   check=True, timeout=120)
+    requests = {s: Path(f"{prefix}.{s}.pb").read_bytes() for s in SIGNALS}
+    want = {s: cmp.flatten(s, [cmp.read_pb(Path(f"{prefix}.{s}.pb"), s)]) for s in SIGNALS}
+
+    side_port, metrics_port = run.free_port(), run.free_port()
+    pipelines = "\n".join(f"    {s}: {{receivers: [otlp], exporters: [file/{s}]}}" for s in SIGNALS)
+    files = "\n".join(f"  file/{s}: {{path: {tmp_path / (s + '.json')}}}" for s in SIGNALS)
+    sidecar_cfg = f"""
+receivers:
+  otlp:
+    protocols:
+      grpc: {{endpoint: 127.0.0.1:{side_port}}}
+exporters:
+{files}
+service:
+  telemetry: {{metrics: {{address: 127.0.0.1:{metrics_port}}}}}
+  pipelines:
+{pipelines}
+"""
+    col_port = run.free_port()
+    col_pipelines = "\n".join(f"    {s}: {{receivers: [otlp], exporters: [otlp]}}" for s in SIGNALS)
+    collector_cfg = f"""
+receivers:
+  otlp:
+    protocols:
+      grpc: {{endpoint: 127.0.0.1:{col_port}}}
+exporters:
+  otlp:
+    endpoint: 127.0.0.1:{side_port}
+    compression: {compression}
+    tls: {{insecure: true}}
+service:
+  telemetry: {{metrics: {{level: none}}}}
+  pipelines:
+{col_pipelines}
+"""
+    with run.sidecar(sidecar_cfg, tmp_path, ports=[side_port, metrics_port]) as sidecar, \
+            run.collector(collector_cfg, tmp_path, ports=[col_port]) as collector:
+        with grpc.insecure_channel(f"127.0.0.1:{col_port}") as channel:
+            for s in SIGNALS:
+                service = messages(s)[0]
+                call = channel.unary_unary(f"/{service}/Export", request_serializer=None,
+                                           response_deserializer=None)
+                call(requests[s], timeout=30)
+
+        def received():
+            got = {s: cmp.flatten(s, cmp.read_json_lines(tmp_path / f"{s}.json", s)) for s in SIGNALS}
+            return got if all(len(got[s]) >= len(want[s]) for s in SIGNALS) else None
+
+        got = run.wait_for(received, 60, f"every item in otelplug's files\nsidecar:\n"
+                           f"{sidecar.output()}\ncollector:\n{collector.output()}")
+        for s in SIGNALS:
+            cmp.assert_same(s, got[s], want[s])
+        assert sidecar.stop() == 0, sidecar.output()
