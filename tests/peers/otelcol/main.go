@@ -26,6 +26,7 @@ import (
 	"go.opentelemetry.io/collector/processor/batchprocessor"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
+	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter"
@@ -36,7 +37,8 @@ import (
 )
 
 func factories() (otelcol.Factories, error) {
-	var f otelcol.Factories
+	// the Collector's own telemetry (service::telemetry), required since v0.13x
+	f := otelcol.Factories{Telemetry: otelconftelemetry.NewFactory()}
 	var err error
 	if f.Extensions, err = otelcol.MakeFactoryMap[extension.Factory](); err != nil {
 		return f, err
