@@ -136,6 +136,8 @@ def without_root_has_is_remote(items: list[dict]) -> list[dict]:
         span = item.get("span")
         if span is not None and not span.get("parent_span_id") and span.get("flags", 0) & HAS_IS_REMOTE:
             span = {**span, "flags": span["flags"] & ~HAS_IS_REMOTE}
+            if not span["flags"]:
+                del span["flags"]          # proto3 JSON leaves zeros out
             item = {**item, "span": span}
         out.append(item)
     return out

@@ -24,6 +24,11 @@ from tests.interop import otlp_compare as cmp
 from tests.peers import run
 
 CONFIG = Path(__file__).with_name("same_config.yaml")
+# Since v0.136 the Collector's spanmetrics adds a ``collector.instance.id``
+# dimension (a random UUID per Collector process) behind a beta feature
+# gate; otelplug has no such dimension yet, so the gate is turned off here
+# and the difference is tracked in bench/README.md's interop notes.
+COLLECTOR_ARGS = ["--feature-gates=-connector.spanmetrics.includeCollectorInstanceID"]
 TRACE_SERVICE = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
@@ -99,12 +104,19 @@ def send(port: int, requests: list[bytes]) -> None:
 
 def latest_points(items: list[dict]) -> list[dict]:
     """The last value of each span-metrics series (cumulative), without
-    the timestamps, which differ between any two runs."""
+    the timestamps, which differ between any two runs, and without min and
+    max: otelplug reports them for explicit-bucket histograms too, the
+    Collector only for exponential ones (optional OTLP fields). Sums are
+    rounded to 1e-6 ms: adding the same durations in another order
+    (numpy over a batch, the Collector span by span) differs in the last
+    bits."""
     last = {}
     for item in items:
         point = dict(item["point"])
-        for key in ("start_time_unix_nano", "time_unix_nano"):
+        for key in ("start_time_unix_nano", "time_unix_nano", "min", "max"):
             point.pop(key, None)
+        if "sum" in point:
+            point["sum"] = round(point["sum"], 6)
         series = (item["metric"]["name"], cmp.canonical([point.get("attributes", [])])[0])
         last[series] = {**item, "point": point}
     return list(last.values())
@@ -121,7 +133,8 @@ def outputs(tmp_path_factory):
         for name in ("collector", "otelplug"):
             env, port = env_for(base / name)
             if name == "collector":
-                program = run.collector(CONFIG.read_text(), base, ports=[port], env=env)
+                program = run.collector(CONFIG.read_text(), base, ports=[port], env=env,
+                                        args=COLLECTOR_ARGS)
             else:
                 program = run.sidecar(CONFIG.read_text(), base, ports=[port], env=env)
             programs.append(program)
@@ -156,7 +169,7 @@ def traces_in(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize("pipeline", ["hash_seed", "proportional", "tail"])
 def test_same_sampling_decisions(outputs, pipeline):
-    col = traces_in(outputs["collector"] / f"{pipeline}.json")
+    col = cmp.without_root_has_is_remote(traces_in(outputs["collector"] / f"{pipeline}.json"))
     side = traces_in(outputs["otelplug"] / f"{pipeline}.json")
     assert 0 < len(col) < 900, f"{pipeline}: the Collector kept {len(col)} of 900 spans"
     kept = lambda items: sorted({i["span"]["trace_id"] for i in items})  # noqa: E731

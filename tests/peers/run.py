@@ -111,12 +111,13 @@ class Program:
         self.stop()
 
 
-def collector(config_yaml: str, workdir: Path, ports=(), name: str = "otelcol", env=None) -> Program:
+def collector(config_yaml: str, workdir: Path, ports=(), name: str = "otelcol", env=None,
+              args=()) -> Program:
     """The Collector running ``config_yaml`` (started, listening on ``ports``)."""
     binary = require_collector()
     config = Path(workdir) / f"{name}.yaml"
     config.write_text(config_yaml)
-    return Program([str(binary), "--config", str(config)], workdir, name, env=env).start(ports)
+    return Program([str(binary), "--config", str(config), *args], workdir, name, env=env).start(ports)
 
 
 def collector_validate(config_path: Path, env=None) -> subprocess.CompletedProcess:
