@@ -13,6 +13,8 @@ different paths are interleaved so neighbours' load hits all of them.
      otelplug path:  app -> ShmSpanProcessor -> otelplug sidecar
                      (shm -> batch -> otlp) -> sink
    = CPU of the app and agent processes over a window / spans the sink got.
+   "Export share" subtracts the app's CPU per span with no processor at
+   all (measured in the same run): what getting spans out costs.
 2. Agent CPU per span at --rate spans/s and at the maximum sustained rate:
      Collector:               OTLP in -> batch -> OTLP out
      otelplug sidecar, shm:   shm in -> batch -> OTLP out
@@ -104,6 +106,13 @@ def otlp_load(port: int, rate: float, seconds: float, out) -> None:
             t.join()
     channel.close()
     out.put(counts)
+
+
+def bare_app(rate: float, seconds: float, out) -> None:
+    """The same spans with no processor: the app's own cost, the baseline."""
+    tp = st._provider()
+    tracer = tp.get_tracer("bench.app", "1.0")
+    out.put({"made": st._paced(lambda: st._one_span(tracer), rate, seconds)})
 
 
 def bsp_app(port: int, compression: str, rate: float, seconds: float, out) -> None:
@@ -262,6 +271,21 @@ class Bench(st.Bench):
             agent.stop()
         return out
 
+    def bare_run(self) -> float:
+        """App CPU per span with no processor (the baseline of (1))."""
+        import psutil
+        a = self.args
+        q = self.ctx.Queue()
+        app = self.ctx.Process(target=bare_app, args=(a.app_rate, 3.0 + a.window + 1.0, q))
+        app.start()
+        time.sleep(3.0)
+        ps = psutil.Process(app.pid)
+        c0, t0 = sum(ps.cpu_times()[:2]), time.perf_counter()
+        time.sleep(a.window)
+        c1, t1 = sum(ps.cpu_times()[:2]), time.perf_counter()
+        app.join(60)
+        return (c1 - c0) / (a.app_rate * (t1 - t0)) * 1e6
+
     def host_run(self, path: str, compression: str) -> dict:
         """(1): app + agent CPU per span at --app-rate."""
         import psutil
@@ -306,6 +330,7 @@ def main() -> None:
     b = Bench(args)
     agent = {(k, c): [] for k in kinds for c in comps}
     host = {(p, c): [] for p in ("collector", "otelplug") for c in comps}
+    bare = []
     t0 = time.perf_counter()
     try:
         for rep in range(args.repeats):
@@ -317,6 +342,8 @@ def main() -> None:
                           f"{r['rate']['us_per_span']:.2f} us/span ({r['rate']['spans_per_s']:.0f}/s), "
                           f"RSS {r['rss_mib']:.0f} MiB; max {r['max']['spans_per_s']:.0f}/s at "
                           f"{r['max']['us_per_span']:.2f} us/span", file=sys.stderr)
+                bare.append(b.bare_run())
+                print(f"  rep {rep + 1} app alone: {bare[-1]:.2f} us/span", file=sys.stderr)
                 for p in ("collector", "otelplug"):
                     r = b.host_run(p, c)
                     host[(p, c)].append(r)
@@ -327,14 +354,18 @@ def main() -> None:
     med = st._med
     print(f"\nload avg after: {os.getloadavg()[0]:.2f}; {time.perf_counter() - t0:.0f} s; "
           f"medians of {args.repeats} run(s)\n")
-    print(f"(1) host CPU per span, app + agent, app at {args.app_rate:.0f} spans/s\n")
+    base = med(bare)
+    print(f"(1) host CPU per span, app + agent, app at {args.app_rate:.0f} spans/s; the app alone "
+          f"(no processor) {base:.2f} us/span\n")
     print("| compression | collector path us/span | otelplug path us/span | otelplug / collector "
+          "| export share collector | export share otelplug | otelplug / collector "
           "| delivered/s collector | delivered/s otelplug |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for c in comps:
         col, ours = host[("collector", c)], host[("otelplug", c)]
         uc, uo = med([r["us_per_span"] for r in col]), med([r["us_per_span"] for r in ours])
-        print(f"| {c} | {uc:.2f} | {uo:.2f} | {uo / uc:.2f} | "
+        print(f"| {c} | {uc:.2f} | {uo:.2f} | {uo / uc:.2f} | {uc - base:.2f} | {uo - base:.2f} | "
+              f"{(uo - base) / (uc - base):.2f} | "
               f"{med([r['spans_per_s'] for r in col]):,.0f} | {med([r['spans_per_s'] for r in ours]):,.0f} |")
     print(f"\n(2)+(3) agent CPU per span at {args.rate:.0f} spans/s and at the maximum; RSS at "
           f"{args.rate:.0f} spans/s\n")
