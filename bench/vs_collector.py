@@ -132,28 +132,9 @@ def bsp_app(port: int, compression: str, rate: float, seconds: float, out) -> No
 
 
 # -- agents ------------------------------------------------------------------------------------
-def collector_config(port: int, sink_port: int, compression: str) -> str:
-    return f"""
-receivers:
-  otlp:
-    protocols:
-      grpc: {{endpoint: 127.0.0.1:{port}}}
-processors:
-  batch:
-    {BATCH}
-exporters:
-  otlp:
-    endpoint: 127.0.0.1:{sink_port}
-    tls: {{insecure: true}}
-    compression: {compression}
-service:
-  telemetry: {{metrics: {{level: none}}}}
-  pipelines:
-    traces: {{receivers: [otlp], processors: [batch], exporters: [otlp]}}
-"""
-
-
-def sidecar_config(receiver: str, port: int, sink_port: int, compression: str) -> str:
+def agent_config(receiver: str, port: int, sink_port: int, compression: str) -> str:
+    """One YAML for the Collector and the sidecar: the receiver (otlp, or
+    otelplug's shm), batch, the otlp exporter to the sink."""
     rx = ("shm: {channels: ['']}" if receiver == "shm"
           else f"otlp: {{protocols: {{grpc: {{endpoint: 127.0.0.1:{port}}}}}}}")
     return f"""
@@ -184,11 +165,11 @@ class Agent:
         cfg = os.path.join(tmp, f"{kind}-{compression}.yaml")
         env = {**os.environ, "OTELPLUG_SHM_DIR": self.shm_dir}
         env.pop("OTELPLUG_CHANNEL", None)
+        receiver = "shm" if kind == "otelplug-shm" else "otlp"
+        text = agent_config(receiver, self.port, sink_port, compression)
         if kind == "collector":
-            text, argv = collector_config(self.port, sink_port, compression), [str(collector_binary())]
+            argv = [str(collector_binary())]
         else:
-            receiver = "shm" if kind == "otelplug-shm" else "otlp"
-            text = sidecar_config(receiver, self.port, sink_port, compression)
             argv = [sys.executable, "-m", "otelplug.cli.main", "run", "--log-level", "warning"]
         with open(cfg, "w") as f:
             f.write(text)

@@ -20,7 +20,7 @@ from tests.otlp_sink import _hex_ids_to_base64
 
 REQUESTS = {"traces": ExportTraceServiceRequest, "logs": ExportLogsServiceRequest,
             "metrics": ExportMetricsServiceRequest}
-POINT_KINDS = ("gauge", "sum", "histogram", "exponential_histogram", "summary")
+SIGNALS = ("traces", "logs", "metrics")
 
 
 def _sorted_attributes(obj):
@@ -141,3 +141,28 @@ def without_root_has_is_remote(items: list[dict]) -> list[dict]:
             item = {**item, "span": span}
         out.append(item)
     return out
+
+
+def per_signal(template: str) -> str:
+    """YAML lines, one per signal: ``template`` formatted with ``s``."""
+    return "\n".join(template.format(s=s) for s in SIGNALS)
+
+
+def assert_files_hold(directory: Path, want: dict, context, case: str | None = None) -> None:
+    """Wait until the OTLP-JSON files ``<signal>.json`` in ``directory``
+    hold as many items as ``want`` (of resource ``interop.case`` = ``case``
+    when given), then compare every signal. ``context()`` says what was
+    running, for the timeout message."""
+    from tests.peers.run import wait_for
+
+    def received():
+        got = {}
+        for s in SIGNALS:
+            items = flatten(s, read_json_lines(Path(directory) / f"{s}.json", s))
+            got[s] = with_resource_attribute(items, "interop.case", case) if case else items
+        return got if all(len(got[s]) >= len(want[s]) for s in SIGNALS) else None
+
+    got = wait_for(received, 60, f"every item in {directory}\n{context()}")
+    want = {**want, "traces": without_root_has_is_remote(want["traces"])}
+    for s in SIGNALS:
+        assert_same(s, got[s], want[s])

@@ -21,7 +21,7 @@ from tests.interop import otlp_compare as cmp
 from tests.interop.certs import make_certs
 from tests.peers import run
 
-SIGNALS = ("traces", "logs", "metrics")
+SIGNALS = cmp.SIGNALS
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +30,8 @@ def otelcol(tmp_path_factory):
     certs = make_certs(d / "certs")
     ports = {name: run.free_port() for name in ("grpc", "http", "grpc_tls", "http_tls")}
     tls = f"tls: {{cert_file: {certs.cert_file}, key_file: {certs.key_file}}}"
-    files = "\n".join(f"  file/{s}: {{path: {d / (s + '.json')}, flush_interval: 100ms}}"
-                      for s in SIGNALS)
-    pipelines = "\n".join(f"    {s}: {{receivers: [otlp, otlp/tls], exporters: [file/{s}]}}"
-                          for s in SIGNALS)
+    files = cmp.per_signal(f"  file/{{s}}: {{{{path: {d}/{{s}}.json, flush_interval: 100ms}}}}")
+    pipelines = cmp.per_signal("    {s}: {{receivers: [otlp, otlp/tls], exporters: [file/{s}]}}")
     config = f"""
 receivers:
   otlp:
@@ -78,8 +76,7 @@ def test_every_item_arrives_equal(otelcol, tmp_path, kind, compression, tls):
     case = f"{kind}-{compression}-{'tls' if tls else 'plain'}"
     channel = f"interop-{case}"
     metrics_port = run.free_port()
-    pipelines = "\n".join(f"    {s}: {{receivers: [shm], processors: [batch], exporters: [{kind}]}}"
-                          for s in SIGNALS)
+    pipelines = cmp.per_signal(f"    {{s}}: {{{{receivers: [shm], processors: [batch], exporters: [{kind}]}}}}")
     config = f"""
 receivers:
   shm: {{channels: [{channel}]}}
@@ -98,17 +95,8 @@ service:
         want = {s: cmp.flatten(s, [cmp.read_pb(Path(f"{prefix}.{s}.pb"), s)]) for s in SIGNALS}
         assert len(want["traces"]) == 56 and len(want["logs"]) == 23 and len(want["metrics"]) == 7
 
-        def received():
-            got = {s: cmp.with_resource_attribute(
-                cmp.flatten(s, cmp.read_json_lines(otelcol.dir / f"{s}.json", s)), "interop.case", case)
-                for s in SIGNALS}
-            return got if all(len(got[s]) >= len(want[s]) for s in SIGNALS) else None
-
-        got = run.wait_for(received, 60, f"all items of {case} in the Collector's files\n"
-                           f"sidecar:\n{sidecar.output()}\ncollector:\n{otelcol.program.output()}")
-        want["traces"] = cmp.without_root_has_is_remote(want["traces"])
-        for s in SIGNALS:
-            cmp.assert_same(s, got[s], want[s])
+        cmp.assert_files_hold(otelcol.dir, want, case=case, context=lambda: (
+            f"sidecar:\n{sidecar.output()}\ncollector:\n{otelcol.program.output()}"))
         assert sidecar.stop() == 0, sidecar.output()
 
 

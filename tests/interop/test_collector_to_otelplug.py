@@ -19,7 +19,7 @@ from otelplug.sidecar.receivers.otlp import messages
 from tests.interop import otlp_compare as cmp
 from tests.peers import run
 
-SIGNALS = ("traces", "logs", "metrics")
+SIGNALS = cmp.SIGNALS
 
 
 @pytest.mark.parametrize("compression", ["gzip", "none"])
@@ -31,8 +31,8 @@ def test_collector_exports_to_otelplug_receiver(tmp_path, compression):
     want = {s: cmp.flatten(s, [cmp.read_pb(Path(f"{prefix}.{s}.pb"), s)]) for s in SIGNALS}
 
     side_port, metrics_port = run.free_port(), run.free_port()
-    pipelines = "\n".join(f"    {s}: {{receivers: [otlp], exporters: [file/{s}]}}" for s in SIGNALS)
-    files = "\n".join(f"  file/{s}: {{path: {tmp_path / (s + '.json')}}}" for s in SIGNALS)
+    pipelines = cmp.per_signal("    {s}: {{receivers: [otlp], exporters: [file/{s}]}}")
+    files = cmp.per_signal(f"  file/{{s}}: {{{{path: {tmp_path}/{{s}}.json}}}}")
     sidecar_cfg = f"""
 receivers:
   otlp:
@@ -46,7 +46,7 @@ service:
 {pipelines}
 """
     col_port = run.free_port()
-    col_pipelines = "\n".join(f"    {s}: {{receivers: [otlp], exporters: [otlp]}}" for s in SIGNALS)
+    col_pipelines = cmp.per_signal("    {s}: {{receivers: [otlp], exporters: [otlp]}}")
     collector_cfg = f"""
 receivers:
   otlp:
@@ -71,13 +71,6 @@ service:
                                            response_deserializer=None)
                 call(requests[s], timeout=30)
 
-        def received():
-            got = {s: cmp.flatten(s, cmp.read_json_lines(tmp_path / f"{s}.json", s)) for s in SIGNALS}
-            return got if all(len(got[s]) >= len(want[s]) for s in SIGNALS) else None
-
-        got = run.wait_for(received, 60, f"every item in otelplug's files\nsidecar:\n"
-                           f"{sidecar.output()}\ncollector:\n{collector.output()}")
-        want["traces"] = cmp.without_root_has_is_remote(want["traces"])
-        for s in SIGNALS:
-            cmp.assert_same(s, got[s], want[s])
+        cmp.assert_files_hold(tmp_path, want, context=lambda: (
+            f"sidecar:\n{sidecar.output()}\ncollector:\n{collector.output()}"))
         assert sidecar.stop() == 0, sidecar.output()
