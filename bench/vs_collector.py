@@ -28,8 +28,8 @@ different paths are interleaved so neighbours' load hits all of them.
 The Collector is the one tests/peers builds (``python -m tests.peers
 build collector``).
 
-    python bench/vs_collector.py              # ~4 min (1 repeat)
-    python bench/vs_collector.py --repeats 2  # ~8 min
+    python bench/vs_collector.py              # ~5 min (1 repeat)
+    python bench/vs_collector.py --repeats 2  # ~10 min
 """
 from __future__ import annotations
 
