@@ -164,3 +164,14 @@ def test_thrift_translation_matches_jaegers_own(jaeger, protocol):
     assert ours.keys() == theirs.keys()
     for name in theirs:
         assert ours[name] == theirs[name], name
+
+
+def test_array_and_map_tags_are_written_as_gos_json():
+    """What the Thrift paths must match, without Jaeger: Go's encoding/json
+    (pcommon's AsString) writes integral floats without ".0", exponents
+    without padding, map keys sorted, and escapes <, > and &."""
+    from otelplug.sidecar.exporters.jaeger.translate import tag
+    value = dict((field[0], field[2]) for field in tag("a", (0.5, -2.0, 1e21, 1e-7, 1e16)))[3]
+    assert value == "[0.5,-2,1e+21,1e-7,10000000000000000]"
+    value = dict((field[0], field[2]) for field in tag("m", {"b": ["<&>"], "a": True}))[3]
+    assert value == '{"a":true,"b":["\\u003c\\u0026\\u003e"]}'
