@@ -3,13 +3,17 @@
 same OTLP requests they must make the same sampling decisions
 (probabilistic_sampler in hash_seed and proportional mode, tail_sampling
 policies) -- down to the tracestate they write -- and compute the same
-span metrics (names, attributes, counts, histogram buckets).
+span metrics (names, attributes, counts, histogram buckets), in OTLP
+and in the Prometheus exposition.
 """
 from __future__ import annotations
 
 import os
 import random
+import re
+import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import grpc
 import pytest
@@ -36,7 +40,8 @@ def env_for(out_dir: Path) -> tuple[dict, int]:
     grpc_port, http_port = run.free_port(), run.free_port()
     out_dir.mkdir(parents=True, exist_ok=True)
     return {**os.environ, "OTLP_GRPC_ENDPOINT": f"127.0.0.1:{grpc_port}",
-            "OTLP_HTTP_ENDPOINT": f"127.0.0.1:{http_port}", "OUT_DIR": str(out_dir)}, grpc_port
+            "OTLP_HTTP_ENDPOINT": f"127.0.0.1:{http_port}", "OUT_DIR": str(out_dir),
+            "PROMETHEUS_ENDPOINT": f"127.0.0.1:{run.free_port()}"}, grpc_port
 
 
 def test_both_accept_the_same_yaml(tmp_path):
@@ -126,7 +131,7 @@ def latest_points(items: list[dict]) -> list[dict]:
 def outputs(tmp_path_factory):
     """Both programs fed the same requests; their output folders."""
     requests = make_requests()
-    dirs = {}
+    dirs, scrape_urls = {}, {}
     programs = []
     base = tmp_path_factory.mktemp("same-config")
     try:
@@ -140,6 +145,7 @@ def outputs(tmp_path_factory):
             programs.append(program)
             send(port, requests)
             dirs[name] = base / name
+            scrape_urls[name] = f"http://{env['PROMETHEUS_ENDPOINT']}/metrics"
         n_spans = 3 * 300
 
         def spanmetrics_complete(d):
@@ -157,7 +163,9 @@ def outputs(tmp_path_factory):
             sizes = []
             run.wait_for(lambda: sizes.append((d / "tail.json").stat().st_size) or
                          (len(sizes) > 20 and sizes[-1] == sizes[-20]), 30, f"{d}/tail.json to settle")
-        yield dirs
+        yield SimpleNamespace(dirs=dirs, scrapes={
+            name: urllib.request.urlopen(url, timeout=10).read().decode()
+            for name, url in scrape_urls.items()})
     finally:
         for p in programs:
             p.stop()
@@ -169,8 +177,8 @@ def traces_in(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize("pipeline", ["hash_seed", "proportional", "tail"])
 def test_same_sampling_decisions(outputs, pipeline):
-    col = cmp.without_root_has_is_remote(traces_in(outputs["collector"] / f"{pipeline}.json"))
-    side = traces_in(outputs["otelplug"] / f"{pipeline}.json")
+    col = cmp.without_root_has_is_remote(traces_in(outputs.dirs["collector"] / f"{pipeline}.json"))
+    side = traces_in(outputs.dirs["otelplug"] / f"{pipeline}.json")
     assert 0 < len(col) < 900, f"{pipeline}: the Collector kept {len(col)} of 900 spans"
     kept = lambda items: sorted({i["span"]["trace_id"] for i in items})  # noqa: E731
     assert kept(side) == kept(col), f"{pipeline}: different traces kept"
@@ -179,8 +187,38 @@ def test_same_sampling_decisions(outputs, pipeline):
 
 def test_same_span_metrics(outputs):
     col = latest_points(cmp.flatten("metrics", cmp.read_json_lines(
-        outputs["collector"] / "spanmetrics.json", "metrics")))
+        outputs.dirs["collector"] / "spanmetrics.json", "metrics")))
     side = latest_points(cmp.flatten("metrics", cmp.read_json_lines(
-        outputs["otelplug"] / "spanmetrics.json", "metrics")))
+        outputs.dirs["otelplug"] / "spanmetrics.json", "metrics")))
     assert {i["metric"]["name"] for i in col} == {i["metric"]["name"] for i in side}
     cmp.assert_same("spanmetrics", side, col)
+
+
+LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def span_metric_samples(exposition: str) -> dict:
+    """{(name, labels): value} of the span metrics series.  Labels with
+    an empty value are left out: Prometheus treats them as absent (the
+    Collector writes ``otel_scope_version=""``, otelplug leaves it out).
+    So is ``instance``: the Collector maps each resource's
+    ``service.instance.id`` to it; otelplug by default counts that
+    attribute among the per-process ones it merges away
+    (``process_identity_attributes``, which the Collector does not have)."""
+    out = {}
+    for line in exposition.splitlines():
+        if line.startswith("traces_span_metrics"):
+            series, _, value = line.rpartition(" ")
+            name, _, labels = series.partition("{")
+            kept = tuple(sorted((k, v) for k, v in LABEL.findall(labels) if v and k != "instance"))
+            out[(name, kept)] = float(value)
+    return out
+
+
+def test_same_prometheus_exposition(outputs):
+    col = span_metric_samples(outputs.scrapes["collector"])
+    side = span_metric_samples(outputs.scrapes["otelplug"])
+    assert col, outputs.scrapes["collector"][:2000]
+    assert sorted(side) == sorted(col)
+    for series, value in col.items():
+        assert side[series] == pytest.approx(value, rel=1e-9), series
