@@ -162,7 +162,7 @@ def assert_files_hold(directory: Path, want: dict, context, case: str | None = N
             got[s] = with_resource_attribute(items, "interop.case", case) if case else items
         return got if all(len(got[s]) >= len(want[s]) for s in SIGNALS) else None
 
-    got = wait_for(received, 60, f"every item in {directory}\n{context()}")
+    got = wait_for(received, 60, lambda: f"every item in {directory}\n{context()}")
     want = {**want, "traces": without_root_has_is_remote(want["traces"])}
     for s in SIGNALS:
         assert_same(s, got[s], want[s])

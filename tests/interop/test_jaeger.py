@@ -74,7 +74,7 @@ def export_and_query(jaeger, protocol: str, service: str, trace_id: int):
         exporter.shutdown()
     q = jaeger.query
     got = run.wait_for(lambda: (t := q.trace(trace_id)) and len(t["spans"]) == len(spans) and t,
-                       30, f"{len(spans)} spans of trace {trace_id:032x} in Jaeger\n"
+                       30, lambda: f"{len(spans)} spans of trace {trace_id:032x} in Jaeger\n"
                        f"{jaeger.program.output()}")
     return spans, got
 

@@ -155,8 +155,9 @@ def outputs(tmp_path_factory):
 
         for name, d in dirs.items():
             # tail sampling decides after decision_wait (1 s); span metrics flush every 0.5 s
+            program = programs[list(dirs).index(name)]
             run.wait_for(lambda: spanmetrics_complete(d) and (d / "tail.json").exists(), 30,
-                         f"{name}'s outputs in {d}\n{programs[list(dirs).index(name)].output()}")
+                         lambda: f"{name}'s outputs in {d}\n{program.output()}")
         # every pipeline has had its decision round and flush; give the file
         # exporters' flush a bound by waiting for the tail output to stop growing
         for d in dirs.values():

@@ -1,14 +1,15 @@
 """Build the real OpenTelemetry Collector and Jaeger, once per version.
 
 Binaries are cached outside the repository under ``~/.cache/otelplug-peers``
-(``$OTELPLUG_PEERS_CACHE`` overrides), one directory per version, so a
-version is compiled once per machine. The Go sources kept here are a
+(``$OTELPLUG_PEERS_CACHE`` overrides), one directory per version and state
+of the Go sources here, so each is compiled once per machine. The Go sources kept here are a
 hand-written Collector ``main.go`` and ``go.mod`` templates; everything
 else comes from the Go module proxy at the pinned versions.
 """
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
@@ -34,12 +35,21 @@ def cache_dir() -> Path:
     return Path(override) if override else Path.home() / ".cache" / "otelplug-peers"
 
 
+def _sources_digest(folder: str) -> str:
+    """A short hash of the Go sources kept here, so that editing them
+    builds anew instead of reusing a binary made from older ones."""
+    h = hashlib.sha256()
+    for path in sorted((HERE / folder).iterdir()):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:10]
+
+
 def collector_binary() -> Path:
-    return cache_dir() / f"otelcol-{COLLECTOR_RELEASE}" / "otelcol"
+    return cache_dir() / f"otelcol-{COLLECTOR_RELEASE}-{_sources_digest('otelcol')}" / "otelcol"
 
 
 def jaeger_binary() -> Path:
-    return cache_dir() / f"jaeger-{JAEGER_VERSION}" / "jaeger"
+    return cache_dir() / f"jaeger-{JAEGER_VERSION}-{_sources_digest('jaeger')}" / "jaeger"
 
 
 def _fill(template: Path, values: dict[str, str]) -> str:

@@ -41,16 +41,18 @@ def free_port(kind=socket.SOCK_STREAM) -> int:
         return s.getsockname()[1]
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
+def wait_for(predicate, timeout: float, what, interval: float = 0.05):
     """Poll ``predicate`` until it returns something truthy; that value,
-    or AssertionError naming ``what`` at the deadline."""
+    or AssertionError naming ``what`` (a string, or a callable giving one
+    at the deadline, e.g. with the peers' output by then)."""
     deadline = time.monotonic() + timeout
     while True:
         got = predicate()
         if got:
             return got
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for "
+                                 f"{what() if callable(what) else what}")
         time.sleep(interval)
 
 
@@ -75,9 +77,13 @@ class Program:
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.argv, cwd=self.workdir, stdout=self._log,
                                      stderr=subprocess.STDOUT, env=self.env)
-        for port in ports:
-            wait_for(lambda: self._alive() and _port_open(port), timeout,
-                     f"{self.name} to listen on 127.0.0.1:{port}\n{self.output()}")
+        try:
+            for port in ports:
+                wait_for(lambda: self._alive() and _port_open(port), timeout,
+                         lambda: f"{self.name} to listen on 127.0.0.1:{port}\n{self.output()}")
+        except BaseException:
+            self.stop()          # never leave a half-started peer behind
+            raise
         return self
 
     def _alive(self) -> bool:
