@@ -123,26 +123,6 @@ def _first_difference(a, b, path="") -> str:
     return f"\n first difference at {path or '<root>'}: expected {a!r}, received {b!r}"
 
 
-HAS_IS_REMOTE = 0x100
-
-
-def without_root_has_is_remote(items: list[dict]) -> list[dict]:
-    """Known difference (see test_collector_otlp.test_root_span_flags): the
-    SDK marks a root span's parent-remoteness as known (bit 8 set, bit 9
-    clear); otelplug's ring record has no bit for that on a span without
-    parent and exports the bit unset. Clears bit 8 on root spans."""
-    out = []
-    for item in items:
-        span = item.get("span")
-        if span is not None and not span.get("parent_span_id") and span.get("flags", 0) & HAS_IS_REMOTE:
-            span = {**span, "flags": span["flags"] & ~HAS_IS_REMOTE}
-            if not span["flags"]:
-                del span["flags"]          # proto3 JSON leaves zeros out
-            item = {**item, "span": span}
-        out.append(item)
-    return out
-
-
 def per_signal(template: str) -> str:
     """YAML lines, one per signal: ``template`` formatted with ``s``."""
     return "\n".join(template.format(s=s) for s in SIGNALS)
@@ -163,6 +143,5 @@ def assert_files_hold(directory: Path, want: dict, context, case: str | None = N
         return got if all(len(got[s]) >= len(want[s]) for s in SIGNALS) else None
 
     got = wait_for(received, 60, lambda: f"every item in {directory}\n{context()}")
-    want = {**want, "traces": without_root_has_is_remote(want["traces"])}
     for s in SIGNALS:
         assert_same(s, got[s], want[s])

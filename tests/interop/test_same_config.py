@@ -127,7 +127,7 @@ def traces_in(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize("pipeline", ["hash_seed", "proportional", "tail"])
 def test_same_sampling_decisions(outputs, pipeline):
-    col = cmp.without_root_has_is_remote(traces_in(outputs.dirs["collector"] / f"{pipeline}.json"))
+    col = traces_in(outputs.dirs["collector"] / f"{pipeline}.json")
     side = traces_in(outputs.dirs["otelplug"] / f"{pipeline}.json")
     assert 0 < len(col) < 900, f"{pipeline}: the Collector kept {len(col)} of 900 spans"
     kept = lambda items: sorted({i["span"]["trace_id"] for i in items})  # noqa: E731
