@@ -16,10 +16,18 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from otelplug.otlp import encode
+from otelplug.sidecar.exporters.otlp import payload_for
 from tests.interop import otlp_compare as cmp
 from tests.interop.certs import make_certs
+from tests.interop.producer import sdk_traces_request
 from tests.peers import run
+from tests.sidecar.helpers import records_from_spans
 
 SIGNALS = cmp.SIGNALS
 
@@ -102,16 +110,8 @@ service:
 
 def test_root_span_flags():
     """A root span's OTLP flags as the SDK writes them (0x100 | trace
-    flags) come out of the ring and the OTLP encoder (found by the
-    comparison above: otelplug used to leave bit 8 clear on root spans)."""
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    from otelplug.sidecar.exporters.otlp import payload_for
-    from tests.interop.producer import sdk_traces_request
-    from tests.sidecar.helpers import records_from_spans
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    flags) come out of the ring records through both OTLP encoders (found
+    by the comparison above: otelplug used to leave bit 8 clear on roots)."""
     mem = InMemorySpanExporter()
     tp = TracerProvider()
     tp.add_span_processor(SimpleSpanProcessor(mem))
@@ -119,5 +119,8 @@ def test_root_span_flags():
         pass
     spans = mem.get_finished_spans()
     want = sdk_traces_request(spans).resource_spans[0].scope_spans[0].spans[0].flags
-    got = ExportTraceServiceRequest.FromString(payload_for(records_from_spans(spans)))
-    assert got.resource_spans[0].scope_spans[0].spans[0].flags == want
+    assert want & 0x100 and not want & 0x200     # known, not remote
+    records = records_from_spans(spans)
+    for req in (ExportTraceServiceRequest.FromString(payload_for(records)),
+                encode.traces_request(records)):
+        assert req.resource_spans[0].scope_spans[0].spans[0].flags == want
