@@ -36,7 +36,9 @@ class Progress:
             "points_in": _counter(t, "receiver_accepted_metric_points"),
             "spans_out": _counter(t, "exporter_sent_spans"),
             "logs_out": _counter(t, "exporter_sent_log_records"),
-            "points_out": _counter(t, "exporter_sent_metric_points"),
+            # the analytics connector's window metrics are made in the sidecar
+            "points_out": _counter(t, "exporter_sent_metric_points")
+            - _counter(t, "exporter_sent_metric_points", exporter="file/analytics"),
             "ring_drops": _counter(t, "ring_dropped_records") + _counter(t, "ring_retired_dropped_records"),
             "lost": _counter(t, "ring_lost_in_flight_records"),
             "failed": sum(_counter(t, f"exporter_{w}_{x}") for w in ("send_failed", "enqueue_failed")
@@ -53,14 +55,17 @@ def run(args) -> int:
     outdir.mkdir(parents=True, exist_ok=True)
     os.environ.update(OTELPLUG_CHANNEL=channel, OTELPLUG_OUTPUT_DIR=str(outdir),
                       OTELPLUG_METRICS_ADDRESS="127.0.0.1:0", OTELPLUG_HEALTH_ENDPOINT="127.0.0.1:0")
-    for name in ("traces", "metrics", "logs"):
+    for name in ("traces", "metrics", "logs", "analytics"):
         (outdir / f"otelplug-{name}.jsonl").unlink(missing_ok=True)
+    (outdir / "alerts-state.json").unlink(missing_ok=True)
 
     from otelplug.sidecar.config.model import load
     from otelplug.sidecar.default_config import DEFAULT_CONFIG
     from otelplug.sidecar.registry import Registry
     from otelplug.sidecar.service import Service
-    cfg = load("<embedded default config>", Registry.default(), text=DEFAULT_CONFIG)
+    from . import alerts as demo_alerts
+    cfg = load("<embedded default config + demo alerts>", Registry.default(),
+               text=demo_alerts.config(DEFAULT_CONFIG))
     service = Service(cfg)
     service.start()
     prog = Progress(service)
@@ -77,7 +82,8 @@ def run(args) -> int:
     print(f"  adapters: {', '.join(f'{k}[pid {p.pid}]' for k, p in zip(kinds, procs))}\n")
     print(f"{'time':>5}  {'spans in':>9} {'spans/s':>8} {'logs in':>8} {'points in':>9} "
           f"{'exported':>9} {'ring drops':>10}")
-    t0 = time.monotonic()
+    t0, t0_wall = time.monotonic(), time.time()
+    alert_lines: list[str] = []
     last = (t0, 0.0)
     tallies = []
     try:
@@ -108,6 +114,8 @@ def run(args) -> int:
                 break
             time.sleep(0.1)
         retired = [a for c in shm.chan.values() for a in c.retired] if shm else []
+        demo_alerts.wait_resolved(service, 5.0)
+        alert_lines = demo_alerts.summary(service, t0_wall)
     finally:
         service.shutdown()
         for p in procs:
@@ -116,7 +124,9 @@ def run(args) -> int:
         from otelplug.ring.segment import shm_dir
         (shm_dir() / f"otelplug.{channel}.consumer").unlink(missing_ok=True)
     s = prog.snapshot()
-    return _summary(s, tallies, retired, outdir, time.monotonic() - t0)
+    code = _summary(s, tallies, retired, outdir, time.monotonic() - t0)
+    print("\n".join(alert_lines))
+    return code
 
 
 def _summary(s, tallies, retired, outdir: Path, elapsed: float) -> int:
