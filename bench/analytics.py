@@ -55,6 +55,7 @@ from otelplug.sidecar.consumer import Consumer  # noqa: E402
 from otelplug.sidecar.data import RecordSet  # noqa: E402
 from otelplug.sidecar.exporters.otlp import payload_for  # noqa: E402
 from otelplug.sidecar.telemetry import Telemetry  # noqa: E402
+from tests.sidecar.helpers import records_from_spans  # noqa: E402
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S
@@ -80,16 +81,7 @@ def template(n: int, seed=3) -> tuple[RecordSet, np.ndarray]:
         if rng.random() < 0.02:
             s.set_status(Status(StatusCode.ERROR))
         s.end(end_time=T0 + int(durs[i]))
-    parts, defs = [], {}
-    for sp in mem.get_finished_spans():
-        rp, scp = codec.encode_resource(sp.resource), codec.encode_scope(sp.instrumentation_scope)
-        rk, sk = codec.definition_key(rp), codec.definition_key(scp)
-        defs[rk], defs[sk] = rp, scp
-        parts.append(codec.encode_span(sp, rk, sk))
-    lengths = np.array([len(p) for p in parts], np.uint32)
-    offsets = np.zeros(len(parts), np.uint64)
-    offsets[1:] = np.cumsum(lengths[:-1])
-    return RecordSet("traces", b"".join(parts), offsets, lengths, defs), durs
+    return records_from_spans(mem.get_finished_spans()), durs
 
 
 class Stream:

@@ -83,24 +83,27 @@ class MatchConfig:
 
 
 @dataclass
-class ThresholdRule:
-    """A window metric of each group compared with ``value``."""
+class _WindowRule:
+    """What rules over window results share: which signal's windows, which
+    window, and which groups (``where``: dimension values)."""
     signal: Literal["traces", "logs"] = "traces"
     window: str = ""
-    metric: Metric = "error_rate"
-    op: Op = ">"
-    value: float = 0.0
     where: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
-class AnomalyRule:
+class ThresholdRule(_WindowRule):
+    """A window metric of each group compared with ``value``."""
+    metric: Metric = "error_rate"
+    op: Op = ">"
+    value: float = 0.0
+
+
+@dataclass
+class AnomalyRule(_WindowRule):
     """A window metric of a group scoring ``score`` or more (see anomaly)."""
-    signal: Literal["traces", "logs"] = "traces"
-    window: str = ""
     metric: Metric = "p99"
     score: float = 6.0
-    where: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -280,7 +283,7 @@ class AnalyticsConfig:
             if rule_names.count(r.name) > 1:
                 errs.append((at + ("name",), f"{r.name!r} is used twice"))
             cond = r.condition
-            if isinstance(cond, (ThresholdRule, AnomalyRule)):
+            if isinstance(cond, _WindowRule):
                 at = at + (r.kind,)
                 if cond.window not in names:
                     errs.append((at + ("window",), f"unknown window {cond.window!r}; windows: "
