@@ -46,16 +46,14 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from otelplug import codec  # noqa: E402
-from otelplug.analytics.sketch import GroupSketch, Mapping  # noqa: E402
 from otelplug.analytics.windows import StreamAggregator, StreamConfig, WindowSpec  # noqa: E402
-from otelplug.sidecar.component import ComponentID, CreateSettings  # noqa: E402
-from otelplug.sidecar.config.decode import decode  # noqa: E402
 from otelplug.sidecar.connectors import analytics, spanmetrics  # noqa: E402
-from otelplug.sidecar.consumer import Consumer  # noqa: E402
 from otelplug.sidecar.data import RecordSet  # noqa: E402
 from otelplug.sidecar.exporters.otlp import payload_for  # noqa: E402
-from otelplug.sidecar.telemetry import Telemetry  # noqa: E402
 from tests.sidecar.helpers import records_from_spans  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sampling import Null, make  # noqa: E402  (bench/sampling.py: a counting sink, a component maker)
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S
@@ -102,20 +100,6 @@ class Stream:
         self.k += 1
         t = self.tpl
         return RecordSet("traces", self.buf.tobytes(), t.offsets, t.lengths, t.defs), int(ends[-1])
-
-
-class Null(Consumer):
-    def __init__(self):
-        self.items = 0
-
-    def consume(self, records):
-        self.items += records.items
-        records.settle()
-
-
-def make(factory, cfg):
-    st = CreateSettings(ComponentID(factory.type), factory.kind, "traces", Telemetry())
-    return factory.create(st, decode(factory.config, cfg), Null())
 
 
 def cpu_per_span(args):
