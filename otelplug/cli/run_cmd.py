@@ -79,6 +79,11 @@ def cmd_run(args) -> int:
         return 1
     log.info("otelplug sidecar running (%s); pid %d", cfg.source, __import__("os").getpid())
     while not stop.is_set():
+        if service.failure:   # a component thread died: see sidecar/watchdog.py
+            from otelplug.sidecar.watchdog import EXIT_COMPONENT_DIED
+            log.critical("exiting with status %d: %s", EXIT_COMPONENT_DIED, service.failure)
+            service.shutdown()
+            return EXIT_COMPONENT_DIED
         if reload_.wait(0.2):
             reload_.clear()
             try:

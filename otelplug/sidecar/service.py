@@ -19,6 +19,7 @@ import psutil
 from .component import CreateSettings, Kind
 from .consumer import FanOut
 from .telemetry import MetricsServer, Telemetry
+from . import watchdog
 
 log = logging.getLogger("otelplug.sidecar")
 
@@ -35,6 +36,7 @@ class Service:
         self.entries: dict = {}      # pipeline id -> first consumer
         self.metrics_server = None
         self._started = False
+        self.failure: str | None = None   # set when a component thread died (watchdog)
         self._build()
 
     def _settings(self, kind, cid, signal=None):
@@ -104,6 +106,7 @@ class Service:
     def start(self) -> None:
         tm = self.config.telemetry.metrics
         self._install_process_metrics()
+        watchdog.watch(self._component_died)
         if tm.level != "none" and tm.address:
             self.metrics_server = MetricsServer(self.telemetry, tm.address)
             self.metrics_server.start()
@@ -130,6 +133,14 @@ class Service:
                     log.exception("error shutting down %r", c)
         if self.metrics_server:
             self.metrics_server.shutdown()
+        watchdog.unwatch(self._component_died)
+
+    def _component_died(self, reason: str) -> None:
+        # the watchdog's hook: unhealthy at once; `otelplug run` exits on it
+        self.failure = reason
+        for ext in self.extensions.values():
+            if hasattr(ext, "failed"):
+                ext.failed(reason)
 
     def _install_process_metrics(self) -> None:
         proc = psutil.Process(os.getpid())

@@ -31,6 +31,19 @@ from ..signals import ITEM_WORD, RECORD_TYPE
 log = logging.getLogger("otelplug.sidecar")
 
 
+def metric_points_checked(records) -> tuple[int, list]:
+    """Data points in a set of metric records, and the records that do not
+    decode as ``(index, error)``."""
+    from otelplug import codec
+    points, bad = 0, []
+    for i, p in enumerate(records.payloads()):
+        try:
+            points += len(codec.decode_metric(p).points)
+        except ValueError as exc:
+            bad.append((i, str(exc)))
+    return points, bad
+
+
 @dataclass
 class ShmReceiverConfig:
     channels: list[str] = field(default_factory=lambda: [""])   # "": $OTELPLUG_CHANNEL or default
@@ -67,6 +80,8 @@ class _Tracker:
         self.ring = ring
         self.pending: deque = deque()     # [batch, settled?]
         self.gen = 0
+        self.defs_checked = 0             # definitions decoded once (see _checked_definitions)
+        self.meta_errors = 0
 
 
 class ShmReceiver:
@@ -92,7 +107,8 @@ class ShmReceiver:
         self._lost = tel.counter("ring_lost_in_flight_records",
                                  "Records being written when their producer died", ("channel",))
         self._corrupt = tel.counter("ring_corrupt_records",
-                                    "Corrupt ring records detected and skipped", ("channel",))
+                                    "Corrupt ring records detected and skipped",
+                                    ("channel", "record_type"))
         self._retired_dropped = tel.counter("ring_retired_dropped_records",
                                             "Records dropped by producers that have exited", ("channel",))
         self._producers = tel.gauge("ring_producers", "Producer rings being read", ("channel",))
@@ -166,7 +182,7 @@ class ShmReceiver:
         tracker.pending.append(entry)
         gen = tracker.gen
         ack = Ack(lambda a, t=tracker, g=gen, e=entry: self._settled.put((t, g, e)))
-        defs = ring.definitions()
+        defs = self._checked_definitions(channel, tracker)
         types = batch.types
         refused = False
         handled = np.zeros(len(types), dtype=bool)
@@ -187,8 +203,9 @@ class ShmReceiver:
             else:
                 rs = RecordSet(signal, batch.data, batch.offsets[mask], batch.lengths[mask], defs, (ack,))
             if signal == "metrics":
-                from otelplug.sidecar.signals import metric_points
-                rs.items = metric_points(rs)
+                rs = self._valid_metrics(channel, rs)
+                if not len(rs):
+                    continue
             ack.hold()
             try:
                 consumer.consume(rs)
@@ -214,6 +231,46 @@ class ShmReceiver:
         ack.settle()
         return False
 
+    def _valid_metrics(self, channel: str, rs: RecordSet) -> RecordSet:
+        """The metric records that decode, with their data points counted
+        (the receiver has to decode metric records anyway to count points);
+        a corrupt one is skipped and counted, never let through to kill a
+        thread downstream."""
+        points, bad = metric_points_checked(rs)
+        if bad:
+            self._corrupt.add(len(bad), channel=channel, record_type="metrics")
+            log.warning("%s: skipped %d corrupt metric record(s) on channel %s: %s",
+                        self.id, len(bad), channel, bad[0][1])
+            keep = np.ones(len(rs), dtype=bool)
+            keep[[i for i, _ in bad]] = False
+            rs = rs.select(keep)
+        rs.items = points
+        return rs
+
+    def _checked_definitions(self, channel: str, tracker: _Tracker) -> dict:
+        """The ring's definitions, each decoded once when it first appears:
+        a corrupt one is removed (records referring to it then count as
+        missing a definition downstream) and counted."""
+        defs = tracker.ring.definitions()
+        meta = tracker.ring.meta
+        if meta.errors > tracker.meta_errors:
+            self._corrupt.add(meta.errors - tracker.meta_errors, channel=channel,
+                              record_type="definitions")
+            log.warning("%s: corrupt definitions file %s", self.id, meta.path)
+            tracker.meta_errors = meta.errors
+        if len(defs) > tracker.defs_checked:
+            from otelplug import codec
+            for key in list(defs)[tracker.defs_checked:]:
+                try:
+                    codec.decode_definition(defs[key])
+                except ValueError as exc:
+                    del defs[key]
+                    self._corrupt.add(1, channel=channel, record_type="definitions")
+                    log.warning("%s: skipped a corrupt definition (key %#x) in %s: %s",
+                                self.id, key, meta.path, exc)
+            tracker.defs_checked = len(defs)
+        return defs
+
     def _apply_settled(self) -> None:
         touched = set()
         while True:
@@ -237,7 +294,7 @@ class ShmReceiver:
             n = self._retired_seen.get(name, 0)
             for acct in c.retired[n:]:
                 self._lost.add(acct.lost_in_flight, channel=name)
-                self._corrupt.add(acct.corrupt, channel=name)
+                self._corrupt.add(acct.corrupt, channel=name, record_type="unknown")
                 self._retired_dropped.add(acct.dropped, channel=name)
                 self._trackers.pop(acct.path, None)
             self._retired_seen[name] = len(c.retired)
