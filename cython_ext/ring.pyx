@@ -33,6 +33,16 @@ import numpy as np
 cimport numpy as cnp
 cnp.import_array()
 
+from posix.stat cimport struct_stat, fstat
+
+cdef extern from "sigbus_guard.h":
+    int otp_guard_install() noexcept
+    int otp_guard_register(const void *addr, size_t length) noexcept
+    int otp_guard_hit(int slot) noexcept nogil
+    void otp_guard_release(int slot) noexcept
+
+from otelplug.ring.layout import RingTruncated
+
 cdef extern from *:
     """
     #ifndef OTP_DEBUG
@@ -107,6 +117,43 @@ cdef _release_map(object mm):
         pass
     if OTP_DEBUG:
         _dbg_maps_released += 1
+
+
+# guarded reader mappings that batches still viewed when their reader closed:
+# (mmap, guard slot); closed, and their slot released, once the views are gone
+_lingering = []
+
+
+cdef _release_guarded(object mm, int slot):
+    """Unmap a reader's mapping and release its SIGBUS guard slot; if
+    batches still hold views into it, keep it guarded until they are gone."""
+    global _dbg_maps_released
+    if mm is None:
+        return
+    if OTP_DEBUG:
+        _dbg_maps_released += 1
+    _lingering.append((mm, slot))
+    _sweep_lingering()
+
+
+def _sweep_lingering():
+    global _lingering
+    keep = []
+    for mm, slot in _lingering:
+        try:
+            mm.close()
+        except BufferError:
+            keep.append((mm, slot))
+            continue
+        otp_guard_release(slot)
+    _lingering = keep
+
+
+cdef uint64_t _file_size(int fd) except? 0:
+    cdef struct_stat st
+    if fstat(fd, &st) != 0:
+        raise OSError("fstat on a ring file failed")
+    return <uint64_t>st.st_size
 
 
 @cython.final
@@ -583,13 +630,24 @@ cdef class RingReader:
     cdef uint64_t corrupt
     cdef uint64_t corrupt_bytes
     cdef uint64_t last_bad_wpos
+    cdef int _fd                # not owned: the caller closes it after close()
+    cdef uint64_t _size
+    cdef int _slot              # SIGBUS guard slot (sigbus_guard.h), -1 if none
 
     def __cinit__(self, int fd, uint64_t file_size, path=None):
         self.path = path
+        self._fd = fd
+        self._size = file_size
+        self._slot = -1
         if file_size < OTP_HEADER_SIZE + 64:
             raise ValueError(f"{path}: segment of {file_size} bytes is too small for a ring")
+        if _file_size(fd) < file_size:
+            raise RingTruncated(f"{path}: ring file is shorter than {file_size} bytes")
+        _sweep_lingering()
         self._mm = _map(fd, file_size)
         self._view = self._mm
+        otp_guard_install()
+        self._slot = otp_guard_register(&self._view[0], file_size)
         self.hdr = <otp_ring_header *>&self._view[0]
         if otp_load_acquire_u64(&self.hdr.magic) != OTP_RING_MAGIC:
             self._fail(f"{path}: not an otelplug ring (bad magic)")
@@ -621,10 +679,29 @@ cdef class RingReader:
     cdef _fail(self, msg):
         self._view = None
         self._ro = None
-        _release_map(self._mm)
+        _release_guarded(self._mm, self._slot)
         self._mm = None
         self.hdr = NULL
         raise ValueError(msg)
+
+    cdef int _check(self) except -1:
+        """Before touching the mapping: still open, and the file not shrunk
+        (checked with fstat, and by the SIGBUS guard for what races it)."""
+        if self.hdr == NULL:
+            raise ValueError("reader is closed")
+        if otp_guard_hit(self._slot):
+            raise RingTruncated(f"{self.path}: ring file was truncated while mapped")
+        if _file_size(self._fd) < self._size:
+            raise RingTruncated(f"{self.path}: ring file shrank below {self._size} bytes")
+        return 0
+
+    def __dealloc__(self):
+        if self._mm is not None:    # never closed: keep it guarded until unmapped
+            _release_guarded(self._mm, self._slot)
+
+    def truncated(self):
+        """True once the file has shrunk under the mapping."""
+        return bool(otp_guard_hit(self._slot)) or _file_size(self._fd) < self._size
 
     cdef void _count_corrupt(self, uint64_t skipped) noexcept:
         self.corrupt += 1
@@ -653,10 +730,12 @@ cdef class RingReader:
 
     def meta_bytes(self):
         """How much of the definitions file is complete (acquire)."""
+        self._check()
         return otp_load_acquire_u64(&self.hdr.meta_bytes)
 
     def pending_bytes(self):
         """Committed bytes not yet scanned."""
+        self._check()
         return otp_load_acquire_u64(&self.hdr.write_pos) - self.rpos
 
     def scan(self, Py_ssize_t max_records=4096, uint64_t max_bytes=1 << 24):
@@ -674,8 +753,7 @@ cdef class RingReader:
         cdef uint64_t pos = self.rpos, start = self.rpos, skip_from
         cdef uint64_t w, avail, idx, length
         cdef unsigned char *p
-        if self.hdr == NULL:
-            raise ValueError("reader is closed")
+        self._check()
         w = otp_load_acquire_u64(&self.hdr.write_pos)
         if w - pos > self.capacity or (w & 7) != (pos & 7):
             # the shared write position is impossible: corrupt header
@@ -759,8 +837,7 @@ cdef class RingReader:
 
     def commit(self, RecordBatch batch):
         """Give the space of ``batch`` and all earlier batches back."""
-        if self.hdr == NULL:
-            raise ValueError("reader is closed")
+        self._check()
         if batch.end_pos - self.committed_pos > self.capacity:
             raise ValueError("batch does not belong to this reader's unread range")
         self.delivered += <uint64_t>batch.count
@@ -773,14 +850,14 @@ cdef class RingReader:
 
     def rewind(self):
         """Forget scanned-but-uncommitted batches; the next scan re-reads them."""
+        self._check()
         self.rpos = self.committed_pos
         self.next_seq = self.hdr.next_seq
 
     def header(self):
         """A snapshot of the shared header's counters (racy but untorn)."""
         cdef otp_ring_header *h = self.hdr
-        if h == NULL:
-            raise ValueError("reader is closed")
+        self._check()
         return {
             "pid": h.pid,
             "flags": otp_load_relaxed_u32(&h.flags),
@@ -811,7 +888,8 @@ cdef class RingReader:
         self.data = NULL
         self._view = None
         self._ro = None
-        _release_map(self._mm)
+        _release_guarded(self._mm, self._slot)
+        self._slot = -1
         self._mm = None
 
 

@@ -50,6 +50,11 @@ FIELDS = {
 _M64 = (1 << 64) - 1
 
 
+class RingTruncated(ValueError):
+    """The ring file shrank under its reader (truncated by someone): the
+    consumer drops the ring and reports it."""
+
+
 def header_check(length: int, rtype: int, seq: int) -> int:
     """Same 16-bit check as ``otp_header_check`` in the C header."""
     h = ((length << 8) ^ rtype ^ ((seq * 0x9E3779B97F4A7C15) & _M64)) & _M64
