@@ -149,6 +149,13 @@ def _sweep_lingering():
     _lingering = keep
 
 
+cdef inline uint64_t _lost_records(uint64_t found, uint64_t expected, uint64_t capacity) noexcept:
+    # as layout.lost_records: a gap larger than the ring can hold is a
+    # garbage header that passed the check, not a count
+    cdef uint64_t gap = found - expected
+    return gap if gap <= capacity // OTP_REC_HEADER else 1
+
+
 cdef uint64_t _file_size(int fd) except? 0:
     cdef struct_stat st
     if fstat(fd, &st) != 0:
@@ -630,6 +637,8 @@ cdef class RingReader:
     cdef uint64_t corrupt
     cdef uint64_t corrupt_bytes
     cdef uint64_t last_bad_wpos
+    cdef readonly uint64_t corrupt_records
+    cdef uint64_t scanned_to    # furthest position scanned (see _fresh)
     cdef int _fd                # not owned: the caller closes it after close()
     cdef uint64_t _size
     cdef int _slot              # SIGBUS guard slot (sigbus_guard.h), -1 if none
@@ -668,12 +677,14 @@ cdef class RingReader:
         self.delivered_bytes = self.hdr.delivered_bytes
         self.corrupt = self.hdr.corrupt
         self.corrupt_bytes = self.hdr.corrupt_bytes
+        self.corrupt_records = self.hdr.corrupt_records
         cdef uint64_t w = otp_load_acquire_u64(&self.hdr.write_pos)
         if (self.rpos & 7) or w - self.rpos > cap:
             # an impossible saved position: skip to the producer's position
             self._count_corrupt(w - self.rpos if w - self.rpos <= cap else 0)
             self.rpos = w
         self.committed_pos = self.rpos
+        self.scanned_to = self.rpos
         self.hdr.consumer_pid = <uint32_t>getpid()
 
     cdef _fail(self, msg):
@@ -708,6 +719,16 @@ cdef class RingReader:
         self.corrupt_bytes += skipped
         otp_store_relaxed_u64(&self.hdr.corrupt, self.corrupt)
         otp_store_relaxed_u64(&self.hdr.corrupt_bytes, self.corrupt_bytes)
+
+    cdef bint _fresh(self, uint64_t pos) noexcept:
+        """True unless ``pos`` was already scanned (a rescan after rewind()
+        must not count the same loss twice)."""
+        return pos - self.committed_pos >= self.scanned_to - self.committed_pos
+
+    cdef void _count_lost(self, uint64_t at, uint64_t n) noexcept:
+        if n and self._fresh(at):
+            self.corrupt_records += n
+            otp_store_relaxed_u64(&self.hdr.corrupt_records, self.corrupt_records)
 
     cdef bint _header_ok(self, uint64_t pos, uint64_t avail, bint strict_seq) noexcept:
         cdef uint64_t idx = pos & self.mask
@@ -750,7 +771,7 @@ cdef class RingReader:
         cdef cnp.npy_intp alloc
         cdef Py_ssize_t n = 0
         cdef uint64_t nbytes = 0
-        cdef uint64_t pos = self.rpos, start = self.rpos, skip_from
+        cdef uint64_t pos = self.rpos, start = self.rpos, skip_from, found
         cdef uint64_t w, avail, idx, length
         cdef unsigned char *p
         self._check()
@@ -793,6 +814,13 @@ cdef class RingReader:
                 pos += self.capacity - idx      # implicit padding
                 continue
             if avail < OTP_REC_HEADER or not self._header_ok(pos, avail, True):
+                if avail >= OTP_REC_HEADER and self._header_ok(pos, avail, False):
+                    # a valid record whose sequence number is ahead: the
+                    # records in between were lost (in bytes skipped earlier)
+                    found = (<uint64_t *>(self.data + idx + 8))[0]
+                    self._count_lost(pos, _lost_records(found, self.next_seq, self.capacity))
+                    self.next_seq = found
+                    continue
                 # resynchronise: next 8-aligned position holding a valid header
                 skip_from = pos
                 pos += OTP_REC_ALIGN
@@ -804,10 +832,13 @@ cdef class RingReader:
                     if w - pos >= OTP_REC_HEADER and self._header_ok(pos, w - pos, False):
                         break
                     pos += OTP_REC_ALIGN
-                self._count_corrupt(pos - skip_from)
+                if self._fresh(skip_from):
+                    self._count_corrupt(pos - skip_from)
                 if pos == w:
                     break
-                self.next_seq = (<uint64_t *>(self.data + (pos & self.mask) + 8))[0]
+                found = (<uint64_t *>(self.data + (pos & self.mask) + 8))[0]
+                self._count_lost(skip_from, _lost_records(found, self.next_seq, self.capacity))
+                self.next_seq = found
                 continue
             p = self.data + idx
             length = (<uint32_t *>p)[0]
@@ -823,6 +854,8 @@ cdef class RingReader:
             self.next_seq += 1
             pos += otp_record_span(length)
         self.rpos = pos
+        if self._fresh(pos):
+            self.scanned_to = pos
         b.data = self._ro
         b.offsets = offsets[:n]
         b.lengths = lengths[:n]
@@ -877,6 +910,7 @@ cdef class RingReader:
             "delivered_bytes": otp_load_relaxed_u64(&h.delivered_bytes),
             "corrupt": otp_load_relaxed_u64(&h.corrupt),
             "corrupt_bytes": otp_load_relaxed_u64(&h.corrupt_bytes),
+            "corrupt_records": otp_load_relaxed_u64(&h.corrupt_records),
             "waits": otp_load_relaxed_u64(&h.waits),
             "wait_ns": otp_load_relaxed_u64(&h.wait_ns),
         }
@@ -916,5 +950,6 @@ def layout_offsets():
         "corrupt": <size_t>&h.corrupt - base,
         "next_seq": <size_t>&h.next_seq - base,
         "consumer_pid": <size_t>&h.consumer_pid - base,
+        "corrupt_records": <size_t>&h.corrupt_records - base,
         "waits": <size_t>&h.waits - base,
     }

@@ -23,7 +23,7 @@ import time
 
 from .layout import (FIELDS, FLAG_CLOSED, HEADER_SIZE, MAGIC, REC_ALIGN,
                      REC_HEADER, REC_STRUCT, TYPE_PAD, VERSION, RingTruncated,
-                     header_check, record_span)
+                     header_check, lost_records, record_span)
 
 _M64 = (1 << 64) - 1
 _U64 = struct.Struct("=Q")
@@ -357,6 +357,7 @@ class RingReader:
         self.delivered_bytes = _get(head, "delivered_bytes")
         self.corrupt = _get(head, "corrupt")
         self.corrupt_bytes = _get(head, "corrupt_bytes")
+        self.corrupt_records = _get(head, "corrupt_records")
         self.last_bad_wpos = 0
         w = _get(head, "write_pos")
         dist = (w - self.rpos) & _M64
@@ -365,6 +366,7 @@ class RingReader:
             self._count_corrupt(dist if dist <= cap else 0)
             self.rpos = w
         self.committed_pos = self.rpos
+        self.scanned_to = self.rpos
         self._put("consumer_pid", os.getpid())
 
     # -- file access: pread/pwrite, with a short read meaning "truncated" ------
@@ -408,6 +410,16 @@ class RingReader:
         self._put("corrupt", self.corrupt)
         self._put("corrupt_bytes", self.corrupt_bytes)
 
+    def _fresh(self, pos: int) -> bool:
+        """True unless ``pos`` was already scanned (a rescan after rewind()
+        must not count the same loss twice)."""
+        return (pos - self.committed_pos) & _M64 >= (self.scanned_to - self.committed_pos) & _M64
+
+    def _count_lost(self, at: int, n: int) -> None:
+        if n and self._fresh(at):
+            self.corrupt_records += n
+            self._put("corrupt_records", self.corrupt_records)
+
     def _header_ok(self, pos: int, avail: int, strict_seq: bool) -> bool:
         idx = pos & self.mask
         length, rtype, flags, check, seq = REC_STRUCT.unpack_from(self._mm, HEADER_SIZE + idx)
@@ -450,6 +462,13 @@ class RingReader:
                 pos = (pos + cap - idx) & _M64
                 continue
             if avail < REC_HEADER or not self._header_ok(pos, avail, True):
+                if avail >= REC_HEADER and self._header_ok(pos, avail, False):
+                    # a valid record whose sequence number is ahead: the
+                    # records in between were lost (in bytes skipped earlier)
+                    found = _U64.unpack_from(self._mm, HEADER_SIZE + idx + 8)[0]
+                    self._count_lost(pos, lost_records(found, self.next_seq, cap))
+                    self.next_seq = found
+                    continue
                 skip_from = pos
                 pos = (pos + REC_ALIGN) & _M64
                 while pos != w:
@@ -460,10 +479,13 @@ class RingReader:
                     if (w - pos) & _M64 >= REC_HEADER and self._header_ok(pos, (w - pos) & _M64, False):
                         break
                     pos = (pos + REC_ALIGN) & _M64
-                self._count_corrupt((pos - skip_from) & _M64)
+                if self._fresh(skip_from):
+                    self._count_corrupt((pos - skip_from) & _M64)
                 if pos == w:
                     break
-                self.next_seq = _U64.unpack_from(self._mm, HEADER_SIZE + (pos & self.mask) + 8)[0]
+                found = _U64.unpack_from(self._mm, HEADER_SIZE + (pos & self.mask) + 8)[0]
+                self._count_lost(skip_from, lost_records(found, self.next_seq, cap))
+                self.next_seq = found
                 continue
             length, rtype, _, _, _ = REC_STRUCT.unpack_from(self._mm, HEADER_SIZE + idx)
             if rtype == TYPE_PAD:
@@ -477,6 +499,8 @@ class RingReader:
             self.next_seq = (self.next_seq + 1) & _M64
             pos = (pos + record_span(length)) & _M64
         self.rpos = pos
+        if self._fresh(pos):
+            self.scanned_to = pos
         return RecordBatch(self._ro, offsets, lengths, types, seqs, nbytes, start, pos,
                            self.next_seq)
 
@@ -503,7 +527,8 @@ class RingReader:
         names = ("pid", "flags", "capacity", "max_record", "created_ns", "write_pos",
                  "read_pos", "attempted", "committed", "committed_bytes", "dropped_full",
                  "dropped_full_bytes", "oversize", "oversize_bytes", "delivered",
-                 "delivered_bytes", "corrupt", "corrupt_bytes", "waits", "wait_ns")
+                 "delivered_bytes", "corrupt", "corrupt_bytes", "corrupt_records", "waits",
+                 "wait_ns")
         return {n: _get(head, n) for n in names}
 
     def close(self) -> None:

@@ -37,16 +37,19 @@ log = logging.getLogger("otelplug.ring")
 @dataclass
 class ProducerAccount:
     """Final accounting of a reclaimed ring: attempted == delivered +
-    dropped + lost_in_flight (lost: records in flight when the producer died)."""
+    dropped + corrupt_records + lost_in_flight (lost: records in flight when
+    the producer died; corrupt_records: records lost in corrupt bytes)."""
     pid: int
     path: str
     attempted: int
     delivered: int
     dropped_full: int
     oversize: int
-    corrupt: int
+    corrupt: int              # corrupt regions (resynchronisations)
     lost_in_flight: int
     clean_close: bool
+    corrupt_records: int = 0
+    corrupt_bytes: int = 0
 
     @property
     def dropped(self) -> int:
@@ -196,12 +199,17 @@ class ChannelConsumer:
 
     def _reclaim(self, ring: Ring) -> None:
         h = ring.header()
+        # records lost in a corrupt tail have no later sequence number to
+        # reveal them while reading; the producer's final count does
+        corrupt_records = max(h["corrupt_records"], h["committed"] - h["delivered"])
         account = ProducerAccount(
             pid=h["pid"], path=str(ring.path), attempted=h["attempted"],
             delivered=h["delivered"], dropped_full=h["dropped_full"],
             oversize=h["oversize"], corrupt=h["corrupt"],
-            lost_in_flight=h["attempted"] - h["delivered"] - h["dropped_full"] - h["oversize"],
+            lost_in_flight=max(0, h["attempted"] - h["delivered"] - corrupt_records
+                               - h["dropped_full"] - h["oversize"]),
             clean_close=bool(h["flags"] & 1),
+            corrupt_records=corrupt_records, corrupt_bytes=h["corrupt_bytes"],
         )
         self.retired.append(account)
         del self.rings[ring.path]

@@ -57,6 +57,9 @@ class ShmReceiverConfig:
     # The batch processor waits far longer anyway.  0: poll again at once.
     min_poll_interval: Duration = Duration(0.02)
     refused_backoff: Duration = Duration(0.05)
+    # group mode: also trust rings owned by this group with group access
+    # (producers with group=...); otherwise only rings owned by our uid
+    group: str = ""
 
     def validate(self):
         errs = []
@@ -64,7 +67,12 @@ class ShmReceiverConfig:
             errs.append((("channels",), "must list at least one channel"))
         if self.max_batch_records < 1:
             errs.append((("max_batch_records",), "must be at least 1"))
-        from otelplug.ring.segment import resolve_channel
+        from otelplug.ring.segment import _group_id, resolve_channel
+        if self.group:
+            try:
+                _group_id(self.group)
+            except KeyError:
+                errs.append((("group",), f"no such group {self.group!r}"))
         for i, ch in enumerate(self.channels):
             try:
                 resolve_channel(ch or None)
@@ -109,6 +117,15 @@ class ShmReceiver:
         self._corrupt = tel.counter("ring_corrupt_records",
                                     "Corrupt ring records detected and skipped",
                                     ("channel", "record_type"))
+        self._corrupt_bytes = tel.counter("ring_corrupt_bytes",
+                                          "Ring bytes skipped as corrupt while resynchronising",
+                                          ("channel",))
+        self._rejected = tel.counter("ring_rejected_files",
+                                     "Ring files refused or dropped: not a ring, unreadable, "
+                                     "untrusted owner or mode, symlink, truncated",
+                                     ("channel", "reason"))
+        self._corrupt_seen: dict[str, tuple[int, int]] = {}   # ring path -> counted (records, bytes)
+        self._rejected_seen: dict[tuple, int] = {}
         self._retired_dropped = tel.counter("ring_retired_dropped_records",
                                             "Records dropped by producers that have exited", ("channel",))
         self._producers = tel.gauge("ring_producers", "Producer rings being read", ("channel",))
@@ -125,7 +142,8 @@ class ShmReceiver:
     def start(self, host) -> None:
         for ch in self.config.channels:
             c = ChannelConsumer(ch or None, discover_interval=float(self.config.discover_interval),
-                                max_idle_sleep=float(self.config.max_idle_sleep))
+                                max_idle_sleep=float(self.config.max_idle_sleep),
+                                group=self.config.group or None)
             self.chan[c.channel] = c
         self._thread = threading.Thread(target=self._run, name=f"{self.id}", daemon=True)
         self._thread.start()
@@ -294,10 +312,27 @@ class ShmReceiver:
             n = self._retired_seen.get(name, 0)
             for acct in c.retired[n:]:
                 self._lost.add(acct.lost_in_flight, channel=name)
-                self._corrupt.add(acct.corrupt, channel=name, record_type="unknown")
+                self._count_corrupt(name, acct.path, acct.corrupt_records, acct.corrupt_bytes)
                 self._retired_dropped.add(acct.dropped, channel=name)
                 self._trackers.pop(acct.path, None)
             self._retired_seen[name] = len(c.retired)
+            for reason, total in list(c.stats.rejected.items()):
+                seen = self._rejected_seen.get((name, reason), 0)
+                if total > seen:
+                    self._rejected.add(total - seen, channel=name, reason=reason)
+                    self._rejected_seen[(name, reason)] = total
+
+    def _count_corrupt(self, channel: str, path: str, records: int, nbytes: int) -> None:
+        """Bring the corrupt-record and -byte counters up to a ring's own
+        totals (read from its header at each scrape, and finally when the
+        ring is reclaimed): each loss is counted once, while it happens."""
+        with self._lock:
+            seen_r, seen_b = self._corrupt_seen.get(path, (0, 0))
+            self._corrupt.add(max(0, records - seen_r), channel=channel, record_type="unknown")
+            self._corrupt_bytes.add(max(0, nbytes - seen_b), channel=channel)
+            # kept after the ring is retired (a few bytes per ring): a scrape
+            # racing the retirement then cannot count the same loss again
+            self._corrupt_seen[path] = (max(records, seen_r), max(nbytes, seen_b))
 
     def _refresh_ring_metrics(self) -> None:
         for name, c in list(self.chan.items()):
@@ -308,6 +343,7 @@ class ShmReceiver:
                 except ValueError:
                     continue
                 pid = h["pid"]
+                self._count_corrupt(name, str(ring.path), h["corrupt_records"], h["corrupt_bytes"])
                 self._ring_dropped.set(h["dropped_full"], channel=name, pid=pid, reason="full")
                 self._ring_dropped.set(h["oversize"], channel=name, pid=pid, reason="oversize")
                 self._ring_pending.set(h["write_pos"] - h["read_pos"], channel=name, pid=pid)
