@@ -230,7 +230,9 @@ class ChannelConsumer:
             except RingTruncated as exc:
                 self._drop(ring, "truncated", exc)
                 continue
-            if batch.count:
+            # a batch of only skipped bytes (corrupt, padding) is returned
+            # too: committing it is what moves the ring past them
+            if batch.count or batch.end_pos != batch.start_pos:
                 out.append((ring, batch))
         return out
 
