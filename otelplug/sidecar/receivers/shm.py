@@ -258,7 +258,7 @@ class ShmReceiver:
         if bad:
             self._corrupt.add(len(bad), channel=channel, record_type="metrics")
             log.warning("%s: skipped %d corrupt metric record(s) on channel %s: %s",
-                        self.id, len(bad), channel, bad[0][1])
+                        self.id, len(bad), channel, "; ".join(sorted({e for _, e in bad})[:5]))
             keep = np.ones(len(rs), dtype=bool)
             keep[[i for i, _ in bad]] = False
             rs = rs.select(keep)
