@@ -202,9 +202,7 @@ def _unlink_if_last(path: Path, fd: int) -> None:
     """Last one out removes a shared file: whoever gets the exclusive lock
     holds it while unlinking, so a newcomer's shared lock waits and then
     sees (``_same_file``) that it must open a fresh one."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    if not _try_lock(fd, fcntl.LOCK_EX):
         return          # others still use it
     if _same_file(path, fd):
         try:
@@ -260,19 +258,25 @@ def open_segment(path: Path, group: str | int | None = None) -> int:
     return open_trusted(path, _group_id(group))
 
 
+def _try_lock(fd: int, op: int) -> bool:
+    """flock without waiting: True if taken, False if another holder's lock
+    conflicts."""
+    try:
+        fcntl.flock(fd, op | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return False
+        raise
+    return True
+
+
 def producer_alive(fd: int) -> bool:
     """True while the producer that created the segment still holds its lock.
 
     Takes the exclusive lock when the producer is gone and keeps it, so a
     dead segment is claimed by exactly one consumer.
     """
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            return True
-        raise
-    return False
+    return not _try_lock(fd, fcntl.LOCK_EX)
 
 
 def probe_alive(fd: int) -> bool:
@@ -410,11 +414,6 @@ def consumer_lock_held(path: Path) -> bool | None:
     except OSError:
         return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            return True
-        raise
+        return not _try_lock(fd, fcntl.LOCK_SH)
     finally:
         os.close(fd)   # closing drops our probe lock
-    return False
