@@ -367,6 +367,7 @@ class RingReader:
             self.rpos = w
         self.committed_pos = self.rpos
         self.scanned_to = self.rpos
+        self._filled_to = self.rpos      # the mirror holds ring bytes up to here
         self._put("consumer_pid", os.getpid())
 
     # -- file access: pread/pwrite, with a short read meaning "truncated" ------
@@ -452,7 +453,11 @@ class RingReader:
                 self.last_bad_wpos = w
                 self._count_corrupt(0)
             w = pos
-        self._fill(pos, w)
+        # only bytes not in the mirror yet: a backlog is not re-read at every
+        # scan (bytes before _filled_to cannot change until committed)
+        ahead = (self._filled_to - pos) & _M64
+        self._fill(self._filled_to if ahead <= (w - pos) & _M64 else pos, w)
+        self._filled_to = w
         offsets, lengths, types, seqs = [], [], [], []
         nbytes = 0
         while pos != w and len(offsets) < max_records and nbytes < max_bytes:

@@ -125,9 +125,6 @@ class ChannelConsumer:
         self.directory = Path(shm_directory) if shm_directory else shm_dir()
         self.group = group     # rings of this group (mode 0660) are trusted too
         self._lock = ConsumerLock(self.channel, self.directory)
-        if self._lock.squatted:
-            log.warning("channel %s: consumer lock %s; locking %s instead",
-                        self.channel, self._lock.squatted, self._lock.path)
         self._impl = impl or _impl.default()
         self.discover_interval = discover_interval
         self.max_idle_sleep = max_idle_sleep
@@ -140,6 +137,12 @@ class ChannelConsumer:
         self._sleep = 0.0
         self._wake = None
         self._wake_file = None
+        for path, reason, message in self._lock.refused:
+            self._reject_file(path, reason, message)
+        if self._lock.squatted:
+            log.warning("channel %s: %s", self.channel,
+                        f"taking the consumer lock on {self._lock.path}" if self._lock.fd >= 0
+                        else "running without a consumer lock: a second consumer is not refused")
         try:
             self._wake_file = WakeFile(self.channel, group, self.directory)
             self._wake = self._impl.WakeWord(self._wake_file.fd)

@@ -228,7 +228,9 @@ class WakeFile:
         gid = _group_id(group)
         self.fd = _open_locked(self.path, gid, 0o660 if gid is not None else 0o600, fcntl.LOCK_SH)
         try:
-            os.fchmod(self.fd, stat.S_IMODE(os.fstat(self.fd).st_mode))
+            if os.fstat(self.fd).st_uid == os.geteuid():
+                # the mode we asked for, whatever the umask made of it
+                os.fchmod(self.fd, 0o660 if gid is not None else 0o600)
             os.posix_fallocate(self.fd, 0, 4096)
         except BaseException:
             os.close(self.fd)
@@ -333,12 +335,14 @@ def remove_stale_temporaries(channel: str, directory: Path | None = None,
     now = time.time()
     for p in directory.glob(f".otelplug.{channel}.*.init"):
         try:
-            if now - p.stat().st_mtime < older_than_s:
+            if now - p.stat(follow_symlinks=False).st_mtime < older_than_s:
                 continue
-            fd = os.open(p, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            continue
+            fd = os.open(p, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue    # gone, or a symlink / FIFO: not ours to touch
         try:
+            if trust_problem(os.fstat(fd), None):
+                continue        # another user's file: never ours to delete
             if not producer_alive(fd):
                 p.unlink(missing_ok=True)
                 removed += 1
@@ -364,12 +368,22 @@ class ConsumerLock:
         directory = directory or shm_dir()
         self.path = directory / f"otelplug.{channel}.consumer"
         self.squatted: str | None = None
+        self.refused: list[tuple[Path, str, str]] = []   # (path, reason, message), for reports
+        self.fd = -1
         try:
             self.fd = self._lock(channel)
         except UntrustedFile as exc:
             self.squatted = str(exc)
+            self.refused.append((exc.path, exc.reason, str(exc)))
             self.path = directory / f"otelplug.{channel}.consumer.{os.geteuid()}"
-            self.fd = self._lock(channel)
+            try:
+                self.fd = self._lock(channel)
+            except UntrustedFile as exc2:
+                # both names planted: run without the one-consumer guarantee
+                # rather than not at all (the caller reports it)
+                self.squatted += f"; {exc2}"
+                self.refused.append((exc2.path, exc2.reason, str(exc2)))
+                return
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, str(os.getpid()).encode(), 0)
 

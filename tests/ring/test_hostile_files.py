@@ -109,7 +109,8 @@ def test_group_mode_trusts_the_configured_group_only(ring_impl, shm_dir):
     os.chown(p.path, NOBODY, 0)          # another user of group 0, mode 0660
     assert stat.S_IMODE(os.stat(p.path).st_mode) == 0o660
     with ChannelConsumer("grp", impl=ring_impl) as c:
-        assert c.stats.rejected == {"foreign_owner": 1}
+        # the ring (another uid) and the group's wake file (group-writable)
+        assert c.stats.rejected == {"foreign_owner": 1, "group_writable": 1}
     with ChannelConsumer("grp", impl=ring_impl, group=0) as c:
         got = []
         c.drain(lambda ring, b: got.extend(bytes(x) for _, x in b), timeout=5)
@@ -131,9 +132,25 @@ def test_squatted_consumer_lock_does_not_stop_the_consumer(ring_impl, shm_dir, c
         assert c._lock.path.name == f"otelplug.sq.consumer.{os.geteuid()}"
         with pytest.raises(RuntimeError, match="already has a consumer"):
             ChannelConsumer("sq", impl=ring_impl)     # still one consumer per channel
-    assert any("foreign_owner" not in r.getMessage() and "owned by uid 65534" in r.getMessage()
-               for r in caplog.records)
+        assert c.stats.rejected == {"foreign_owner": 1}
+    assert sum("owned by uid 65534" in r.getMessage() for r in caplog.records) >= 1
+    assert any("taking the consumer lock on" in r.getMessage() for r in caplog.records)
     assert squat.read_text() == "1"
+    p.close()
+
+
+@needs_root
+def test_both_lock_names_squatted_still_starts(ring_impl, shm_dir, caplog):
+    caplog.set_level(logging.WARNING, "otelplug.ring")
+    for name in ("otelplug.sq2.consumer", f"otelplug.sq2.consumer.{os.geteuid()}"):
+        (shm_dir / name).write_text("")
+        os.chown(shm_dir / name, NOBODY, NOBODY)
+    p = Producer("sq2", impl=ring_impl)
+    p.write(1, b"x")
+    with ChannelConsumer("sq2", impl=ring_impl) as c:
+        assert c.drain(timeout=5) == 1
+        assert c.stats.rejected == {"foreign_owner": 2}
+    assert any("running without a consumer lock" in r.getMessage() for r in caplog.records)
     p.close()
 
 
@@ -146,7 +163,7 @@ def test_symlinked_lock_and_wake_never_write_through(ring_impl, shm_dir):
     p.write(1, b"x")
     with ChannelConsumer("sym", impl=ring_impl) as c:
         assert c.drain(timeout=5) == 1
-        assert c.stats.rejected == {"symlink": 1}     # the wake file; timed polling
+        assert c.stats.rejected == {"symlink": 2}     # lock (per-uid one used) and wake (timer)
         assert c._lock.squatted and "symbolic link" in c._lock.squatted
     p.close()
     assert victim.read_bytes() == b"do not touch"
