@@ -15,6 +15,8 @@
  *
  * mmap() is not on POSIX's async-signal-safe list, but on Linux it is a
  * plain system call with no user-space locks, which is what matters here.
+ * A handler installed later (faulthandler.enable() after the first reader)
+ * is chained to when the next reader re-installs this one.
  */
 #ifndef OTELPLUG_SIGBUS_GUARD_H
 #define OTELPLUG_SIGBUS_GUARD_H
@@ -41,7 +43,9 @@ static uintptr_t otp_guard_page = 4096;
 static void otp_guard_handler(int sig, siginfo_t *si, void *ctx) {
     uintptr_t a = (uintptr_t)si->si_addr;
     int i;
-    for (i = 0; i < OTP_GUARD_SLOTS; i++) {
+    /* only a real memory fault (si_code > 0) is absorbed: a SIGBUS sent by
+     * kill() or raise() carries no fault address */
+    for (i = 0; si->si_code > 0 && i < OTP_GUARD_SLOTS; i++) {
         otp_guard_slot *s = &otp_guard_slots[i];
         if (__atomic_load_n(&s->used, __ATOMIC_ACQUIRE) == 1 && a >= s->start && a < s->end) {
             uintptr_t from = a & ~(otp_guard_page - 1);

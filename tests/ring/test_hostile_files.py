@@ -249,3 +249,33 @@ def test_fuzz_written_equals_delivered_plus_counted_lost(ring_impl, shm_dir, see
     assert acct.lost_in_flight == 0 and acct.attempted == written + acct.dropped  # ring full
     assert written == delivered + acct.corrupt_records, acct
     event(f"records lost: {'none' if not acct.corrupt_records else 'some'}")
+
+
+FOREIGN_FAULT = """
+import mmap, os, sys
+from otelplug._ext import ring
+from tests.ring.helpers import Pair
+d = sys.argv[1]
+p = Pair(ring, d, 1 << 16)            # a guarded reader mapping exists
+path = os.path.join(d, "plain")
+with open(path, "wb") as f:
+    f.write(b"x" * 8192)
+fd = os.open(path, os.O_RDWR)
+mm = mmap.mmap(fd, 8192)
+os.truncate(path, 0)
+print("touching", flush=True)
+mm[4096]                               # not a ring: must still be a SIGBUS
+print("survived", flush=True)
+"""
+
+
+def test_guard_does_not_swallow_faults_elsewhere(shm_dir):
+    """The SIGBUS guard absorbs faults in ring mappings only."""
+    import signal
+    import subprocess
+    import sys
+    res = subprocess.run([sys.executable, "-c", FOREIGN_FAULT, str(shm_dir)],
+                         capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, PYTHONFAULTHANDLER=""))
+    assert "touching" in res.stdout and "survived" not in res.stdout
+    assert res.returncode == -signal.SIGBUS, res
