@@ -698,8 +698,9 @@ cdef class RingReader:
     cdef int _check(self, bint stat_file=False) except -1:
         """Before touching the mapping: still open, and the file not shrunk.
         The SIGBUS guard's mark costs one load and catches every fault;
-        ``stat_file`` (scan, once per poll) also compares the size with
-        fstat (~0.3-1 us), so a shrunk file is noticed before a read faults."""
+        ``stat_file`` (scan, when there are bytes to read) also compares the
+        size with fstat (~1 us here), so a shrunk file is noticed before a
+        read faults."""
         if self.hdr == NULL:
             raise ValueError("reader is closed")
         if otp_guard_hit(self._slot):
@@ -776,8 +777,11 @@ cdef class RingReader:
         cdef uint64_t pos = self.rpos, start = self.rpos, skip_from, found
         cdef uint64_t w, avail, idx, length
         cdef unsigned char *p
-        self._check(True)
+        self._check()
         w = otp_load_acquire_u64(&self.hdr.write_pos)
+        # stat only when there is something to read: an idle ring costs one
+        # load (and the guard's mark if even the header page was cut off)
+        self._check(w != pos)
         if w - pos > self.capacity or (w & 7) != (pos & 7):
             # the shared write position is impossible: corrupt header
             if w != self.last_bad_wpos:

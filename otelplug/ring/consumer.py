@@ -192,6 +192,8 @@ class ChannelConsumer:
                 self._reject_file(path, "unreadable", exc)
         for ring in list(self.rings.values()):
             try:
+                if ring.reader.truncated():     # also an idle ring, at each tick
+                    raise RingTruncated(f"{ring.path}: ring file shrank under the reader")
                 if not ring.dead and not producer_alive(ring.fd):
                     ring.dead = True
                 if ring.dead and self.reclaim and ring.drained():
