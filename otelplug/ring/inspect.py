@@ -51,12 +51,13 @@ class RingSnapshot:
     dropped_full_bytes: int
     oversize: int
     oversize_bytes: int
-    corrupt: int
+    corrupt: int            # corrupt regions the consumer skipped
     corrupt_bytes: int
     pending: int            # records written but not yet read
     created_ns: int
     age_s: float
     consumer_pid: int       # last consumer that opened the ring (0: none yet)
+    corrupt_records: int = 0  # records lost in those regions (sequence gaps)
 
     @property
     def dropped(self) -> int:
@@ -182,8 +183,9 @@ def read_ring(path: Path, now_ns: int | None = None) -> RingSnapshot:
         dropped_full=hdr["dropped_full"], dropped_full_bytes=hdr["dropped_full_bytes"],
         oversize=hdr["oversize"], oversize_bytes=hdr["oversize_bytes"],
         corrupt=hdr["corrupt"], corrupt_bytes=hdr["corrupt_bytes"],
+        corrupt_records=hdr["corrupt_records"],
         # committed is read before delivered, so a busy ring can look "over-read"
-        pending=max(0, hdr["committed"] - hdr["delivered"]),
+        pending=max(0, hdr["committed"] - hdr["delivered"] - hdr["corrupt_records"]),
         created_ns=hdr["created_ns"], age_s=max(0.0, (now_ns - hdr["created_ns"]) / 1e9),
         consumer_pid=hdr["consumer_pid"],
     )
