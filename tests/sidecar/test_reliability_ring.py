@@ -89,6 +89,21 @@ def _metric_record(kind: int | None = None) -> bytes:
     return bytes(rec)
 
 
+def _last_span_record(producer) -> bytes:
+    """The payload of the last record in the producer's ring (a real span)."""
+    from otelplug.ring.layout import HEADER_SIZE, REC_HEADER, REC_STRUCT, read_header
+    blob = producer.path.read_bytes()
+    h = read_header(blob)
+    pos, last = h["start_pos"], None       # a fresh 16 MiB ring: no wrap-around yet
+    while pos < h["write_pos"]:
+        length, rtype, _, _, _ = REC_STRUCT.unpack_from(blob, HEADER_SIZE + pos)
+        if rtype == wire.SPAN:
+            last = blob[HEADER_SIZE + pos + REC_HEADER:HEADER_SIZE + pos + REC_HEADER + length]
+        pos += (REC_HEADER + length + 7) & ~7
+    assert last is not None
+    return last
+
+
 def _stop(sidecar) -> int:
     sidecar.send_signal(signal.SIGTERM)
     return sidecar.wait(60)
@@ -104,6 +119,9 @@ def test_corrupt_metric_records_and_definitions_are_skipped_and_counted(tmp_path
         proc, tracer = _tracer(channel)
         producer = proc.producer
         _spans(tracer, "before", 1)
+        good_span = _last_span_record(producer)
+        assert producer.write(wire.SPAN, b"\x00" * 10)                     # truncated span
+        assert producer.write(wire.SPAN, good_span[:-3])                    # cut short
         assert producer.write(wire.METRIC, b"\x00" * 10)                   # truncated
         assert producer.write(wire.METRIC, _metric_record(kind=99))        # unknown metric kind
         assert producer.write(wire.METRIC, _metric_record())               # a good one
@@ -114,14 +132,17 @@ def test_corrupt_metric_records_and_definitions_are_skipped_and_counted(tmp_path
             f'{RECEIVER_METRIC}{{channel="{channel}",record_type="definitions"}}') else None)(
             scrape(mport)), what="the corrupt definition to be counted")
         assert m[f'{RECEIVER_METRIC}{{channel="{channel}",record_type="metrics"}}'] == 2
+        assert m[f'{RECEIVER_METRIC}{{channel="{channel}",record_type="traces"}}'] == 2
+        assert _span_names(tmp_path / "t.jsonl").count("before") == 1
         assert m[f'{RECEIVER_METRIC}{{channel="{channel}",record_type="definitions"}}'] == 1
         assert m['otelplug_receiver_accepted_metric_points_total{receiver="shm",transport="shm"}'] == 1
         _wait(lambda: (tmp_path / "m.jsonl").exists() and "ring.test.gauge" in (tmp_path / "m.jsonl").read_text(),
               what="the good metric")
         assert json.loads(urllib.request.urlopen(f"http://127.0.0.1:{hport}/").read())["state"] == "ready"
         log = (tmp_path / "s1.log").read_text()
-        assert "corrupt metric record(s) on channel corruptm" in log
-        assert "truncated metric record" in log and "unknown metric kind 99" in log
+        assert "corrupt metrics record(s) on channel corruptm" in log
+        assert "corrupt traces record(s) on channel corruptm" in log
+        assert "truncated" in log and "unknown metric kind 99" in log
         assert "skipped a corrupt definition (key 0x5eed)" in log
     finally:
         assert _stop(sidecar) == 0
@@ -135,6 +156,7 @@ def test_corrupt_metric_records_and_definitions_are_skipped_and_counted(tmp_path
         # metric records were committed; definitions are never consumed (a new
         # consumer reads them all again), so the new process meets that one once
         assert m.get(f'{RECEIVER_METRIC}{{channel="{channel}",record_type="metrics"}}', 0) == 0
+        assert m.get(f'{RECEIVER_METRIC}{{channel="{channel}",record_type="traces"}}', 0) == 0
         assert m[f'{RECEIVER_METRIC}{{channel="{channel}",record_type="definitions"}}'] == 1
     finally:
         assert _stop(sidecar) == 0

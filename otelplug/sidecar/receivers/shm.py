@@ -27,21 +27,9 @@ from ..config.decode import Duration
 from ..consumer import Refused
 from ..data import RecordSet
 from ..signals import ITEM_WORD, RECORD_TYPE
+from .ring_checks import check_metrics, check_spans
 
 log = logging.getLogger("otelplug.sidecar")
-
-
-def metric_points_checked(records) -> tuple[int, list]:
-    """Data points in a set of metric records, and the records that do not
-    decode as ``(index, error)``."""
-    from otelplug import codec
-    points, bad = 0, []
-    for i, p in enumerate(records.payloads()):
-        try:
-            points += len(codec.decode_metric(p).points)
-        except ValueError as exc:
-            bad.append((i, str(exc)))
-    return points, bad
 
 
 @dataclass
@@ -220,10 +208,9 @@ class ShmReceiver:
                 rs = RecordSet(signal, batch.data, batch.offsets, batch.lengths, defs, (ack,))
             else:
                 rs = RecordSet(signal, batch.data, batch.offsets[mask], batch.lengths[mask], defs, (ack,))
-            if signal == "metrics":
-                rs = self._valid_metrics(channel, rs)
-                if not len(rs):
-                    continue
+            rs = self._valid(channel, rs)
+            if not len(rs):
+                continue
             ack.hold()
             try:
                 consumer.consume(rs)
@@ -249,20 +236,24 @@ class ShmReceiver:
         ack.settle()
         return False
 
-    def _valid_metrics(self, channel: str, rs: RecordSet) -> RecordSet:
-        """The metric records that decode, with their data points counted
-        (the receiver has to decode metric records anyway to count points);
-        a corrupt one is skipped and counted, never let through to kill a
-        thread downstream."""
-        points, bad = metric_points_checked(rs)
-        if bad:
-            self._corrupt.add(len(bad), channel=channel, record_type="metrics")
-            log.warning("%s: skipped %d corrupt metric record(s) on channel %s: %s",
-                        self.id, len(bad), channel, "; ".join(sorted({e for _, e in bad})[:5]))
-            keep = np.ones(len(rs), dtype=bool)
-            keep[[i for i, _ in bad]] = False
-            rs = rs.select(keep)
-        rs.items = points
+    def _valid(self, channel: str, rs: RecordSet) -> RecordSet:
+        """The records of ``rs`` that pass ring_checks; the others are
+        skipped, counted and logged here, never let through to fail a batch
+        or kill a thread downstream."""
+        if rs.signal == "metrics":
+            points, bad, errors = check_metrics(rs)
+        elif rs.signal == "traces":
+            points, (bad, errors) = None, check_spans(rs)
+        else:
+            return rs
+        n = int(bad.sum())
+        if n:
+            self._corrupt.add(n, channel=channel, record_type=rs.signal)
+            log.warning("%s: skipped %d corrupt %s record(s) on channel %s: %s", self.id, n,
+                        rs.signal, channel, "; ".join(sorted(set(errors))[:5]))
+            rs = rs.select(~bad)
+        if points is not None:
+            rs.items = points
         return rs
 
     def _checked_definitions(self, channel: str, tracker: _Tracker) -> dict:
