@@ -699,8 +699,8 @@ cdef class RingReader:
         """Before touching the mapping: still open, and the file not shrunk.
         The SIGBUS guard's mark costs one load and catches every fault;
         ``stat_file`` (scan, when there are bytes to read) also compares the
-        size with fstat (~1 us here), so a shrunk file is noticed before a
-        read faults."""
+        size with fstat (a system call), so a shrunk file is noticed before
+        a read faults."""
         if self.hdr == NULL:
             raise ValueError("reader is closed")
         if otp_guard_hit(self._slot):

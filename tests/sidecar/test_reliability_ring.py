@@ -278,3 +278,46 @@ def test_clean_exit_of_producers_and_sidecar_leaves_no_files(tmp_path, shm_dir):
     finally:
         assert _stop(sidecar) == 0
     assert sorted(p.name for p in shm_dir.iterdir()) == []
+
+
+def test_span_check_rejects_what_decode_span_rejects():
+    """ring_checks.check_spans (the shape walker) against decode_span on
+    random damage: the same verdict, except invalid UTF-8 (decode_span
+    raises, the walker does not decode strings; the encoders handle it)."""
+    import random
+
+    import numpy as np
+
+    from otelplug import codec
+    from otelplug.sidecar.data import RecordSet
+    from otelplug.sidecar.receivers.ring_checks import check_spans
+    from tests.sidecar.helpers import sdk_spans
+    rng = random.Random(7)
+    good = [codec.encode_span(s, 1, 2) for s in sdk_spans(10, attrs={"a": [1, 2], "s": "héllo"})]
+    payloads = []
+    for _ in range(3000):
+        r = bytearray(rng.choice(good))
+        if rng.random() < 0.5:
+            del r[rng.randrange(len(r)):]
+        for _ in range(rng.randint(0, 3) if r else 0):
+            r[rng.randrange(len(r))] ^= 1 << rng.randrange(8)
+        payloads.append(bytes(r))
+    lengths = np.array([len(p) for p in payloads], dtype=np.uint32)
+    offsets = np.concatenate([[0], np.cumsum(lengths[:-1])]).astype(np.uint64)
+    bad, _ = check_spans(RecordSet("traces", b"".join(payloads), offsets, lengths, {}))
+    verdicts = {"agree": 0, "utf8": 0}
+    for p, flagged in zip(payloads, bad.tolist()):
+        try:
+            codec.decode_span(p)
+            rejected = None
+        except UnicodeDecodeError:
+            rejected = "utf8"
+        except ValueError:
+            rejected = "corrupt"
+        if rejected == "utf8" and not flagged:
+            verdicts["utf8"] += 1
+        else:
+            assert flagged == (rejected is not None), p
+            verdicts["agree"] += 1
+    assert bad.sum() > 1000 and verdicts["agree"] > 2500
+
