@@ -20,7 +20,15 @@ from otelplug.ring.segment import ConsumerLock, WakeFile
 from tests.ring.helpers import Pair
 
 NOBODY = 65534
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root")
+
+
+@pytest.fixture
+def as_root():
+    """Files of another uid are made with chown, which needs root (skipped
+    locally otherwise, an error on CI: tests/requirements.py)."""
+    if os.geteuid() != 0:
+        from tests.requirements import missing
+        missing("root (to chown files to another uid)", "run the tests as root, as CI does")
 
 
 def _records(n, size=100):
@@ -87,7 +95,7 @@ def _foreign_ring(ring_impl, shm_dir, channel, how):
     return p
 
 
-@needs_root
+@pytest.mark.usefixtures("as_root")
 @pytest.mark.parametrize("how", ["foreign_owner", "world_writable", "group_writable", "symlink"])
 def test_untrusted_rings_are_refused_logged_once_and_counted(ring_impl, shm_dir, caplog, how):
     caplog.set_level(logging.WARNING, "otelplug.ring")
@@ -102,7 +110,7 @@ def test_untrusted_rings_are_refused_logged_once_and_counted(ring_impl, shm_dir,
     p.close()
 
 
-@needs_root
+@pytest.mark.usefixtures("as_root")
 def test_group_mode_trusts_the_configured_group_only(ring_impl, shm_dir):
     p = Producer("grp", impl=ring_impl, group=0)
     p.write(1, b"from a group member")
@@ -119,7 +127,7 @@ def test_group_mode_trusts_the_configured_group_only(ring_impl, shm_dir):
 
 
 # -- item 7: lock and wake files -------------------------------------------------
-@needs_root
+@pytest.mark.usefixtures("as_root")
 def test_squatted_consumer_lock_does_not_stop_the_consumer(ring_impl, shm_dir, caplog):
     caplog.set_level(logging.WARNING, "otelplug.ring")
     squat = shm_dir / "otelplug.sq.consumer"
@@ -139,7 +147,7 @@ def test_squatted_consumer_lock_does_not_stop_the_consumer(ring_impl, shm_dir, c
     p.close()
 
 
-@needs_root
+@pytest.mark.usefixtures("as_root")
 def test_both_lock_names_squatted_still_starts(ring_impl, shm_dir, caplog):
     caplog.set_level(logging.WARNING, "otelplug.ring")
     for name in ("otelplug.sq2.consumer", f"otelplug.sq2.consumer.{os.geteuid()}"):
