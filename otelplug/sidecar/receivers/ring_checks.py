@@ -7,20 +7,22 @@ further on.
   anyway);
 * span records are walked by the Cython shape hasher (``span_shape``; its
   cost next to the OTLP encoder's: bench/ring_checks.py): hash 0 means
-  truncated or structurally corrupt, exactly the
-  records ``decode_span`` rejects except for invalid UTF-8 in a string,
-  which the encoders handle.  Without the extension every span is decoded.
-* log records are not checked here (a full decode costs microseconds a
-  record); the encoders skip a corrupt one.
+  truncated or structurally corrupt, exactly the records ``decode_span``
+  rejects except for invalid UTF-8 in a string, which the encoders handle;
+* log records are walked the same way by ``record_check.corrupt_logs``
+  (the decoder's grammar, no objects built).
+
+Without the extension every span and log record is decoded instead.
 """
 from __future__ import annotations
 
 import numpy as np
 
 try:
+    from otelplug._ext import record_check as _record_check
     from otelplug._ext import span_shape as _span_shape
-except ImportError:   # extension not built: decode each span instead
-    _span_shape = None
+except ImportError:   # extension not built: decode each record instead
+    _record_check = _span_shape = None
 
 _NO_VALUE_KEYS = None
 
@@ -29,31 +31,47 @@ def check_metrics(records) -> tuple[int, np.ndarray, list[str]]:
     """(data points in the good records, mask of corrupt records, errors)."""
     from otelplug import codec
     points = 0
-    bad = np.zeros(len(records), dtype=bool)
-    errors = []
-    for i, p in enumerate(records.payloads()):
-        try:
-            points += len(codec.decode_metric(p).points)
-        except ValueError as exc:
-            bad[i] = True
-            errors.append(str(exc))
+
+    def decode(payload):
+        nonlocal points
+        points += len(codec.decode_metric(payload).points)
+    bad, errors = _decode_each(records, decode)
     return points, bad, errors
 
 
 def check_spans(records) -> tuple[np.ndarray, list[str]]:
     """(mask of corrupt span records, errors)."""
     global _NO_VALUE_KEYS
-    from otelplug import codec
-    if _span_shape is not None and codec.default_impl() is codec.cython_impl:
+    if _walkers():
         if _NO_VALUE_KEYS is None:
             _NO_VALUE_KEYS = _span_shape.KeySet([], 0)
         bad = _span_shape.span_shapes(records, _NO_VALUE_KEYS) == 0
         return bad, (["truncated or corrupt span record"] if bad.any() else [])
+    from otelplug import codec
+    return _decode_each(records, codec.decode_span)
+
+
+def check_logs(records) -> tuple[np.ndarray, list[str]]:
+    """(mask of corrupt log records, errors)."""
+    if _walkers():
+        bad = _record_check.corrupt_logs(records)
+        return bad, (["truncated or corrupt log record"] if bad.any() else [])
+    from otelplug import codec
+    return _decode_each(records, codec.decode_log)
+
+
+def _walkers() -> bool:
+    """The Cython walkers, unless the pure-Python codec is selected."""
+    from otelplug import codec
+    return _span_shape is not None and codec.default_impl() is codec.cython_impl
+
+
+def _decode_each(records, decode) -> tuple[np.ndarray, list[str]]:
     bad = np.zeros(len(records), dtype=bool)
     errors = []
     for i, p in enumerate(records.payloads()):
         try:
-            codec.decode_span(p)
+            decode(p)
         except ValueError as exc:
             bad[i] = True
             errors.append(str(exc))

@@ -27,7 +27,7 @@ from ..config.decode import Duration
 from ..consumer import Refused
 from ..data import RecordSet
 from ..signals import ITEM_WORD, RECORD_TYPE
-from .ring_checks import check_metrics, check_spans
+from .ring_checks import check_logs, check_metrics, check_spans
 
 log = logging.getLogger("otelplug.sidecar")
 
@@ -242,10 +242,8 @@ class ShmReceiver:
         or kill a thread downstream."""
         if rs.signal == "metrics":
             points, bad, errors = check_metrics(rs)
-        elif rs.signal == "traces":
-            points, (bad, errors) = None, check_spans(rs)
         else:
-            return rs
+            points, (bad, errors) = None, (check_spans if rs.signal == "traces" else check_logs)(rs)
         n = int(bad.sum())
         if n:
             self._corrupt.add(n, channel=channel, record_type=rs.signal)
