@@ -348,8 +348,9 @@ class RingReader:
         self.capacity = cap
         self.mask = cap - 1
         self.max_record = max_payload_for(cap, _get(head, "max_record"))
-        # zero-filled and lazily backed: only the pages a scan fills cost memory
-        self._mm = bytearray(HEADER_SIZE + cap)
+        # anonymous memory, backed lazily: only the pages a scan fills cost
+        # memory (a bytearray would zero, and so commit, all of it at once)
+        self._mm = mmap.mmap(-1, HEADER_SIZE + cap)
         self._ro = memoryview(self._mm).toreadonly()
         self.rpos = _get(head, "read_pos")
         self.next_seq = _get(head, "next_seq")
@@ -540,7 +541,11 @@ class RingReader:
         if self._mm is None:
             return
         self._ro = None
-        self._mm = None   # batches keep the mirror alive as long as they need it
+        try:
+            self._mm.close()
+        except BufferError:
+            pass  # batches still hold views: the mirror goes when they do
+        self._mm = None
 
 
 def debug_counters():
