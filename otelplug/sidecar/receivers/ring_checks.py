@@ -5,12 +5,10 @@ further on.
 
 * metric records are decoded (the receiver needs their data-point count
   anyway);
-* span records are walked by the Cython shape hasher (``span_shape``; its
-  cost next to the OTLP encoder's: bench/ring_checks.py): hash 0 means
-  truncated or structurally corrupt, exactly the records ``decode_span``
-  rejects except for invalid UTF-8 in a string, which the encoders handle;
-* log records are walked the same way by ``record_check.corrupt_logs``
-  (the decoder's grammar, no objects built).
+* span and log records are walked by ``record_check`` (Cython): the
+  decoders' grammar, bounds and UTF-8 rule without building objects, so a
+  record passes exactly when ``decode_span`` / ``decode_log`` would accept
+  it (its cost next to the OTLP encoder's: bench/ring_checks.py).
 
 Without the extension every span and log record is decoded instead.
 """
@@ -20,11 +18,8 @@ import numpy as np
 
 try:
     from otelplug._ext import record_check as _record_check
-    from otelplug._ext import span_shape as _span_shape
 except ImportError:   # extension not built: decode each record instead
-    _record_check = _span_shape = None
-
-_NO_VALUE_KEYS = None
+    _record_check = None
 
 
 def check_metrics(records) -> tuple[int, np.ndarray, list[str]]:
@@ -41,11 +36,8 @@ def check_metrics(records) -> tuple[int, np.ndarray, list[str]]:
 
 def check_spans(records) -> tuple[np.ndarray, list[str]]:
     """(mask of corrupt span records, errors)."""
-    global _NO_VALUE_KEYS
     if _walkers():
-        if _NO_VALUE_KEYS is None:
-            _NO_VALUE_KEYS = _span_shape.KeySet([], 0)
-        bad = _span_shape.span_shapes(records, _NO_VALUE_KEYS) == 0
+        bad = _record_check.corrupt_spans(records)
         return bad, (["truncated or corrupt span record"] if bad.any() else [])
     from otelplug import codec
     return _decode_each(records, codec.decode_span)
@@ -63,7 +55,7 @@ def check_logs(records) -> tuple[np.ndarray, list[str]]:
 def _walkers() -> bool:
     """The Cython walkers, unless the pure-Python codec is selected."""
     from otelplug import codec
-    return _span_shape is not None and codec.default_impl() is codec.cython_impl
+    return _record_check is not None and codec.default_impl() is codec.cython_impl
 
 
 def _decode_each(records, decode) -> tuple[np.ndarray, list[str]]:
