@@ -49,7 +49,8 @@ def watch(on_death) -> None:
         if threading.excepthook is not _hook:
             _previous_hook = threading.excepthook
             threading.excepthook = _hook
-        _watchers.append(on_death)
+        if on_death not in _watchers:     # a graph started in two steps (reload)
+            _watchers.append(on_death)
 
 
 def unwatch(on_death) -> None:
