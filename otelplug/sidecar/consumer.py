@@ -42,7 +42,9 @@ class FanOut(Consumer):
             try:
                 c.consume(records.detach() if c.mutates and i < n - 1 else records)
             except Refused as exc:
-                settle_all(records.acks, ok=False)  # that branch's share
+                # that branch's share: the data was not given up (the
+                # caller keeps it and offers it again), so not a failure
+                settle_all(records.acks)
                 refused = exc
         if refused is not None:
             raise refused
