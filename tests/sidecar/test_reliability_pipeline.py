@@ -274,3 +274,98 @@ def test_a_short_queue_entry_on_disk_is_dropped_and_counted(tmp_path):
                  "the short entry's 201 spans to be counted")
         exp.shutdown()
     assert not list(store.iterdir())
+
+
+# -- #18 item 10: listen backlog, non-object JSON ----------------------------------
+
+def _otlp_receiver(extra_http=None, consumer=None, telemetry=None, receiver_config=None):
+    """A started otlp receiver (HTTP on a free port) feeding ``consumer``."""
+    from otelplug.sidecar.component import ComponentID, CreateSettings, Kind
+    from otelplug.sidecar.config.decode import decode
+    from otelplug.sidecar.receivers import otlp
+    from otelplug.sidecar.telemetry import Telemetry
+    from tests.sidecar.helpers import Capture
+    cfg = decode(otlp.factory.config, {
+        "protocols": {"http": {"endpoint": "127.0.0.1:0", **(extra_http or {})}},
+        **(receiver_config or {})})
+    settings = CreateSettings(ComponentID("otlp"), Kind.RECEIVER, None, telemetry or Telemetry())
+    rec = otlp.factory.create(settings, cfg, {"traces": consumer or Capture()})
+    rec.start(None)
+    return rec
+
+
+def _burst_of_connections(address: str, path: str, method: bytes, body: bytes, n: int = 300):
+    """Open ``n`` connections at once, then send one request on each;
+    returns the status lines (or the error) of each."""
+    import socket
+    host, port = address.rsplit(":", 1)
+    socks, out = [], []
+    # one deadline for the whole burst: generous (it takes ~2 s here), but
+    # far below the ~90 s that SYN/ACK retransmits (1 s, 3 s, 7 s, ...) cost
+    # 300 clients when the accept queue holds 5 (the old backlog)
+    deadline = time.monotonic() + 30
+
+    def left():
+        return max(0.01, deadline - time.monotonic())
+
+    for _ in range(n):
+        s = socket.socket()
+        s.settimeout(left())
+        try:
+            s.connect((host, int(port)))
+            socks.append(s)
+        except OSError as exc:
+            out.append(repr(exc))
+            s.close()
+    req = (method + b" " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    for s in socks:
+        try:
+            s.sendall(req)
+        except OSError as exc:
+            out.append(repr(exc))
+    for s in socks:
+        try:
+            s.settimeout(left())
+            out.append(s.recv(64).split(b"\r\n", 1)[0].decode())
+        except OSError as exc:
+            out.append(repr(exc))
+        finally:
+            s.close()
+    return out
+
+
+def test_300_simultaneous_connections_are_all_answered():
+    """#18 item 10: with socketserver's backlog of 5 some of 300 new
+    connections were reset; both HTTP servers now listen with 1024."""
+    from otelplug.sidecar.helpers.http_server import GetServer, Response
+    rec = _otlp_receiver()
+    get = GetServer("127.0.0.1:0", lambda *a: Response(body=b"ok"), "test-get").start()
+    try:
+        answers = _burst_of_connections(rec.http_address, "/v1/traces", b"POST", b"{}")
+        assert answers.count("HTTP/1.1 200 OK") == 300, sorted(set(answers))
+        answers = _burst_of_connections(get.address, "/", b"GET", b"")
+        assert answers.count("HTTP/1.0 200 OK") + answers.count("HTTP/1.1 200 OK") == 300, \
+            sorted(set(answers))
+    finally:
+        get.shutdown()
+        rec.shutdown()
+
+
+def test_non_object_otlp_json_is_a_400_naming_the_problem():
+    import urllib.error
+    import urllib.request
+    rec = _otlp_receiver()
+    try:
+        for body, kind in ((b"[]", "an array"), (b"1", "a number"), (b'"x"', "a string"),
+                           (b"null", "null")):
+            req = urllib.request.Request(f"http://{rec.http_address}/v1/traces", data=body,
+                                         headers={"Content-Type": "application/json"})
+            try:
+                urllib.request.urlopen(req, timeout=10)
+                raise AssertionError(f"{body!r} accepted")
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 400
+                assert f"must be a JSON object, got {kind}" in json.loads(exc.read())["message"]
+    finally:
+        rec.shutdown()

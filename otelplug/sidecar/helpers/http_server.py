@@ -27,6 +27,17 @@ class Response:
     headers: dict = field(default_factory=dict)
 
 
+# socketserver's default listen backlog is 5: a burst of new connections
+# (a Prometheus fleet scraping, 300 clients reconnecting at once) then gets
+# resets.  The kernel caps it at net.core.somaxconn anyway.
+LISTEN_BACKLOG = 1024
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
+
+
 def split_endpoint(endpoint: str) -> tuple[str, int]:
     host, _, port = endpoint.rpartition(":")
     return host.strip("[]"), int(port)
@@ -61,8 +72,7 @@ class GetServer:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer((host or "127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server((host or "127.0.0.1", port), Handler)
         self.address = "%s:%d" % self.server.server_address[:2]
         self._thread = threading.Thread(target=self.server.serve_forever, name=name, daemon=True)
 

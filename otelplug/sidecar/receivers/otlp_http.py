@@ -33,6 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from google.protobuf.message import DecodeError
 
 from ..consumer import Refused
+from ..helpers.http_server import LISTEN_BACKLOG
 from .otlp import HTTPServerConfig, Ingest, join_endpoint, messages, split_endpoint
 
 log = logging.getLogger("otelplug.sidecar")
@@ -132,6 +133,7 @@ def _linger(sock, max_bytes: int = 4 << 20, seconds: float = 1.0) -> None:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG     # not socketserver's 5: bursts of new connections
 
     def __init__(self, address, otlp: "HTTPServer"):
         self.otlp = otlp
