@@ -39,6 +39,21 @@ def wait_for(predicate, timeout: float, what: str):
         time.sleep(0.05)
 
 
+def wait_listening(port: int, timeout: float = 30) -> None:
+    """Until something accepts connections on 127.0.0.1:port (the metrics
+    endpoint comes up before the receivers)."""
+    import socket
+
+    def accepts():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    wait_for(accepts, timeout, f"a listener on port {port}")
+
+
 def start_sink(port: int) -> subprocess.Popen:
     p = subprocess.Popen([sys.executable, str(HERE / "sink_process.py"), str(port)],
                          stdout=subprocess.PIPE, text=True)
@@ -369,3 +384,120 @@ def test_non_object_otlp_json_is_a_400_naming_the_problem():
                 assert f"must be a JSON object, got {kind}" in json.loads(exc.read())["message"]
     finally:
         rec.shutdown()
+
+
+# -- #18 "also decide": ack: durable ---------------------------------------------
+
+def _otlp_client_until_error(address: str, spans_per_request: int, threads: int):
+    """Threads POSTing OTLP/HTTP trace requests with random span ids until
+    the server goes away; returns (acked span ids, lock, threads)."""
+    import http.client
+    import os
+    import threading
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    acked: list[str] = []
+    lock = threading.Lock()
+    host, port = address.rsplit(":", 1)
+
+    def run():
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        while True:
+            req = ExportTraceServiceRequest()
+            ss = req.resource_spans.add().scope_spans.add()
+            ids = []
+            for _ in range(spans_per_request):
+                s = ss.spans.add(name="durable", trace_id=os.urandom(16), span_id=os.urandom(8),
+                                 start_time_unix_nano=1, end_time_unix_nano=2)
+                ids.append(s.span_id.hex())
+            try:
+                conn.request("POST", "/v1/traces", req.SerializeToString(),
+                             {"Content-Type": "application/x-protobuf"})
+                r = conn.getresponse()
+                r.read()
+            except OSError:
+                return                       # the sidecar is gone
+            if r.status == 200:
+                with lock:
+                    acked.extend(ids)
+
+    ts = [threading.Thread(target=run, daemon=True) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    return acked, lock, ts
+
+
+def _durable_config(ack, http_port, sink, storage, metrics_port):
+    return f"""
+receivers:
+  otlp:
+    protocols: {{http: {{endpoint: 127.0.0.1:{http_port}}}}}
+    ack: {ack}
+processors:
+  batch: {{send_batch_size: 100000, timeout: 500ms}}
+exporters:
+  otlp:
+    endpoint: {sink.grpc_endpoint}
+    tls: {{insecure: true}}
+    timeout: 1s
+    retry_on_failure: {{initial_interval: 100ms, max_interval: 500ms, max_elapsed_time: 0s}}
+    sending_queue: {{storage: file_storage, queue_size: 100000}}
+extensions:
+  file_storage: {{directory: {storage}}}
+service:
+  extensions: [file_storage]
+  telemetry: {{metrics: {{address: 127.0.0.1:{metrics_port}}}}}
+  pipelines:
+    traces: {{receivers: [otlp], processors: [batch], exporters: [otlp]}}
+"""
+
+
+def _sigkill_with_requests_in_flight(tmp_path, ack):
+    """OTLP clients send while the destination is down; the sidecar is
+    SIGKILLed; a new one (destination up) sends what survived.  Returns
+    (span ids answered 200, span ids that arrived)."""
+    from tests.otlp_sink import OTLPSink
+    with OTLPSink(http_enabled=False) as sink:
+        sink.fail(seconds=3600)
+        http_port, metrics_port = free_port(), free_port()
+        storage = tmp_path / "storage"
+        cfg = _durable_config(ack, http_port, sink, storage, metrics_port)
+        first = start_sidecar(tmp_path, cfg, "first")
+        try:
+            wait_listening(http_port)
+            acked, lock, threads = _otlp_client_until_error(f"127.0.0.1:{http_port}", 50, 8)
+            wait_for(lambda: len(acked) >= 2000, 60, "requests to be answered")
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+        for t in threads:
+            t.join(30)
+        with lock:
+            answered = set(acked)
+        sink.fail()
+        second = start_sidecar(tmp_path, cfg, "second")
+        try:
+            if ack == "durable":
+                wait_for(lambda: answered <= {s.span_id.hex() for s in sink.spans()}, 60,
+                         "every acknowledged span to arrive")
+            else:
+                # what the first sidecar's queue held arrives; then nothing more comes
+                wait_metrics(metrics_port)
+                wait_for(lambda: scrape(metrics_port).get(
+                    'otelplug_exporter_queue_size{exporter="otlp"}', 1) == 0, 60, "the queue to drain")
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(30) == 0
+        return answered, {s.span_id.hex() for s in sink.spans()}
+
+
+def test_durable_ack_loses_no_acknowledged_span_on_sigkill(tmp_path):
+    answered, arrived = _sigkill_with_requests_in_flight(tmp_path, "durable")
+    assert answered and answered <= arrived
+
+
+def test_default_ack_loses_what_the_batch_buffer_held_on_sigkill(tmp_path):
+    """The documented contrast: answered on acceptance, the spans in the
+    batch buffer (up to its 500 ms timeout) die with the process."""
+    answered, arrived = _sigkill_with_requests_in_flight(tmp_path, "accepted")
+    assert answered - arrived
