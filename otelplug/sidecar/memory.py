@@ -14,6 +14,8 @@ reload runs the old and the new graph side by side.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import threading
 
 import numpy as np
@@ -41,13 +43,14 @@ class HeldMemory:
     def sub(self, holder: str, n: int) -> None:
         self.add(holder, -n)
 
-    def try_reserve(self, holder: str, n: int) -> bool:
-        """Add ``n`` bytes unless that would cross the limit.  With nothing
-        held at all a reservation always succeeds, so one request larger
-        than the limit cannot wedge the receiver forever."""
+    def try_reserve(self, holder: str, n: int, mine: int = 0) -> bool:
+        """Add ``n`` bytes unless that would cross the limit.  ``mine``: what
+        the caller already reserved; when nothing else is held a reservation
+        always succeeds, so one request larger than the limit cannot wedge
+        the receiver forever."""
         with self._lock:
             limit = self.limit
-            if limit and self.total and self.total + n > limit:
+            if limit and n > 0 and self.total - mine > 0 and self.total + n > limit:
                 return False
             self._by_holder[holder] = self._by_holder.get(holder, 0) + n
             self.total += n
@@ -84,3 +87,36 @@ class HeldMemory:
 
 
 HELD = HeldMemory()
+
+
+# glibc's malloc serves large blocks from the heap once it has seen them
+# freed (its mmap threshold adapts upwards, to 32 MiB), and a heap does not
+# shrink past a block still in use: after a burst of large requests RSS
+# stays high with nothing held.  A fixed threshold makes every block of
+# 1 MiB or more its own mapping, returned to the OS when freed.
+_M_MMAP_THRESHOLD = -3
+_LARGE_BLOCK = 1 << 20
+
+
+def _libc():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+def return_large_blocks_to_os() -> bool:
+    libc = _libc()
+    try:
+        return bool(libc and libc.mallopt(_M_MMAP_THRESHOLD, _LARGE_BLOCK))
+    except AttributeError:   # not glibc
+        return False
+
+
+def release_free_memory() -> None:
+    libc = _libc()
+    try:
+        if libc:
+            libc.malloc_trim(0)
+    except AttributeError:
+        pass
