@@ -18,6 +18,7 @@ import psutil
 
 from .component import CreateSettings, Kind
 from .consumer import FanOut
+from .memory import HELD
 from .telemetry import MetricsServer, Telemetry
 
 log = logging.getLogger("otelplug.sidecar")
@@ -145,6 +146,7 @@ class Service:
             up.set(time.monotonic() - t0)
 
         self.telemetry.on_collect(refresh)
+        HELD.install_metrics(self.telemetry)
 
 
 class _Late:

@@ -501,3 +501,161 @@ def test_default_ack_loses_what_the_batch_buffer_held_on_sigkill(tmp_path):
     batch buffer (up to its 500 ms timeout) die with the process."""
     answered, arrived = _sigkill_with_requests_in_flight(tmp_path, "accepted")
     assert answered - arrived
+
+
+# -- #18 item 3: memory_limiter on what is held, bodies bounded before reading ----
+
+def test_memory_limiter_refuses_while_the_queue_holds_data_and_admits_once_it_drains():
+    """A slow destination: the exporter's queue fills, the limiter refuses
+    (the data would wait in the rings); the destination comes back, the
+    queue drains, the held bytes drop and the limiter admits again, with
+    the process's RSS no lower than before (the old limiter latched)."""
+    from otelplug.sidecar.consumer import Refused
+    from otelplug.sidecar.exporters import otlp
+    from otelplug.sidecar.memory import HELD
+    from otelplug.sidecar.processors import batch, memory_limiter
+    from otelplug.sidecar.telemetry import Telemetry
+    from tests.otlp_sink import OTLPSink
+    from tests.sidecar.helpers import make, records_from_spans, sdk_spans
+    tel = Telemetry()
+    chunk = records_from_spans(sdk_spans(2000, attrs={"pad": "x" * 400}))    # ~1 MiB
+    with OTLPSink(http_enabled=False) as sink:
+        sink.fail(seconds=3600)
+        exp = make(otlp.factories[0], {
+            "endpoint": sink.grpc_endpoint, "tls": {"insecure": True},
+            "retry_on_failure": {"initial_interval": "50ms", "max_interval": "200ms",
+                                 "max_elapsed_time": "0s"},
+            "sending_queue": {"num_consumers": 1, "queue_size": 1000}}, telemetry=tel)
+        b = make(batch.factory, {"send_batch_size": 2000, "timeout": "50ms"}, exp, telemetry=tel)
+        lim = make(memory_limiter.factory, {"check_interval": "20ms", "limit_mib": 5, "spike_limit_mib": 1},
+                   b, telemetry=tel)
+        for c in (exp, b, lim):
+            c.start(None)
+        base = HELD.total
+        accepted = 0
+        try:
+            deadline = time.monotonic() + 30
+            while True:                      # offer until the limiter pushes back
+                assert time.monotonic() < deadline, "the limiter never refused"
+                try:
+                    lim.consume(chunk.detach())
+                    accepted += chunk.items
+                except Refused:
+                    break
+                time.sleep(0.03)
+            assert HELD.total - base >= 4 << 20 and lim.refusing
+            held_then = HELD.total
+            sink.fail()                      # the destination keeps up again
+            wait_for(lambda: not lim.refusing, 30, "the limiter to admit again")
+            assert HELD.total < held_then
+            lim.consume(chunk.detach())
+            accepted += chunk.items
+            wait_for(lambda: sink.span_count() == accepted, 30, "every accepted span to arrive")
+        finally:
+            for c in (lim, b):
+                c.shutdown()
+            exp.shutdown()
+    assert tel.get("processor_refused_items").value(processor="memory_limiter",
+                                                    otel_signal="traces") >= chunk.items
+    assert HELD.total == base
+
+
+_BIG_BODY_CONFIG = """
+receivers:
+  otlp: {{protocols: {{http: {{endpoint: 127.0.0.1:{http_port}}}}}}}
+processors:
+  memory_limiter: {{check_interval: 50ms, limit_mib: 128}}
+  batch: {{send_batch_size: 8192, timeout: 100ms}}
+exporters:
+  debug: {{}}
+service:
+  telemetry: {{metrics: {{address: 127.0.0.1:{metrics_port}}}}}
+  pipelines:
+    traces: {{receivers: [otlp], processors: [memory_limiter, batch], exporters: [debug]}}
+"""
+
+
+def _big_trace_request(mib: int) -> tuple[bytes, int]:
+    import os
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    n = 0
+    while req.ByteSize() < mib << 20:
+        for _ in range(1000):
+            s = ss.spans.add(name="big", trace_id=os.urandom(16), span_id=os.urandom(8),
+                             start_time_unix_nano=1, end_time_unix_nano=2)
+            for k in range(8):
+                a = s.attributes.add(key=f"attr{k}")
+                a.value.string_value = "v" * 20
+            n += 1
+    return req.SerializeToString(), n
+
+
+def _post_until_accepted(url: str, body: bytes, deadline: float) -> int:
+    """POST, retrying 503s as OTLP clients do; returns the number of 503s."""
+    import urllib.error
+    import urllib.request
+    refusals = 0
+    while True:
+        req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/x-protobuf"})
+        try:
+            urllib.request.urlopen(req, timeout=120).read()
+            return refusals
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 503, exc.code
+            refusals += 1
+        assert time.monotonic() < deadline, "never accepted"
+        time.sleep(0.2)
+
+
+def test_concurrent_large_bodies_stay_bounded_and_the_limiter_recovers(tmp_path):
+    """16 concurrent 8 MiB OTLP/HTTP bodies into a 128 MiB-limited sidecar
+    (the issue: 40 x 19 MiB took a 512 MiB one to 1,177 MB, then it refused
+    everything for 45 s).  Each request's memory is reserved before the
+    body is read: the peak stays near one or two requests' worth, every
+    request is accepted in the end, and afterwards the sidecar admits at
+    once (no latch)."""
+    import threading
+
+    import psutil
+    http_port, metrics_port = free_port(), free_port()
+    sidecar = start_sidecar(tmp_path, _BIG_BODY_CONFIG.format(http_port=http_port,
+                                                              metrics_port=metrics_port))
+    try:
+        wait_listening(http_port)
+        proc = psutil.Process(sidecar.pid)
+        base_rss = proc.memory_info().rss
+        body, spans = _big_trace_request(8)
+        url = f"http://127.0.0.1:{http_port}/v1/traces"
+        deadline = time.monotonic() + 300
+        refusals = []
+        errors = []
+
+        def client():
+            try:
+                refusals.append(_post_until_accepted(url, body, deadline))
+            except BaseException as exc:     # reported below, not lost in the thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=client) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        assert len(refusals) == 16 and sum(refusals) > 0     # some had to wait their turn
+        peak = int(next(line.split()[1] for line in open(f"/proc/{sidecar.pid}/status")
+                        if line.startswith("VmHWM:"))) << 10
+        # 16 requests at once would need 16 x ~56 MiB; one or two at a time fit here
+        assert peak - base_rss < 400 << 20, (peak - base_rss) >> 20
+        m = wait_for(lambda: (lambda m: m if metric(m, "otelplug_receiver_accepted_spans_total",
+                                                      receiver="otlp", transport="http") == 16 * spans
+                              else None)(scrape(metrics_port)), 60, "every span to be accepted")
+        # no latch: a request right after the burst is accepted on its first try
+        assert _post_until_accepted(url, _big_trace_request(1)[0], time.monotonic() + 30) == 0
+        assert m.get('otelplug_memory_held_bytes{holder="receiver/otlp/http"}', 0) == 0
+    finally:
+        sidecar.send_signal(signal.SIGTERM)
+        assert sidecar.wait(30) == 0
