@@ -56,6 +56,15 @@ class HeldMemory:
             self.total += n
             return True
 
+    @property
+    def in_pipelines(self) -> int:
+        """Bytes held past the receivers (batch buffers, queues): what a
+        memory_limiter refuses on.  Requests being read are left out: they
+        were admitted against the limit already, and counting a request's
+        own bytes would make the limiter refuse the request it belongs to."""
+        with self._lock:
+            return self.total - sum(n for h, n in self._by_holder.items() if h.startswith(RECEIVER))
+
     def by_holder(self) -> dict[str, int]:
         with self._lock:
             return dict(self._by_holder)
@@ -63,7 +72,11 @@ class HeldMemory:
     # -- the limit (set by memory_limiter instances while they run) -----------
     @property
     def limit(self) -> int:
-        return min(self._limits.values()) if self._limits else 0
+        """What receivers admit requests against: the largest limiter's soft
+        limit, since a request may feed several pipelines and the most
+        tolerant one must still be able to take it (a pipeline with a
+        tighter limiter refuses at its own entry)."""
+        return max(self._limits.values()) if self._limits else 0
 
     def set_limit(self, owner, soft_bytes: int) -> None:
         with self._lock:
@@ -85,6 +98,8 @@ class HeldMemory:
 
         telemetry.on_collect(refresh)
 
+
+RECEIVER = "receiver/"    # prefix of the holders that are requests being read
 
 HELD = HeldMemory()
 

@@ -86,7 +86,7 @@ class MemoryLimiter(Processor):
         self._thread.start()
 
     def _check(self) -> None:
-        held = HELD.total
+        held = HELD.in_pipelines
         was, self.refusing = self.refusing, held >= self.soft
         if self.refusing != was:
             log.warning("%s: the pipeline holds %d MiB, %s the soft limit %d MiB; %s data", self.id,

@@ -16,7 +16,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from ..consumer import Refused
-from ..memory import HELD
+from ..memory import HELD, RECEIVER
 from .otlp import REQUEST_DECODE_COST, GRPCServerConfig, Ingest, MIB, join_endpoint, messages, split_endpoint
 
 log = logging.getLogger("otelplug.sidecar")
@@ -42,7 +42,7 @@ class GRPCServer:
         _, request_cls, _ = messages(signal)
         ingest = self.ingest
 
-        holder = f"receiver/{self.receiver_id}/grpc"
+        holder = f"{RECEIVER}{self.receiver_id}/grpc"
 
         def export(body: bytes, context):
             # gRPC has read the message (at most max_recv_msg_size_mib);

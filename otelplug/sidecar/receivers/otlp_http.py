@@ -34,7 +34,7 @@ from google.protobuf.message import DecodeError
 
 from ..consumer import Refused
 from ..helpers.http_server import LISTEN_BACKLOG
-from ..memory import HELD
+from ..memory import HELD, RECEIVER
 from .otlp import REQUEST_DECODE_COST, HTTPServerConfig, Ingest, join_endpoint, messages, split_endpoint
 
 log = logging.getLogger("otelplug.sidecar")
@@ -382,7 +382,7 @@ class HTTPServer:
         self._in_flight = 0
         self._in_flight_bytes = 0
         self._bytes_lock = threading.Lock()
-        self._holder = f"receiver/{receiver_id}/http"
+        self._holder = f"{RECEIVER}{receiver_id}/http"
         self._idle = threading.Condition()
         self._server = None
         self._thread = None
