@@ -664,3 +664,33 @@ def test_concurrent_large_bodies_stay_bounded_and_the_limiter_recovers(tmp_path)
     finally:
         sidecar.send_signal(signal.SIGTERM)
         assert sidecar.wait(30) == 0
+
+
+def test_batch_retry_through_a_fan_out_settles_each_ack_once():
+    """One branch takes the batch, the other refuses it: batch keeps it and
+    offers it again to both; the source's ack settles exactly once, after
+    the refusing branch finally took it, never twice or early."""
+    from otelplug.sidecar.consumer import Consumer, FanOut, Refused
+    from otelplug.sidecar.processors import batch
+    from tests.sidecar.helpers import Capture, counting_ack, make, records_from_spans, sdk_spans
+
+    class RefusesTwice(Consumer):
+        def __init__(self):
+            self.refusals, self.got = 0, []
+
+        def consume(self, records):
+            if self.refusals < 2:
+                self.refusals += 1
+                raise Refused("full")
+            self.got.append(records)
+            records.settle()
+
+    taker, refuser = Capture(), RefusesTwice()
+    b = make(batch.factory, {"send_batch_size": 5, "timeout": "10s"}, FanOut([taker, refuser]))
+    b.start(None)
+    ack, settled = counting_ack()
+    b.consume(records_from_spans(sdk_spans(5), (ack,)))
+    wait_for(lambda: refuser.got, 10, "the refusing branch to take the batch")
+    b.shutdown()
+    assert settled == [False]                  # once, not as failed
+    assert len(taker.got) == 3                 # at-least-once: the taking branch got each offer
