@@ -341,11 +341,19 @@ def _run(tmp_path):
             for signal, word in list(pending.items()):
                 _post(f"{base}/v1/{signal}", _otlp_json(signal))
                 lab = {"exporter": f"otlp/down_{signal}"}
+                # logs go through batch, which offers a refused batch again
+                retried = signal != "logs" or telemetry.get("exporter_enqueue_retried_items").value(
+                    otel_signal="logs", **lab)
                 if (telemetry.get(f"exporter_send_failed_{word}").value(**lab)
-                        and telemetry.get(f"exporter_enqueue_failed_{word}").value(**lab)):
+                        and telemetry.get(f"exporter_enqueue_failed_{word}").value(**lab) and retried):
                     del pending[signal]
             time.sleep(0.05)
         assert not pending
+        tight = {"processor": "memory_limiter/tight", "otel_signal": "logs"}
+        while not telemetry.get("processor_refused_items").value(**tight) and time.monotonic() < deadline:
+            _post(f"{base}/v1/logs", _otlp_json("logs"))   # refused once the limiter's check sees batch/hold
+            time.sleep(0.05)
+        assert telemetry.get("processor_refused_items").value(**tight) > 0
         # wait until every family that should have samples has some (the sampling
         # processors work on timers, rings retire when their producer is gone) and
         # the demo's telemetry is in the files
