@@ -696,3 +696,48 @@ def test_batch_retry_through_a_fan_out_settles_each_ack_once():
     b.shutdown()
     assert settled == [False]                  # once, not as failed
     assert len(taker.got) == 3                 # at-least-once: the taking branch got each offer
+
+
+def test_grpc_requests_are_refused_retryably_while_the_pipelines_hold_the_limit():
+    """OTLP/gRPC: a request's decoding cost is reserved against the limit
+    before it is parsed; over it, UNAVAILABLE (retryable), and accepted
+    again once the held bytes drop."""
+    import grpc
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from otelplug.sidecar.component import ComponentID, CreateSettings, Kind
+    from otelplug.sidecar.config.decode import decode
+    from otelplug.sidecar.memory import HELD
+    from otelplug.sidecar.receivers import otlp
+    from otelplug.sidecar.telemetry import Telemetry
+    from tests.sidecar.helpers import Capture
+    cap = Capture()
+    cfg = decode(otlp.factory.config, {"protocols": {"grpc": {"endpoint": "127.0.0.1:0"}}})
+    rec = otlp.factory.create(CreateSettings(ComponentID("otlp"), Kind.RECEIVER, None, Telemetry()),
+                              cfg, {"traces": cap})
+    rec.start(None)
+    owner = object()
+    HELD.set_limit(owner, 1 << 20)              # as a running memory_limiter would
+    held = [1 << 20]
+    HELD.add("processor/test/traces", held[0])  # ... with its pipeline full
+    req = ExportTraceServiceRequest()
+    req.resource_spans.add().scope_spans.add().spans.add(
+        name="x", trace_id=b"\x01" * 16, span_id=b"\x02" * 8, start_time_unix_nano=1, end_time_unix_nano=2)
+    try:
+        with grpc.insecure_channel(rec.grpc_address) as ch:
+            export = ch.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+            try:
+                export(req.SerializeToString(), timeout=10)
+                raise AssertionError("accepted over the limit")
+            except grpc.RpcError as exc:
+                assert exc.code() == grpc.StatusCode.UNAVAILABLE, exc
+            assert cap.items == 0
+            HELD.sub("processor/test/traces", held.pop())   # the pipeline drained
+            export(req.SerializeToString(), timeout=10)
+            assert cap.items == 1
+    finally:
+        for n in held:
+            HELD.sub("processor/test/traces", n)
+        HELD.clear_limit(owner)
+        rec.shutdown()
+    assert HELD.by_holder().get("receiver/otlp/grpc", 0) == 0
