@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import threading
 
 import numpy as np
@@ -113,6 +114,7 @@ _M_MMAP_THRESHOLD = -3
 _LARGE_BLOCK = 1 << 20
 
 
+@functools.lru_cache(maxsize=1)
 def _libc():
     try:
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
