@@ -43,6 +43,7 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 RETRY_AFTER_SECONDS = 1      # what a 503 asks clients to wait before retrying
 _SHUTDOWN_GRACE = 5.0
+_TURNED_AWAY_LOG_EVERY = 10.0   # s between log lines about requests turned away for memory
 # google.rpc.Code of the Status body sent with each HTTP error
 _RPC_CODE = {400: 3, 411: 3, 413: 3, 500: 13, 503: 14}
 
@@ -381,6 +382,8 @@ class HTTPServer:
         self._routes = {p: s for s, p in config.url_paths().items() if ingest.accepts(s)}
         self._in_flight = 0
         self._in_flight_bytes = 0
+        self._turned_away = 0
+        self._turned_away_logged = -_TURNED_AWAY_LOG_EVERY
         self._bytes_lock = threading.Lock()
         self._holder = f"{RECEIVER}{receiver_id}/http"
         self._idle = threading.Condition()
@@ -396,12 +399,20 @@ class HTTPServer:
         so one request larger than the limits still gets through alone."""
         with self._bytes_lock:
             others = self._in_flight_bytes - mine
-            if n > 0 and others > 0 and self._in_flight_bytes + n > self.config.max_in_flight_bytes:
-                return False
-            if not HELD.try_reserve(self._holder, n, mine):
-                return False
-            self._in_flight_bytes += n
-            return True
+            ok = not (n > 0 and others > 0
+                      and self._in_flight_bytes + n > self.config.max_in_flight_bytes)
+            ok = ok and HELD.try_reserve(self._holder, n, mine)
+            if ok:
+                self._in_flight_bytes += n
+            if not ok:
+                self._turned_away += 1
+                now = time.monotonic()
+                if now - self._turned_away_logged >= _TURNED_AWAY_LOG_EVERY:   # not per request
+                    log.warning("%s: turned away %d OTLP/HTTP request(s) with a 503 for memory "
+                                "(%d MiB in flight here, %d MiB held in all)", self.receiver_id,
+                                self._turned_away, self._in_flight_bytes >> 20, HELD.total >> 20)
+                    self._turned_away, self._turned_away_logged = 0, now
+            return ok
 
     def tracking(self):
         return _InFlight(self)
