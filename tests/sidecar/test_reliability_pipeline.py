@@ -5,7 +5,8 @@ goes away and comes back, real files and sockets.
 * a batch processor in front of an exporter that refuses (full sending
   queue during an outage) keeps the data and pushes back to the rings
   instead of dropping it;
-* persistent-queue writes that fail (short writes, a file size limit) are
+* persistent-queue writes that fail (short writes, a file size limit, a real
+  sidecar whose RLIMIT_FSIZE is lifted later) are
   refused, never acknowledged, and leave no temporaries;
 * memory_limiter limits what the pipeline holds, admits again once that
   drops, and OTLP/HTTP bodies are bounded before they are read;
@@ -439,24 +440,31 @@ def _otlp_client_until_error(address: str, spans_per_request: int, threads: int)
     return acked, lock, ts
 
 
-def _durable_config(ack, http_port, sink, storage, metrics_port):
+def persistent_queue_config(receiver: str, batch: str, endpoint: str, queue_size: int, storage,
+                            metrics_port: int) -> str:
+    """receiver -> batch -> otlp exporter with a persistent queue; ``receiver``
+    is ``id: {config}`` in flow style."""
     return f"""
 receivers:
-  otlp:
-    protocols: {{http: {{endpoint: 127.0.0.1:{http_port}}}}}
-    ack: {ack}
+  {receiver}
 processors:
-  batch: {{send_batch_size: 100000, timeout: 500ms}}
+  batch: {batch}
 exporters:
-  {otlp_exporter(sink.grpc_endpoint, "{storage: file_storage, queue_size: 100000}")}
+  {otlp_exporter(endpoint, f"{{storage: file_storage, queue_size: {queue_size}}}")}
 extensions:
   file_storage: {{directory: {storage}}}
 service:
   extensions: [file_storage]
   telemetry: {{metrics: {{address: 127.0.0.1:{metrics_port}}}}}
   pipelines:
-    traces: {{receivers: [otlp], processors: [batch], exporters: [otlp]}}
+    traces: {{receivers: [{receiver.split(":")[0]}], processors: [batch], exporters: [otlp]}}
 """
+
+
+def _durable_config(ack, http_port, sink, storage, metrics_port):
+    return persistent_queue_config(
+        f"otlp: {{protocols: {{http: {{endpoint: '127.0.0.1:{http_port}'}}}}, ack: {ack}}}",
+        "{send_batch_size: 100000, timeout: 500ms}", sink.grpc_endpoint, 100000, storage, metrics_port)
 
 
 def _sigkill_with_requests_in_flight(tmp_path, ack):
@@ -741,3 +749,59 @@ def test_grpc_requests_are_refused_retryably_while_the_pipelines_hold_the_limit(
         HELD.clear_limit(owner)
         rec.shutdown()
     assert HELD.by_holder().get("receiver/otlp/grpc", 0) == 0
+
+
+def test_sidecar_on_a_full_disk_keeps_ring_data_until_the_disk_has_room(tmp_path):
+    """#18 items 2 and 8 with a real sidecar: its file size limit (RLIMIT_FSIZE,
+    set from outside with prlimit) makes every persistent-queue write come
+    out short, as a full disk does.  Nothing is acknowledged or dropped: the
+    spans wait in the ring; once the limit is lifted all of them arrive."""
+    import resource
+
+    from tests.otlp_sink import OTLPSink
+    limit = 4 << 10           # below one batch of spans (a few hundred bytes each)
+    metrics_port = free_port()
+    storage = tmp_path / "storage"
+    with OTLPSink(http_enabled=False) as sink:
+        cfg = tmp_path / "disk.yaml"
+        cfg.write_text(persistent_queue_config("shm: {channels: [disk]}",
+                                               "{send_batch_size: 200, timeout: 100ms}",
+                                               sink.grpc_endpoint, 100, storage, metrics_port))
+        # stdout to /dev/null: the limit applies to the log file too
+        sidecar = subprocess.Popen(
+            [sys.executable, "-m", "otelplug.cli.main", "run", "--config", str(cfg)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            # the soft limit only: lifting it again needs no privilege
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE,
+                                                  (limit, resource.RLIM_INFINITY)))
+        producer = None
+        try:
+            wait_metrics(metrics_port)
+            producer = start_producer("disk", 1000)
+            # refused once (enqueue_failed), then offered again by batch (retried)
+            retried = lambda: metric(scrape(metrics_port), "otelplug_exporter_enqueue_retried_items_total",
+                                     exporter="otlp", otel_signal="traces")
+            wait_for(lambda: retried() > 0, 60, "the exporter to refuse short writes")
+            in_ring = lambda: sum(v for k, v in scrape(metrics_port).items()
+                                  if k.startswith("otelplug_ring_pending_bytes{"))
+            wait_for(lambda: in_ring() >= 1000 * 200, 60, "spans to wait in the ring")
+            queue_dir = next(storage.iterdir())
+            assert not list(queue_dir.glob("*.tmp"))
+            assert all(p.stat().st_size <= limit for p in queue_dir.glob("*.batch"))
+            resource.prlimit(sidecar.pid, resource.RLIMIT_FSIZE,
+                             (resource.RLIM_INFINITY, resource.RLIM_INFINITY))   # room again
+            result = stop_producer(producer)
+            producer = None
+            expected = set(result["span_ids"])
+            assert result["dropped"] == 0 and len(expected) >= 500
+            wait_for(lambda: expected <= {s.span_id.hex() for s in sink.spans()}, 60,
+                     f"all {len(expected)} spans to arrive")
+            m = scrape(metrics_port)
+            assert metric(m, "otelplug_exporter_send_failed_spans_total", exporter="otlp") == 0
+            assert metric(m, "otelplug_processor_failed_items_total", processor="batch",
+                          otel_signal="traces") == 0
+        finally:
+            if producer is not None and producer.poll() is None:
+                producer.kill()
+            sidecar.send_signal(signal.SIGTERM)
+            assert sidecar.wait(30) == 0
