@@ -5,9 +5,9 @@ goes away and comes back, real files and sockets.
 * a batch processor in front of an exporter that refuses (full sending
   queue during an outage) keeps the data and pushes back to the rings
   instead of dropping it;
-* persistent-queue writes that fail (short writes, a file size limit, a real
-  sidecar whose RLIMIT_FSIZE is lifted later) are
-  refused, never acknowledged, and leave no temporaries;
+* persistent-queue writes that fail (short writes, a file size limit, a
+  real sidecar whose RLIMIT_FSIZE is lifted later) are refused, never
+  acknowledged, and leave no temporaries;
 * memory_limiter limits what the pipeline holds, admits again once that
   drops, and OTLP/HTTP bodies are bounded before they are read;
 * the HTTP listen backlog, non-object OTLP-JSON, refusals counted once;
