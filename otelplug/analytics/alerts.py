@@ -99,6 +99,7 @@ class AlertControl(Protocol):
     def resolve(self, alert_id: str, by: str, note: str = "") -> dict: ...
     def silence(self, matchers: dict, duration_s: float, by: str, comment: str = "") -> dict: ...
     def silences(self) -> list[dict]: ...
+    def rules_status(self) -> list[dict]: ...
 
 
 class UnknownAlert(KeyError):
@@ -286,6 +287,18 @@ class AlertEngine:
     def silences(self) -> list[dict]:
         with self._lock:
             return [asdict(s) for s in self._silences.values()]
+
+    def rules_status(self) -> list[dict]:
+        """Per rule: kind, alerts not resolved, and what it matched so far
+        (``matched``, ``last_match``) when its evaluator tells."""
+        with self._lock:
+            out = []
+            for r in self.rules.values():
+                st = r.evaluator.status() if hasattr(r.evaluator, "status") else {}
+                out.append({"name": r.name, "kind": r.kind,
+                            "alerts": sum(1 for a in self.alerts.values()
+                                          if a.rule == r.name and a.state != "resolved"), **st})
+            return out
 
     # -- notifications -----------------------------------------------------------
     def due(self, now: float, resend_s: float) -> list[Alert]:

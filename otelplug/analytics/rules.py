@@ -98,6 +98,22 @@ class Matcher:
         return m
 
 
+class _Seen:
+    """What a rule has matched so far: a rule that matches nothing for a
+    long time is shown in the alert status, not treated as an error."""
+    matched = 0
+    last_match_ns: int | None = None
+
+    def _note(self, n: int, now_ns: int) -> None:
+        if n:
+            self.matched += int(n)
+            self.last_match_ns = now_ns
+
+    def status(self) -> dict:
+        return {"matched": self.matched,
+                "last_match": self.last_match_ns / NS if self.last_match_ns else None}
+
+
 class _TimeBuckets:
     """Counts per ``resolution`` seconds of event time, for sliding sums."""
 
@@ -134,7 +150,7 @@ class _TimeBuckets:
         return out
 
 
-class ThresholdEval:
+class ThresholdEval(_Seen):
     needs_windows = True
 
     def __init__(self, cfg):
@@ -156,8 +172,9 @@ class ThresholdEval:
     def observe_windows(self, results, group_attrs, scores=None) -> None:
         if not any(r.window == self.window for r in results):
             return
-        self.current = {labels_key(a): v for _r, _i, a, v in self._rows(results, group_attrs)
-                        if self.op(v, self.value)}
+        rows = list(self._rows(results, group_attrs))
+        self._note(len(rows), int(max(r.end.max() for r in results if len(r))))
+        self.current = {labels_key(a): v for _r, _i, a, v in rows if self.op(v, self.value)}
 
     def active(self, now_ns: int) -> dict:
         return self.current
@@ -175,14 +192,16 @@ class AnomalyEval(ThresholdEval):
         if not any(r.window == self.window for r in results):
             return
         cur = {}
-        for r, i, attrs, v in self._rows(results, group_attrs):
+        rows = list(self._rows(results, group_attrs))
+        self._note(len(rows), int(max(r.end.max() for r in results if len(r))))
+        for r, i, attrs, v in rows:
             s = (scores or {}).get((self.window, self.metric, labels_key(attrs)))
             if s is not None and s.state != "learning" and s.score >= self.level:
                 cur[labels_key(attrs)] = round(s.score, 3)
         self.current = cur
 
 
-class CountEval:
+class CountEval(_Seen):
     needs_windows = False
 
     def __init__(self, cfg):
@@ -193,6 +212,7 @@ class CountEval:
 
     def observe_items(self, b: ItemBatch, now_ns: int) -> None:
         m = self.match.mask(b)
+        self._note(int(m.sum()), now_ns)
         if m.any():
             self.buckets.add(b.time[m], np.ones(int(m.sum())), now_ns)
 
@@ -201,7 +221,7 @@ class CountEval:
         return {(): n} if self.op(n, self.value) else {}
 
 
-class SequenceEval:
+class SequenceEval(_Seen):
     """A then B by ``key``: ``followed`` true reports each A followed by B
     within ``within``; false reports each A with no B ``within`` after it
     (once its time is up).  Open A's are bounded by ``max_open``; beyond
@@ -219,6 +239,7 @@ class SequenceEval:
     def observe_items(self, b: ItemBatch, now_ns: int) -> None:
         ma, mb = self.first.mask(b), self.then.mask(b)
         idx = np.flatnonzero(ma | mb)
+        self._note(len(idx), now_ns)
         if not len(idx):
             return
         for i in idx[np.argsort(b.time[idx], kind="stable")].tolist():
@@ -244,7 +265,7 @@ class SequenceEval:
         return out
 
 
-class AbsenceEval:
+class AbsenceEval(_Seen):
     needs_windows = False
 
     def __init__(self, cfg, now_ns: int):
@@ -254,6 +275,7 @@ class AbsenceEval:
 
     def observe_items(self, b: ItemBatch, now_ns: int) -> None:
         m = self.match.mask(b)
+        self._note(int(m.sum()), now_ns)
         if m.any():
             self.last = max(self.last, min(int(b.time[m].max()), now_ns))
 
@@ -265,7 +287,7 @@ class AbsenceEval:
 DEFAULT_BURN_WINDOWS = ((3600.0, 300.0, 14.4), (21600.0, 1800.0, 6.0))
 
 
-class BurnRateEval:
+class BurnRateEval(_Seen):
     """Burn rate = error ratio / (1 - objective).  Active when, for some
     pair, both the long and the short window burn faster than its factor
     (the short window makes the alert stop soon after the errors do)."""
@@ -281,6 +303,7 @@ class BurnRateEval:
 
     def observe_items(self, b: ItemBatch, now_ns: int) -> None:
         m = self.match.mask(b)
+        self._note(int(m.sum()), now_ns)
         if m.any():
             vals = np.stack([np.ones(int(m.sum())), b.error[m].astype(float)], axis=1)
             self.buckets.add(b.time[m], vals, now_ns)

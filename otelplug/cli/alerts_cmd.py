@@ -1,4 +1,4 @@
-"""``otelplug alerts list|ack ID|resolve ID|silence LABEL=VALUE...``: the
+"""``otelplug alerts list|rules|ack ID|resolve ID|silence LABEL=VALUE...``: the
 alerts of a running sidecar, through its ``alerts`` extension's loopback
 control endpoint (``--endpoint``, default 127.0.0.1:13141).
 
@@ -25,6 +25,7 @@ def register(subparsers) -> None:
     ls = sub.add_parser("list", help="alerts with state, ack and silence")
     ls.add_argument("--json", action="store_true", help="print the alerts as JSON")
     ls.add_argument("--active", action="store_true", help="leave out resolved alerts")
+    sub.add_parser("rules", help="rules: kind, open alerts, items matched so far and when last")
     for name, helptext in (("ack", "acknowledge an alert"), ("resolve", "resolve an alert by hand")):
         a = sub.add_parser(name, help=helptext)
         a.add_argument("id")
@@ -76,6 +77,13 @@ def run(args) -> int:
             if args.active:
                 alerts = [a for a in alerts if a["state"] != "resolved"]
             print(json.dumps(alerts, indent=2) if args.json else _table(alerts))
+        elif args.action == "rules":
+            rows = [("RULE", "KIND", "OPEN ALERTS", "MATCHED", "LAST MATCH")]
+            rows += [(r["name"], r["kind"], str(r["alerts"]), str(r.get("matched", "-")),
+                      _when(r.get("last_match")) if r.get("last_match") else "never")
+                     for r in _call(ep, "/api/rules")]
+            widths = [max(len(r[i]) for r in rows) for i in range(5)]
+            print("\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows))
         elif args.action == "ack":
             body = {"by": args.by, "note": args.note}
             if args.expires:

@@ -115,6 +115,10 @@ def test_alert_fires_and_resolves_in_a_real_alertmanager(tmp_path, alertmanager,
         events = http_json(f"http://127.0.0.1:{ctl}/api/events")
         assert [e["alert.to"] for e in events if e["event"] == "alert.state_change"] == [
             "pending", "firing", "resolved"]
+        # the rule's status: what it matched; a rule matching nothing says "never"
+        r = cli(ctl, "rules")
+        assert r.returncode == 0 and "CheckoutErrors" in r.stdout and "never" not in r.stdout, r.stdout
+        assert http_json(f"http://127.0.0.1:{ctl}/api/rules")[0]["matched"] == 5
         # the window metrics went out to the metrics pipeline too
         wait_for(lambda: "analytics.span.count" in (tmp_path / "metrics.json").read_text(), 10, "metrics")
         print(f"first span -> alert visible in Alertmanager: {latency:.2f}s")

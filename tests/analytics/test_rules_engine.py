@@ -199,3 +199,15 @@ def test_broken_state_file_is_reported_not_fatal(tmp_path, caplog):
     assert eng.list_alerts() == [] and "ignoring the state file" in caplog.text
     eng.set_rules([])
     assert json.loads(p.read_text())["version"] == 1
+
+
+def test_rules_status_shows_a_rule_that_matches_nothing():
+    eng = AlertEngine(None)
+    quiet = CountEval(NS_(match=m(name="never"), within=60.0, op=">", value=0))
+    busy = CountEval(NS_(match=m(name="pay"), within=60.0, op=">", value=100))
+    for ev in (quiet, busy):
+        ev.observe_items(batch([1, 2], ["pay", "pay"]), 3 * S)
+    eng.set_rules([Rule("Quiet", quiet, kind="count"), Rule("Busy", busy, kind="count")])
+    got = {r["name"]: r for r in eng.rules_status()}
+    assert got["Quiet"]["matched"] == 0 and got["Quiet"]["last_match"] is None
+    assert got["Busy"]["matched"] == 2 and got["Busy"]["last_match"] == 3.0

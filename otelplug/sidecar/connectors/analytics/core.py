@@ -50,6 +50,10 @@ class _Locked:
         with self.lock:
             return dict(self.inner.active(now_ns))
 
+    def status(self) -> dict:
+        with self.lock:
+            return self.inner.status()
+
 
 class Core:
     def __init__(self, cid: str, config: AnalyticsConfig, telemetry):

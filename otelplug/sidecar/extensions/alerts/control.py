@@ -1,7 +1,7 @@
 """The loopback control endpoint of the alerts extension (what
 ``otelplug alerts`` talks to).  JSON over HTTP:
 
-- ``GET /api/alerts``, ``GET /api/silences``, ``GET /api/events``
+- ``GET /api/alerts``, ``GET /api/silences``, ``GET /api/rules``, ``GET /api/events``
 - ``POST /api/alerts/<id>/ack`` ``{"by", "note", "expires": seconds}``
 - ``POST /api/alerts/<id>/resolve`` ``{"by", "note"}``
 - ``POST /api/silences`` ``{"matchers": {...}, "duration": seconds, "by", "comment"}``
@@ -34,6 +34,8 @@ def handle(control, events, method: str, path: str, body: dict) -> tuple[int, ob
             return 200, control.list_alerts()
         if method == "GET" and parts == ["silences"]:
             return 200, control.silences()
+        if method == "GET" and parts == ["rules"]:
+            return 200, control.rules_status()
         if method == "GET" and parts == ["events"]:
             return 200, list(events)
         if method == "POST" and len(parts) == 3 and parts[0] == "alerts" and parts[2] == "ack":
