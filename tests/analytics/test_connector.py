@@ -149,3 +149,26 @@ def test_invalid_rules_are_config_errors_with_their_path():
         decode(AnalyticsConfig, {"rules": [{"name": "x", "count": {}}]}, ("connectors", "analytics"))
     with pytest.raises(ConfigErrors, match="group_expiry: must be longer"):
         decode(AnalyticsConfig, {"group_expiry": "30s", "windows": [{"name": "a", "size": "1m"}]})
+
+
+def test_rules_without_their_alerts_extension_fail_start_naming_the_path():
+    from otelplug.sidecar.config.model import load
+    from otelplug.sidecar.registry import Registry
+    from otelplug.sidecar.service import Service
+    text = """
+receivers: {otlp: {protocols: {http: {endpoint: 127.0.0.1:0}}}}
+exporters: {debug: {}}
+connectors:
+  analytics:
+    alerts: alerts
+    rules: [{name: R, count: {match: {name: [x]}}}]
+service:
+  telemetry: {metrics: {level: none}}
+  pipelines:
+    traces: {receivers: [otlp], exporters: [analytics]}
+    metrics: {receivers: [analytics], exporters: [debug]}
+"""
+    svc = Service(load("cfg.yaml", Registry.default(), text=text))
+    with pytest.raises(Exception, match=r"connectors::analytics::alerts: no alerts extension 'alerts'"):
+        svc.start()
+    svc.shutdown()
