@@ -1,0 +1,231 @@
+"""The embedded store: one DuckDB file, hourly partition tables behind one
+view per ClickHouse table name.
+
+Why DuckDB: a columnar, compressed, embedded engine that ingests numpy
+columns in one statement (bench/store.py measures it against SQLite, the
+other embedded candidate).  Why partition tables: DuckDB has no native
+partitions, and retention must drop whole hours without a scan or a
+rewrite; ``otel_traces`` etc. are views over ``otel_traces_empty`` plus the
+``otel_traces_p<hour>`` tables, so SQL written for the ClickHouse names
+works unchanged.
+
+DuckDB allows one writing process per file, and while it writes no other
+process can open the file at all.  So the writing process (the sidecar)
+serves reads and prunes for others over a local socket (serve.py); a
+process that finds the file free opens it itself.
+"""
+from __future__ import annotations
+
+import os
+import threading
+
+import duckdb
+import numpy as np
+
+from . import queries as q
+from . import schema
+from .base import Store, StoreError
+
+
+def is_lock_conflict(exc: Exception) -> bool:
+    return "lock" in str(exc).lower() and isinstance(exc, duckdb.IOException)
+
+
+class DuckDBStore(Store):
+    dialect = q.DUCKDB
+
+    def __init__(self, path: str, read_only: bool = False, memory_limit: str | None = None,
+                 threads: int | None = None):
+        self.path = os.path.abspath(path)
+        self.url = f"duckdb://{self.path}"
+        self.read_only = read_only
+        cfg = {}
+        if memory_limit:
+            cfg["memory_limit"] = memory_limit
+        if threads:
+            cfg["threads"] = int(threads)
+        if not read_only:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        elif not os.path.exists(self.path):
+            raise StoreError(f"store {self.url}: no such file")
+        try:
+            self._con = duckdb.connect(self.path, read_only=read_only, config=cfg)
+        except duckdb.Error as exc:
+            if is_lock_conflict(exc):
+                raise
+            raise StoreError(f"store {self.url}: cannot open: {_first_line(exc)}") from None
+        self._local = threading.local()
+        self._ddl = threading.Lock()       # partition create/drop + view refresh
+        try:
+            self._check_schema()
+        except Exception:
+            self._con.close()
+            raise
+
+    # -- schema ---------------------------------------------------------------
+    def _check_schema(self) -> None:
+        con = self._con
+        try:
+            has_meta = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?",
+                                   [schema.META_TABLE]).fetchone()[0]
+            if has_meta:
+                row = con.execute(f"SELECT value FROM {schema.META_TABLE} WHERE key = 'schema_version'"
+                                  ).fetchone()
+                version = int(row[0]) if row else None
+                if version != schema.SCHEMA_VERSION:
+                    raise StoreError(f"store {self.url}: schema version {version}, this otelplug "
+                                     f"reads and writes version {schema.SCHEMA_VERSION}")
+                return
+            if self.read_only:
+                raise StoreError(f"store {self.url}: not an otelplug store (no {schema.META_TABLE} table)")
+            if con.execute("SELECT count(*) FROM duckdb_tables()").fetchone()[0]:
+                raise StoreError(f"store {self.url}: the database has other tables and no "
+                                 f"{schema.META_TABLE}: not an otelplug store")
+            con.execute("BEGIN")
+            con.execute(f"CREATE TABLE {schema.META_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR)")
+            con.execute(f"INSERT INTO {schema.META_TABLE} VALUES ('schema_version', ?)",
+                        [str(schema.SCHEMA_VERSION)])
+            for t in schema.TABLES:
+                con.execute(f"CREATE TABLE {t.name}_empty ({t.render_columns(0)})")
+                con.execute(f"CREATE VIEW {t.name} AS SELECT * FROM {t.name}_empty")
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            raise StoreError(f"store {self.url}: {_first_line(exc)}") from None
+
+    def _cursor(self):
+        cur = getattr(self._local, "cur", None)
+        if cur is None:
+            cur = self._local.cur = self._con.cursor()
+        return cur
+
+    def _refresh_view(self, cur, table: schema.Table) -> None:
+        names = [n for t, _, n in self._partitions(cur) if t is table]
+        body = " UNION ALL ".join(f"SELECT * FROM {n}" for n in [f"{table.name}_empty"] + sorted(names))
+        cur.execute(f"CREATE OR REPLACE VIEW {table.name} AS {body}")
+
+    def _ensure_partition(self, cur, table: schema.Table, hour: int, known: set) -> str:
+        name = schema.partition_name(table, hour)
+        if name in known:
+            return name
+        with self._ddl:
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {name} AS SELECT * FROM {table.name}_empty LIMIT 0")
+            self._refresh_view(cur, table)
+        known.add(name)
+        return name
+
+    # -- writing ----------------------------------------------------------------
+    def write_tables(self, tables: dict) -> int:
+        if self.read_only:
+            raise StoreError(f"store {self.url}: opened read-only")
+        cur = self._cursor()
+        known = getattr(self._local, "known", None)
+        if known is None:
+            known = self._local.known = {n for _, _, n in self._partitions(cur)}
+        plan = []
+        for tname, cols in tables.items():
+            table = schema.BY_NAME[tname]
+            ts = cols[table.time_column].view(np.int64)
+            if not len(ts):
+                continue
+            hours = ts // schema.PARTITION_NS
+            for hour in np.unique(hours):
+                sel = hours == hour
+                part = {k: v[sel] for k, v in cols.items()} if not sel.all() else cols
+                plan.append((table, self._ensure_partition(cur, table, int(hour), known), part))
+        written = 0
+        try:
+            cur.execute("BEGIN")
+            for table, name, part in plan:
+                written += self._insert(cur, table, name, part)
+            cur.execute("COMMIT")
+        except duckdb.Error as exc:
+            try:
+                cur.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            if isinstance(exc, duckdb.CatalogException):
+                known.clear()   # a partition was dropped under us: look again next time
+            raise StoreError(f"store {self.url}: write failed: {_first_line(exc)}") from None
+        return written
+
+    def _insert(self, cur, table: schema.Table, name: str, part: dict) -> int:
+        cols = ", ".join(f'"{c}"' for c in table.column_names)
+        cur.register("otelplug_batch", part)
+        try:
+            if table is schema.TRACES:
+                # a replay after a crash re-delivers spans already stored:
+                # insert only the (TraceId, SpanId) not yet in this hour's
+                # partition, looking only at the batch's time range (the
+                # zone maps skip the rest)
+                ts = part["Timestamp"].view(np.int64)
+                res = cur.execute(
+                    f"INSERT INTO {name} ({cols}) SELECT {cols} FROM otelplug_batch b "
+                    f"WHERE NOT EXISTS (SELECT 1 FROM {name} t WHERE t.\"Timestamp\" "
+                    f"BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?) "
+                    f"AND t.\"TraceId\" = b.\"TraceId\" AND t.\"SpanId\" = b.\"SpanId\")",
+                    [int(ts.min()), int(ts.max())])
+            else:
+                res = cur.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM otelplug_batch")
+            return int(res.fetchone()[0])    # DuckDB answers an INSERT with its row count
+        finally:
+            cur.unregister("otelplug_batch")
+
+    # -- reading ----------------------------------------------------------------
+    def fetch(self, sql: str, params) -> list[dict]:
+        cur = self._cursor()
+        try:
+            res = cur.execute(sql, params)
+            names = [d[0] for d in res.description]
+            return [dict(zip(names, row)) for row in res.fetchall()]
+        except duckdb.Error as exc:
+            raise StoreError(f"store {self.url}: query failed: {_first_line(exc)}") from None
+
+    def _partitions(self, cur) -> list:
+        out = []
+        rows = cur.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'otel_%'"
+                           ).fetchall()
+        for (name,) in rows:
+            for t in schema.TABLES:
+                hour = schema.partition_hour(name, t)
+                if hour is not None:
+                    out.append((t, hour, name))
+        return out
+
+    def partitions(self):
+        return self._partitions(self._cursor())
+
+    def drop_partition(self, table: schema.Table, name: str) -> int:
+        if self.read_only:
+            raise StoreError(f"store {self.url}: opened read-only")
+        cur = self._cursor()
+        n = cur.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+        with self._ddl:
+            # the view first, so no query sees a view naming a dropped table
+            cur.execute("BEGIN")
+            cur.execute(f"DROP TABLE IF EXISTS {name}")
+            self._refresh_view(cur, table)
+            cur.execute("COMMIT")
+        return int(n)
+
+    def size_bytes(self) -> int:
+        """Bytes the data occupies (used blocks and WAL); the file itself
+        does not shrink when partitions are dropped: DuckDB reuses the
+        freed blocks."""
+        row = self._cursor().execute("SELECT block_size * used_blocks FROM pragma_database_size() "
+                                     "WHERE database_name = current_database()").fetchone()
+        wal = self.path + ".wal"
+        return int(row[0] if row else 0) + (os.path.getsize(wal) if os.path.exists(wal) else 0)
+
+    def file_bytes(self) -> int:
+        wal = self.path + ".wal"
+        return sum(os.path.getsize(p) for p in (self.path, wal) if os.path.exists(p))
+
+    def close(self) -> None:
+        try:
+            self._con.close()
+        except duckdb.Error:
+            pass
+
+
+def _first_line(exc) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
