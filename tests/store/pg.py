@@ -1,12 +1,14 @@
 """A throwaway PostgreSQL cluster for the store tests: initdb into a temp
 directory, one server on 127.0.0.1 and a free port, stopped and removed
 afterwards.  PostgreSQL refuses to run as root, so as root the server runs
-as the ``postgres`` user (runuser)."""
+as the ``postgres`` user (subprocess's user=/group=, so the server is
+our direct child and gets our signals itself)."""
 from __future__ import annotations
 
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -32,14 +34,14 @@ class Cluster:
         self.data = self.root / "data"
         self.port = _free_port()
         self.proc = None
-        self._as = []
+        self._as = {}
         if os.geteuid() == 0:
             pw = pwd.getpwnam("postgres")
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
-            self._as = ["runuser", "-u", "postgres", "--"]
-        subprocess.run(self._as + [str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust",
-                                   "-U", "postgres", "--no-sync", "-E", "UTF8"],
-                       check=True, capture_output=True)
+            self._as = dict(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
+        subprocess.run([str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust",
+                        "-U", "postgres", "--no-sync", "-E", "UTF8"],
+                       check=True, capture_output=True, cwd=self.root, **self._as)
 
     @property
     def dsn(self) -> str:
@@ -48,11 +50,11 @@ class Cluster:
     def start(self, timeout: float = 60.0) -> None:
         log = open(self.root / "server.log", "ab")
         self.proc = subprocess.Popen(
-            self._as + [str(PG_BIN / "postgres"), "-D", str(self.data), "-p", str(self.port),
+            [str(PG_BIN / "postgres"), "-D", str(self.data), "-p", str(self.port),
                         "-k", str(self.root), "-c", "listen_addresses=127.0.0.1",
                         "-c", "fsync=off", "-c", "synchronous_commit=off",
                         "-c", "full_page_writes=off"],
-            stdout=log, stderr=subprocess.STDOUT)
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.root, **self._as)
         import psycopg
         deadline = time.monotonic() + timeout
         while True:
@@ -67,7 +69,7 @@ class Cluster:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()     # SIGTERM: smart shutdown
+            self.proc.send_signal(signal.SIGINT)     # fast shutdown: disconnects clients
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
