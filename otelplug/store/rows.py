@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
+import os
 
 import numpy as np
 
@@ -35,10 +37,34 @@ def _json_default(v):
     raise TypeError(f"{type(v).__name__} is not an attribute value")
 
 
+def _finite(v):
+    """JSON has no NaN or infinities: spell them as strings, as OTLP-JSON does."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
+
+
 def to_json(value) -> str:
     if not value:
         return "{}" if isinstance(value, dict) or value is None else "[]"
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                          default=_json_default)
+    except ValueError:      # a NaN or infinity somewhere
+        return json.dumps(_finite(value), separators=(",", ":"), ensure_ascii=False,
+                          default=_json_default)
+
+
+try:
+    if os.environ.get("OTELPLUG_PURE_PYTHON", "") not in ("", "0"):
+        raise ImportError("pure Python requested")
+    from otelplug._ext.store_json import span_text_columns as _fast_texts
+except ImportError:   # extension not built: the reference below
+    _fast_texts = None
 
 
 def hex_ids(raw: np.ndarray, width: int) -> np.ndarray:
@@ -97,22 +123,40 @@ def _per_key(keys: np.ndarray, lookup, width: int) -> list[np.ndarray]:
             np.empty(0, dtype=object) for j in range(width)]
 
 
+def _span_texts_reference(s) -> tuple:
+    """SpanAttributes, Events, Links (JSON), TraceState, StatusMessage of a
+    decoded span: the reference for cython_ext/store_json.pyx."""
+    events = "[]" if not s.events else to_json(
+        [{"Timestamp": e.time_unix_nano, "Name": e.name, "Attributes": e.attributes}
+         for e in s.events])
+    links = "[]" if not s.links else to_json(
+        [{"TraceId": _id_hex(lk.trace_id, 16), "SpanId": _id_hex(lk.span_id, 8),
+          "TraceState": lk.trace_state or "", "Attributes": lk.attributes} for lk in s.links])
+    return (to_json(s.attributes), events, links, s.trace_state or "", s.status_description or "")
+
+
+def span_texts(records, cols, fast=True) -> list[np.ndarray]:
+    """The five text columns of the spans in ``cols``: written from the
+    record bytes by the extension, or by the reference per span (for every
+    span without the extension, and for the rare span whose strings are not
+    valid UTF-8)."""
+    n = len(cols)
+    if fast and _fast_texts is not None:
+        out = list(_fast_texts(records, cols.row))
+    else:
+        out = [np.full(n, None, dtype=object) for _ in range(5)]
+    for j in range(5):
+        for i in np.flatnonzero(np.equal(out[j], None)):
+            for k, v in enumerate(_span_texts_reference(cols.span(int(i)))):
+                out[k][i] = v
+    return out
+
+
 def span_rows(records) -> dict:
     cols = codec.decode_span_columns(records)
     n = len(cols)
     defs = _Defs(records.defs)
-    attrs, events, links, states, messages = ([None] * n for _ in range(5))
-    for i in range(n):
-        s = cols.span(i)
-        attrs[i] = to_json(s.attributes)
-        events[i] = "[]" if not s.events else to_json(
-            [{"Timestamp": e.time_unix_nano, "Name": e.name, "Attributes": e.attributes}
-             for e in s.events])
-        links[i] = "[]" if not s.links else to_json(
-            [{"TraceId": _id_hex(lk.trace_id, 16), "SpanId": _id_hex(lk.span_id, 8),
-              "TraceState": lk.trace_state or "", "Attributes": lk.attributes} for lk in s.links])
-        states[i] = s.trace_state or ""
-        messages[i] = s.status_description or ""
+    attrs, events, links, states, messages = span_texts(records, cols)
     service, res_attrs, _ = _per_key(cols.resource_key, defs.resource, 3)
     scope_name, scope_version = _per_key(cols.scope_key, defs.scope, 2)
     start = cols.start_time_unix_nano
@@ -126,19 +170,19 @@ def span_rows(records) -> dict:
         "TraceId": hex_ids(cols.trace_id, 16),
         "SpanId": hex_ids(cols.span_id.astype(">u8"), 8),
         "ParentSpanId": parent,
-        "TraceState": np.array(states, dtype=object),
+        "TraceState": states,
         "SpanName": names[cols.name_id] if n else np.empty(0, dtype=object),
         "SpanKind": SPAN_KIND[np.minimum(cols.kind, len(SPAN_KIND) - 1)],
         "ServiceName": service,
         "ResourceAttributes": res_attrs,
         "ScopeName": scope_name,
         "ScopeVersion": scope_version,
-        "SpanAttributes": np.array(attrs, dtype=object),
+        "SpanAttributes": attrs,
         "Duration": np.where(end >= start, end - start, 0).astype(np.int64),
         "StatusCode": STATUS_CODE[np.minimum(cols.status_code, len(STATUS_CODE) - 1)],
-        "StatusMessage": np.array(messages, dtype=object),
-        "Events": np.array(events, dtype=object),
-        "Links": np.array(links, dtype=object),
+        "StatusMessage": messages,
+        "Events": events,
+        "Links": links,
     }}
 
 

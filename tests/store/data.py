@@ -29,9 +29,14 @@ def record_set(signal, items, defs) -> RecordSet:
 
 
 def _defs(resource, scope, defs):
-    rp, sp = codec.encode_resource(resource), codec.encode_scope(scope)
-    rk, sk = codec.definition_key(rp), codec.definition_key(sp)
-    defs[rk], defs[sk] = rp, sp
+    rp = codec.encode_resource(resource)
+    rk = codec.definition_key(rp)
+    defs[rk] = rp
+    if scope is None:
+        return rk, 0
+    sp = codec.encode_scope(scope)
+    sk = codec.definition_key(sp)
+    defs[sk] = sp
     return rk, sk
 
 
