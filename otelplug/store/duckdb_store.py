@@ -39,7 +39,11 @@ class DuckDBStore(Store):
         self.path = os.path.abspath(path)
         self.url = f"duckdb://{self.path}"
         self.read_only = read_only
-        cfg = {}
+        # DuckDB samples 1000 rows of every object (str) column of a
+        # registered numpy batch to guess its type: ~1 ms a column per
+        # batch, more than the insert itself.  Our columns have fixed types
+        # (the INSERT casts them), so skip the guess.
+        cfg = {"pandas_analyze_sample": 0}
         if memory_limit:
             cfg["memory_limit"] = memory_limit
         if threads:

@@ -18,7 +18,7 @@ META_TABLE = "otelplug_store_meta"      # key/value: schema_version, created_by
 TYPES = {
     "ts": ("TIMESTAMP_NS", "timestamptz"),
     "str": ("VARCHAR", "text"),
-    "json": ("JSON", "jsonb"),
+    "json": ("VARCHAR", "jsonb"),     # DuckDB: JSON text, parsed when queried (see SCHEMA.md)
     "u64": ("UBIGINT", "bigint"),
     "i64": ("BIGINT", "bigint"),
     "u32": ("UINTEGER", "bigint"),
