@@ -247,7 +247,10 @@ def _sidecar_run(args, tmp, kind, url, mode, rate, seconds):
     from tests.sidecar.test_reliability import free_port
     port = free_port()
     if kind == "store":
-        exp = f"  store:\n    url: {url}\n    serve_reads: false\n    retention: '0'\n"
+        exp = (f"  store:\n    url: {url}\n    serve_reads: false\n    retention: '0'\n"
+               f"    memory_limit: {args.memory_limit}\n")
+    elif kind == "debug":
+        exp = "  debug:\n    sampling_initial: 0\n    sampling_thereafter: 0\n"
     else:
         exp = f"  file:\n    path: {url}\n    format: proto\n"
     cfg = os.path.join(tmp, f"sidecar-{kind}-{mode}.yaml")
@@ -299,7 +302,8 @@ def bench_ingest(args, tmp, pg: PG):
     res = {}
     for rep in range(args.repeats):
         targets = [("store", f"duckdb://{tmp}/ingest-{rep}.duckdb", "store → DuckDB"),
-                   ("file", f"{tmp}/ingest-{rep}.pb", "file (OTLP protobuf), peer")]
+                   ("debug", None, "debug, silent (peer: the pipeline alone)"),
+                   ("file", f"{tmp}/ingest-{rep}.pb", "file, OTLP protobuf (peer)")]
         url = pg.database(f"bench_ingest_{rep}")
         if url:
             targets.append(("store", url, "store → PostgreSQL"))
@@ -309,17 +313,17 @@ def bench_ingest(args, tmp, pg: PG):
             print(f"  rep {rep + 1} max  {label}: {r['spans_per_s']:,.0f}/s, {r['us_per_span']:.2f} us/span, "
                   f"{r['cores']:.2f} cores, RSS {r['rss_mib']:.0f} MiB", file=sys.stderr)
         for kind, where, label in targets:
-            if kind == "file":
+            if kind != "store":
                 continue
             where = where.replace("ingest-", "rss-") if where.startswith("duckdb") else where
             r = _sidecar_run(args, tmp, kind, where, "rate", args.rate, args.window)
             res.setdefault(("rate", label), []).append(r)
             print(f"  rep {rep + 1} {args.rate:.0f}/s {label}: {r['spans_per_s']:,.0f}/s stored, "
                   f"RSS max {r['rss_mib']:.0f} MiB, {r['us_per_span']:.2f} us/span", file=sys.stderr)
-    peer = _med([r["us_per_span"] for r in res[("max", "file (OTLP protobuf), peer")]])
+    peer = _med([r["us_per_span"] for r in res[("max", "debug, silent (peer: the pipeline alone)")]])
     print(f"\n### ingest: shm -> sidecar -> destination, medians of {args.repeats}\n")
     print("| sidecar exporter | spans/s stored (max) | sidecar CPU us/span | one-core capacity "
-          "(1e6 / us) | CPU vs file peer | cores used |")
+          "(1e6 / us) | CPU vs the pipeline alone | cores used |")
     print("|---|---|---|---|---|---|")
     for (mode, label), rs in res.items():
         if mode != "max":
@@ -402,6 +406,7 @@ def main():
     ap.add_argument("--producers", type=int, default=2, help="producer processes for the rate rows")
     ap.add_argument("--window", type=float, default=8.0)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--memory-limit", default="64MB", help="the store exporter's DuckDB memory_limit")
     ap.add_argument("--pg-dsn", default=None)
     ap.add_argument("--no-pg", action="store_true")
     args = ap.parse_args()

@@ -43,7 +43,9 @@ class DuckDBStore(Store):
         # registered numpy batch to guess its type: ~1 ms a column per
         # batch, more than the insert itself.  Our columns have fixed types
         # (the INSERT casts them), so skip the guess.
-        cfg = {"pandas_analyze_sample": 0}
+        # DuckDB's allocator keeps up to 128 MB of freed memory by default:
+        # return it sooner, the sidecar's RSS matters more than the reuse
+        cfg = {"pandas_analyze_sample": 0, "allocator_flush_threshold": "8MB"}
         if memory_limit:
             cfg["memory_limit"] = memory_limit
         if threads:
