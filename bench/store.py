@@ -138,6 +138,13 @@ class PG:
 
 
 # -- engines ------------------------------------------------------------------------------------
+# the same aggregate on every engine (SQLite has no percentiles): per service
+# and operation, count, errors, mean and max duration
+AGG = ('SELECT "ServiceName", "SpanName", count(*) AS n, '
+       "sum(CASE WHEN \"StatusCode\" = 'STATUS_CODE_ERROR' THEN 1 ELSE 0 END) AS errors, "
+       'avg("Duration") AS mean, max("Duration") AS mx FROM otel_traces GROUP BY 1, 2')
+
+
 def bench_engines(args, tmp, pg: PG):
     rng = np.random.default_rng(1)
     n = args.engine_rows
@@ -154,9 +161,10 @@ def bench_engines(args, tmp, pg: PG):
             st.write_tables({"otel_traces": c})
         dt = time.perf_counter() - t0
         st._con.execute("CHECKPOINT")
+        q_ms, _ = _time(lambda: st.fetch(AGG, []), 5)
         st.close()
         res.setdefault("duckdb bulk (register numpy + INSERT..SELECT)", []).append(
-            (n / dt, os.path.getsize(path) / n))
+            (n / dt, os.path.getsize(path) / n, q_ms))
         # SQLite: executemany of tuples in one transaction per batch
         path = os.path.join(tmp, f"engine-{rep}.sqlite")
         con = sqlite3.connect(path)
@@ -171,8 +179,10 @@ def bench_engines(args, tmp, pg: PG):
                                 zip(*vals))
         dt = time.perf_counter() - t0
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        q_ms, _ = _time(lambda: con.execute(AGG).fetchall(), 5)
         con.close()
-        res.setdefault("sqlite executemany (+ time index)", []).append((n / dt, os.path.getsize(path) / n))
+        res.setdefault("sqlite executemany (+ time index)", []).append(
+            (n / dt, os.path.getsize(path) / n, q_ms))
         # DuckDB, one INSERT per span (a tenth of the rows: it is slow)
         m = max(n // 50, 1000)
         import duckdb
@@ -190,7 +200,8 @@ def bench_engines(args, tmp, pg: PG):
         con.execute("COMMIT")
         dt = time.perf_counter() - t0
         con.close()
-        res.setdefault(f"duckdb one INSERT per span ({m:,} rows)", []).append((m / dt, float("nan")))
+        res.setdefault(f"duckdb one INSERT per span ({m:,} rows)", []).append(
+            (m / dt, float("nan"), float("nan")))
         url = pg.database(f"bench_engine_{rep}")
         if url:
             st = open_store(url, mode="write")
@@ -199,16 +210,20 @@ def bench_engines(args, tmp, pg: PG):
                 st.write_tables({"otel_traces": c})
             dt = time.perf_counter() - t0
             size = st.size_bytes()
+            q_ms, _ = _time(lambda: st.fetch(AGG, []), 5)
             st.close()
-            res.setdefault("postgresql COPY + ON CONFLICT (server)", []).append((n / dt, size / n))
+            res.setdefault("postgresql COPY + ON CONFLICT (server)", []).append((n / dt, size / n, q_ms))
     base = _med([r[0] for r in res["duckdb bulk (register numpy + INSERT..SELECT)"]])
     print(f"\n### engines: {n:,} span rows in batches of {batch}, medians of {args.repeats}\n")
-    print("| engine, ingest path | rows/s | vs duckdb bulk | bytes on disk per span |")
-    print("|---|---|---|---|")
+    print("| engine, ingest path | rows/s | vs duckdb bulk | bytes on disk per span | "
+          "group-by aggregate over all rows, ms |")
+    print("|---|---|---|---|---|")
     for k, rs in res.items():
         rate = _med([r[0] for r in rs])
         size = _med([r[1] for r in rs])
-        print(f"| {k} | {rate:,.0f} | {rate / base:.2f}x | {'-' if size != size else f'{size:.0f}'} |")
+        q = _med([r[2] for r in rs])
+        print(f"| {k} | {rate:,.0f} | {rate / base:.2f}x | {'-' if size != size else f'{size:.0f}'} "
+              f"| {'-' if q != q else f'{q:.1f}'} |")
 
 
 # -- ingest through a real sidecar ----------------------------------------------------------------

@@ -241,6 +241,66 @@ cdef object _nstr_text(otp_cursor *c):
         return None
 
 
+ctypedef int (*item_writer)(otp_wbuf *w, otp_cursor *c) except -1
+
+
+cdef int j_event(otp_wbuf *w, otp_cursor *c) except -1:
+    """One span event: {"Timestamp": ns, "Name": ..., "Attributes": {...}}."""
+    j_lit(w, b'{"Timestamp":', 13)
+    j_uint(w, cur_u64(c))
+    j_lit(w, b',"Name":', 8)
+    j_cur_str(w, c)
+    j_lit(w, b',"Attributes":', 14)
+    j_kvlist(w, c, 0)
+    cur_varint(c)          # dropped attributes: not a column
+    return wb_u8(w, 125)
+
+
+cdef int j_link(otp_wbuf *w, otp_cursor *c) except -1:
+    """One span link: {"TraceId", "SpanId", "TraceState", "Attributes"}."""
+    cdef const unsigned char *p
+    cdef uint64_t n
+    j_lit(w, b'{"TraceId":', 11)
+    p = cur_take(c, 16)
+    if p == NULL:
+        return 0
+    j_hex_id(w, p, 16)
+    j_lit(w, b',"SpanId":', 10)
+    p = cur_take(c, 8)
+    if p == NULL:
+        return 0
+    j_hex_id(w, p, 8)
+    cur_u32(c)             # link flags: not a column
+    j_lit(w, b',"TraceState":', 14)
+    n = cur_varint(c)
+    if n <= 1:
+        j_lit(w, b'""', 2)
+    else:
+        p = cur_take(c, n - 1)
+        if p == NULL:
+            return 0
+        j_str(w, p, <Py_ssize_t>(n - 1))
+    j_lit(w, b',"Attributes":', 14)
+    j_kvlist(w, c, 0)
+    cur_varint(c)
+    return wb_u8(w, 125)
+
+
+cdef object _items_text(otp_wbuf *w, otp_cursor *c, uint32_t n, item_writer write):
+    """A JSON array of ``n`` items read by ``write``, as str (None: not UTF-8)."""
+    cdef uint32_t i
+    w.len = 0
+    wb_u8(w, 91)
+    for i in range(n):
+        if i:
+            wb_u8(w, 44)
+        write(w, c)
+        if c.err:
+            break
+    wb_u8(w, 93)
+    return _text(w)
+
+
 def span_text_columns(batch, rows):
     """For the span records ``rows`` of ``batch`` (a RecordSet): five object
     arrays, SpanAttributes / Events / Links JSON, TraceState, StatusMessage.
@@ -253,8 +313,7 @@ def span_text_columns(batch, rows):
     cdef Py_ssize_t n = rix.shape[0], k, r
     cdef otp_cursor c
     cdef const unsigned char *pre
-    cdef const unsigned char *p
-    cdef uint32_t name_len, n_events, n_links, i
+    cdef uint32_t name_len, n_events, n_links
     cdef otp_wbuf w
     attrs = np.empty(n, dtype=object)
     events = np.empty(n, dtype=object)
@@ -281,62 +340,8 @@ def span_text_columns(batch, rows):
             attrs[k] = empty_obj if w.len == 2 else _text(&w)
             if n_events > <uint32_t>cur_left(&c) or n_links > <uint32_t>cur_left(&c):
                 raise ValueError("corrupt span record: counts exceed the record")
-            if n_events == 0:
-                events[k] = empty_list
-            else:
-                w.len = 0
-                wb_u8(&w, 91)
-                for i in range(n_events):
-                    if i:
-                        wb_u8(&w, 44)
-                    j_lit(&w, b'{"Timestamp":', 13)
-                    j_uint(&w, cur_u64(&c))
-                    j_lit(&w, b',"Name":', 8)
-                    j_cur_str(&w, &c)
-                    j_lit(&w, b',"Attributes":', 14)
-                    j_kvlist(&w, &c, 0)
-                    cur_varint(&c)          # dropped attributes: not a column
-                    wb_u8(&w, 125)
-                    if c.err:
-                        break
-                wb_u8(&w, 93)
-                events[k] = _text(&w)
-            if n_links == 0:
-                links[k] = empty_list
-            else:
-                w.len = 0
-                wb_u8(&w, 91)
-                for i in range(n_links):
-                    if i:
-                        wb_u8(&w, 44)
-                    j_lit(&w, b'{"TraceId":', 11)
-                    p = cur_take(&c, 16)
-                    if p == NULL:
-                        break
-                    j_hex_id(&w, p, 16)
-                    j_lit(&w, b',"SpanId":', 10)
-                    p = cur_take(&c, 8)
-                    if p == NULL:
-                        break
-                    j_hex_id(&w, p, 8)
-                    cur_u32(&c)             # link flags: not a column
-                    j_lit(&w, b',"TraceState":', 14)
-                    n_ts = cur_varint(&c)
-                    if n_ts <= 1:
-                        j_lit(&w, b'""', 2)
-                    else:
-                        p = cur_take(&c, n_ts - 1)
-                        if p == NULL:
-                            break
-                        j_str(&w, p, <Py_ssize_t>(n_ts - 1))
-                    j_lit(&w, b',"Attributes":', 14)
-                    j_kvlist(&w, &c, 0)
-                    cur_varint(&c)
-                    wb_u8(&w, 125)
-                    if c.err:
-                        break
-                wb_u8(&w, 93)
-                links[k] = _text(&w)
+            events[k] = empty_list if n_events == 0 else _items_text(&w, &c, n_events, j_event)
+            links[k] = empty_list if n_links == 0 else _items_text(&w, &c, n_links, j_link)
             if c.err:
                 raise ValueError("truncated or corrupt span record")
     finally:

@@ -34,23 +34,21 @@ def _run(args) -> int:
     from otelplug.store import QueryError, StoreError
     from otelplug.store.timeparse import parse_duration, parse_instant
 
-    def duration(name):
+    def parsed(name, parse, flag=None):
+        """``--name`` parsed, None when not given; QueryError naming the flag."""
         v = getattr(args, name, None)
         if v is None:
             return None
         try:
-            return parse_duration(v)
+            return parse(v)
         except ValueError as exc:
             raise QueryError(f"bad --{name.replace('_', '-')}: {exc}") from None
 
+    def duration(name):
+        return parsed(name, parse_duration)
+
     def instant(name):
-        v = getattr(args, name, None)
-        if v is None:
-            return None
-        try:
-            return parse_instant(v)
-        except ValueError as exc:
-            raise QueryError(f"bad --{name}: {exc}") from None
+        return parsed(name, parse_instant)
 
     try:
         kind = args.what

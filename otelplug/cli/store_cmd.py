@@ -11,42 +11,43 @@ import sys
 from . import store_output as out
 
 
-def _prune(args) -> int:
+def _with_store(args, mode: str, command: str, work):
+    """``work(store)`` on the store of --store; (url, result), or None after
+    printing the one-line error naming the store."""
     from otelplug.store import StoreError
+    try:
+        store = out.open_for(args.store, mode)
+        try:
+            return store.url, work(store)
+        finally:
+            store.close()
+    except StoreError as exc:
+        print(f"otelplug store {command}: {exc}", file=sys.stderr)
+        return None
+
+
+def _prune(args) -> int:
     from otelplug.store.timeparse import parse_duration
     try:
         age = parse_duration(args.older_than)
     except ValueError as exc:
         print(f"otelplug store prune: bad --older-than: {exc}", file=sys.stderr)
         return 2
-    try:
-        store = out.open_for(args.store, "admin")
-        try:
-            removed = store.prune(older_than=age)
-        finally:
-            store.close()
-    except StoreError as exc:
-        print(f"otelplug store prune: {exc}", file=sys.stderr)
+    done = _with_store(args, "admin", "prune", lambda s: s.prune(older_than=age))
+    if done is None:
         return 1
-    print(f"removed {removed} records older than {args.older_than} from {store.url}")
+    print(f"removed {done[1]} records older than {args.older_than} from {done[0]}")
     return 0
 
 
 def _info(args) -> int:
-    from otelplug.store import StoreError
-    try:
-        store = out.open_for(args.store, "read")
-        try:
-            counts = {t: store.count(table=t) for t in
-                      ("otel_traces", "otel_logs", "otel_metrics_gauge", "otel_metrics_sum",
-                       "otel_metrics_histogram", "otel_metrics_exponential_histogram")}
-            size = store.size_bytes()
-        finally:
-            store.close()
-    except StoreError as exc:
-        print(f"otelplug store info: {exc}", file=sys.stderr)
+    from otelplug.store.schema import TABLES
+    done = _with_store(args, "read", "info", lambda s: (
+        {t.name: s.count(table=t.name) for t in TABLES}, s.size_bytes()))
+    if done is None:
         return 1
-    print(f"store {store.url}: {size:,} bytes")
+    url, (counts, size) = done
+    print(f"store {url}: {size:,} bytes")
     for t, n in counts.items():
         print(f"  {t:<38}{n:>12,} rows")
     return 0
