@@ -127,6 +127,23 @@ class _SharedStore:
                     self._pruner.start()
             return self.store
 
+    def invalidate(self, reason) -> None:
+        """Close the store after a failed write, so the next attempt opens
+        it afresh: DuckDB refuses all writes after an I/O error (a full disk)
+        until the database is reopened; a PostgreSQL connection may be dead."""
+        with self._lock:
+            if self.store is None:
+                return
+            log.warning("store %s: closing after a failed write, reopening on retry: %s",
+                        self.store.url, reason)
+            if self.server is not None:
+                self.server.close()
+            try:
+                self.store.close()
+            except Exception:
+                pass
+            self.store = self.server = None
+
     def _prune_loop(self):
         c = self.config
         while not self._stop.wait(float(c.prune_interval)):
@@ -203,6 +220,7 @@ class StoreExporter(Exporter):
         try:
             written = store.write(records)
         except StoreError as exc:
+            self.shared.invalidate(exc)
             raise Retryable(str(exc)) from None
         except (ValueError, KeyError) as exc:   # records the decoder cannot read
             raise Permanent(f"undecodable records: {exc}") from None
