@@ -27,6 +27,9 @@ cdef extern from "Python.h":
     int Py_DTSF_ADD_DOT_0
 
 cdef const char *HEX = b"0123456789abcdef"
+# the escape letter of each control character as Python's json writes it
+# (b, t, n, f, r), "u" for \u00XX
+cdef const char *ESCAPE = b"uuuuuuuubtnufruuuuuuuuuuuuuuuuuu"
 cdef const char *B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
@@ -38,7 +41,7 @@ cdef int j_str(otp_wbuf *w, const unsigned char *p, Py_ssize_t n) except -1:
     """A JSON string of UTF-8 bytes: quote, backslash and control characters
     escaped as Python's json module does, everything else copied."""
     cdef Py_ssize_t i, start = 0
-    cdef unsigned char ch
+    cdef unsigned char ch, e
     cdef unsigned char *o
     wb_u8(w, 34)
     for i in range(n):
@@ -47,21 +50,11 @@ cdef int j_str(otp_wbuf *w, const unsigned char *p, Py_ssize_t n) except -1:
             continue
         wb_raw(w, p + start, i - start)
         start = i + 1
-        if ch == 34:
-            j_lit(w, b'\\"', 2)
-        elif ch == 92:
-            j_lit(w, b"\\\\", 2)
-        elif ch == 10:
-            j_lit(w, b"\\n", 2)
-        elif ch == 13:
-            j_lit(w, b"\\r", 2)
-        elif ch == 9:
-            j_lit(w, b"\\t", 2)
-        elif ch == 8:
-            j_lit(w, b"\\b", 2)
-        elif ch == 12:
-            j_lit(w, b"\\f", 2)
-        else:
+        e = ch if ch == 34 or ch == 92 else ESCAPE[ch]
+        if e != 117:                     # a two-character escape
+            o = wb_reserve(w, 2)
+            o[0] = 92; o[1] = e
+        else:                            # \u00XX
             o = wb_reserve(w, 6)
             o[0] = 92; o[1] = 117; o[2] = 48; o[3] = 48
             o[4] = HEX[ch >> 4]; o[5] = HEX[ch & 15]

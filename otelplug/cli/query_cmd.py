@@ -25,9 +25,12 @@ def _common(p) -> None:
     p.add_argument("--format", choices=["table", "json"], default="table")
 
 
-def _time_args(p) -> None:
+def _range_args(p, limit: int) -> None:
+    """--since/--until, --limit, --store and --format: every listing has them."""
     p.add_argument("--since", metavar="TIME", help="ISO 8601, 'now', or a duration ago (1h)")
     p.add_argument("--until", metavar="TIME", help="ISO 8601, 'now', or a duration ago")
+    p.add_argument("--limit", default=limit, help=f"rows (default {limit})")
+    _common(p)
 
 
 def _run(args) -> int:
@@ -114,26 +117,20 @@ def register(subparsers) -> None:
     s.add_argument("--min-duration", metavar="D", help="e.g. 250ms")
     s.add_argument("--max-duration", metavar="D")
     s.add_argument("--status", help="error, ok or unset")
-    _time_args(s)
-    s.add_argument("--limit", default=100, help="default 100")
-    _common(s)
+    _range_args(s, 100)
 
     lg = sub.add_parser("logs", help="log records and events, newest first")
     lg.add_argument("--service")
     lg.add_argument("--event", metavar="NAME", help="event name")
     lg.add_argument("--min-severity", metavar="S", help="1-24 or trace|debug|info|warn|error|fatal")
     lg.add_argument("--trace-id", metavar="ID")
-    _time_args(lg)
-    lg.add_argument("--limit", default=100, help="default 100")
-    _common(lg)
+    _range_args(lg, 100)
 
     st = sub.add_parser("stats", help="span counts, errors and latency percentiles per group and bucket")
     st.add_argument("--by", default="service,name", help="comma list of service, name, kind, status, scope")
     st.add_argument("--bucket", default="1h", help="1m, 1h, 1d, 1w or 1mo")
     st.add_argument("--service", help="only this service")
-    _time_args(st)
-    st.add_argument("--limit", default=10000, help="rows (default 10000)")
-    _common(st)
+    _range_args(st, 10000)
 
     for sp in (t, s, lg, st):
         out.one_line_errors(sp, f"otelplug query {sp.prog.split()[-1]}")
