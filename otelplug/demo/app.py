@@ -54,10 +54,9 @@ def run(args) -> int:
     channel = args.channel or f"demo-{os.getpid()}"
     outdir = Path(args.output).resolve()
     outdir.mkdir(parents=True, exist_ok=True)
-    store_path = outdir / "otelplug-store.duckdb"
+    store_path = outdir / "otelplug-store.duckdb"     # where the default config's store exporter writes
     os.environ.update(OTELPLUG_CHANNEL=channel, OTELPLUG_OUTPUT_DIR=str(outdir),
-                      OTELPLUG_METRICS_ADDRESS="127.0.0.1:0", OTELPLUG_HEALTH_ENDPOINT="127.0.0.1:0",
-                      OTELPLUG_STORE=f"duckdb://{store_path}")
+                      OTELPLUG_METRICS_ADDRESS="127.0.0.1:0", OTELPLUG_HEALTH_ENDPOINT="127.0.0.1:0")
     for name in ("traces", "metrics", "logs"):
         (outdir / f"otelplug-{name}.jsonl").unlink(missing_ok=True)
     for suffix in ("", ".wal"):   # each demo run starts with an empty store
@@ -126,7 +125,7 @@ def run(args) -> int:
     s = prog.snapshot()
     code = _summary(s, tallies, retired, outdir, time.monotonic() - t0)
     from .store_summary import print_store_summary
-    stored = print_store_summary(os.environ["OTELPLUG_STORE"])
+    stored = print_store_summary(f"duckdb://{store_path}")
     return code if stored else max(code, 1)
 
 

@@ -1,9 +1,9 @@
 """The embedded default config: what ``otelplug run`` does with no --config.
 
 Every ring on the default channel, batched, written as OTLP-JSON lines to
-files in the current directory and into the telemetry store (a DuckDB file
-in the current directory, or ``$OTELPLUG_STORE``; ``otelplug query`` reads
-it); self-metrics on 127.0.0.1:8888 and health on 127.0.0.1:13133.
+files in the current directory (or ``$OTELPLUG_OUTPUT_DIR``) and into the
+telemetry store, a DuckDB file beside them that ``otelplug query`` reads;
+self-metrics on 127.0.0.1:8888 and health on 127.0.0.1:13133.
 ``otelplug run --print-default-config`` shows it.
 """
 
@@ -25,7 +25,7 @@ exporters:
   file/logs:
     path: ${env:OTELPLUG_OUTPUT_DIR:-.}/otelplug-logs.jsonl
   store:
-    url: ${env:OTELPLUG_STORE:-duckdb://otelplug-store.duckdb}
+    url: duckdb://${env:OTELPLUG_OUTPUT_DIR:-.}/otelplug-store.duckdb
 
 extensions:
   health_check:

@@ -117,3 +117,12 @@ def test_prune_and_query_through_the_process_holding_the_file(tmp_path):
     finally:
         server.close()
         holder.close()
+
+
+def test_without_store_the_default_configs_store_is_read(tmp_path, monkeypatch):
+    """The embedded default config writes duckdb://$OTELPLUG_OUTPUT_DIR/otelplug-store.duckdb."""
+    s = open_store(f"duckdb://{tmp_path}/otelplug-store.duckdb", mode="write")
+    s.write(span_records(spans([dict(name="from-default", start=time.time_ns(), duration=1)])))
+    s.close()
+    monkeypatch.setenv("OTELPLUG_OUTPUT_DIR", str(tmp_path))
+    assert [r["SpanName"] for r in _json("query", "spans")] == ["from-default"]
