@@ -9,7 +9,8 @@ from tests.sidecar.test_reliability import (free_port, scrape, start_producer, s
                                             stop_producer, wait_metrics)
 
 
-def store_config(channel, url, metrics_port, extra_exporters="", extra_pipelines="") -> str:
+def store_config(channel, url, metrics_port, extra_exporters="", extra_pipelines="",
+                 retention="72h") -> str:
     return f"""
 receivers:
   shm: {{channels: [{channel}]}}
@@ -19,6 +20,7 @@ exporters:
   store:
     url: {url}
     prune_interval: 1s
+    retention: {retention}
     retry_on_failure: {{initial_interval: 100ms, max_interval: 500ms}}
 {extra_exporters}
 service:

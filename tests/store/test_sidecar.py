@@ -169,3 +169,30 @@ def test_corrupt_store_file_is_retried_and_other_pipelines_run(tmp_path):
         assert len(got) == len(set(got)) == len(expected)
     finally:
         _stop(sidecar)
+
+
+def test_retention_runs_in_the_sidecar_while_it_ingests(tmp_path):
+    from otelplug.store import open_store
+
+    from .data import HOUR, span_records, spans
+    url = f"duckdb://{tmp_path}/store.duckdb"
+    now = time.time_ns()
+    s = open_store(url, mode="write")
+    s.write(span_records(spans([dict(name="ancient", start=now - 5 * HOUR + i, duration=1)
+                                for i in range(40)])))
+    s.close()
+    port = free_port()
+    sidecar = start_sidecar(tmp_path, store_config("retention", url, port, retention="2h"))
+    try:
+        wait_metrics(port)
+        producer = start_producer("retention", 300)
+        wait_until(lambda: scrape(port).get('otelplug_store_pruned_rows_total{exporter="store"}', 0)
+                   == 40, what="the old hour pruned")
+        result = stop_producer(producer)
+        got = wait_for_spans(url, set(result["span_ids"]))
+        assert len(got) == len(result["span_ids"])          # ingest went on meanwhile
+        r = subprocess.run(CLI + ["query", "spans", "--name", "ancient", "--store", url,
+                                  "--format", "json"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and json.loads(r.stdout) == []
+    finally:
+        _stop(sidecar)
