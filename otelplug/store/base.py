@@ -45,6 +45,11 @@ class Store:
     def close(self) -> None:
         pass
 
+    def relation(self, table: str, since=None, until=None) -> str:
+        """What a query over ``table`` limited to [since, until) reads: the
+        table itself here; DuckDB names only the partitions in range."""
+        return table
+
     # -- shared ---------------------------------------------------------------
     def write(self, records) -> int:
         """Store one sidecar batch (RecordSet); committed when this returns."""
@@ -54,14 +59,17 @@ class Store:
         return q.finish_rows(self.fetch(*q.trace_sql(self.dialect, trace_id)))
 
     def spans(self, **filters) -> list[dict]:
-        return q.finish_rows(self.fetch(*q.spans_sql(self.dialect, **filters)))
+        rel = self.relation("otel_traces", filters.get("since"), filters.get("until"))
+        return q.finish_rows(self.fetch(*q.spans_sql(self.dialect, relation=rel, **filters)))
 
     def logs(self, **filters) -> list[dict]:
-        return q.finish_rows(self.fetch(*q.logs_sql(self.dialect, **filters)))
+        rel = self.relation("otel_logs", filters.get("since"), filters.get("until"))
+        return q.finish_rows(self.fetch(*q.logs_sql(self.dialect, relation=rel, **filters)))
 
     def stats(self, by=("service", "name"), bucket="1h", **filters) -> list[dict]:
+        rel = self.relation("otel_traces", filters.get("since"), filters.get("until"))
         return q.finish_stats(self.fetch(*q.stats_sql(self.dialect, by=by, bucket=bucket,
-                                                      **filters)), bucket)
+                                                      relation=rel, **filters)), bucket)
 
     def count(self, table: str = "otel_traces") -> int:
         if table not in schema.BY_NAME:

@@ -200,6 +200,17 @@ class DuckDBStore(Store):
     def partitions(self):
         return self._partitions(self._cursor())
 
+    def relation(self, table: str, since=None, until=None) -> str:
+        """The partitions of ``table`` that [since, until) touches, as one
+        relation: the view would make DuckDB bind and check every hour."""
+        if since is None and until is None:
+            return table
+        lo = -1 if since is None else int(since) // schema.PARTITION_NS
+        hi = float("inf") if until is None else (int(until) - 1) // schema.PARTITION_NS
+        names = sorted(n for t, h, n in self.partitions() if t.name == table and lo <= h <= hi)
+        parts = [f"{table}_empty"] + names
+        return "(" + " UNION ALL ".join(f"SELECT * FROM {n}" for n in parts) + f") AS {table}"
+
     def drop_partition(self, table: schema.Table, name: str) -> int:
         if self.read_only:
             raise StoreError(f"store {self.url}: opened read-only")

@@ -1,6 +1,7 @@
 """The queries, shared by every backend: parameterised SQL only (user input
 never becomes SQL text), with the few dialect differences behind a
-``Dialect``.  Argument checks raise ``QueryError`` with a one-line message
+``Dialect``.  ``relation`` is what to read instead of the table's name (a
+backend's union of the partitions a time range touches; never user text).  Argument checks raise ``QueryError`` with a one-line message
 (the CLI exits 2 on it).
 """
 from __future__ import annotations
@@ -109,15 +110,16 @@ def _select(d: Dialect, columns) -> str:
                      for c in columns)
 
 
-def trace_sql(d: Dialect, trace_id: str):
+def trace_sql(d: Dialect, trace_id: str, relation="otel_traces"):
     tid = check_id(trace_id, 16, "trace id")
-    sql = (f'SELECT {_select(d, SPAN_COLUMNS)} FROM otel_traces WHERE "TraceId" = ? '
+    sql = (f'SELECT {_select(d, SPAN_COLUMNS)} FROM {relation} WHERE "TraceId" = ? '
            f'ORDER BY "Timestamp", "SpanId"')
     return d.sql(sql), [tid]
 
 
 def spans_sql(d: Dialect, service=None, name=None, where=(), min_duration=None,
-              max_duration=None, status=None, since=None, until=None, limit=100):
+              max_duration=None, status=None, since=None, until=None, limit=100,
+              relation="otel_traces"):
     w = _Where(d)
     if service:
         w.add('"ServiceName" = ?', service)
@@ -136,13 +138,13 @@ def spans_sql(d: Dialect, service=None, name=None, where=(), min_duration=None,
             raise QueryError(f"bad status {status!r}: use error, ok or unset")
         w.add('"StatusCode" = ?', code)
     w.time_range("Timestamp", since, until)
-    sql = (f'SELECT {_select(d, SPAN_COLUMNS)} FROM otel_traces{w.sql()} '
+    sql = (f'SELECT {_select(d, SPAN_COLUMNS)} FROM {relation}{w.sql()} '
            f'ORDER BY "Timestamp" DESC LIMIT {check_limit(limit)}')
     return d.sql(sql), w.params
 
 
 def logs_sql(d: Dialect, service=None, event=None, min_severity=None, trace_id=None,
-             since=None, until=None, limit=100):
+             since=None, until=None, limit=100, relation="otel_logs"):
     w = _Where(d)
     if service:
         w.add('"ServiceName" = ?', service)
@@ -153,7 +155,7 @@ def logs_sql(d: Dialect, service=None, event=None, min_severity=None, trace_id=N
     if trace_id:
         w.add('"TraceId" = ?', check_id(trace_id, 16, "trace id"))
     w.time_range("Timestamp", since, until)
-    sql = (f'SELECT {_select(d, LOG_COLUMNS)} FROM otel_logs{w.sql()} '
+    sql = (f'SELECT {_select(d, LOG_COLUMNS)} FROM {relation}{w.sql()} '
            f'ORDER BY "Timestamp" DESC LIMIT {check_limit(limit)}')
     return d.sql(sql), w.params
 
@@ -167,7 +169,7 @@ def stats_group(by) -> list[str]:
 
 
 def stats_sql(d: Dialect, by=("service", "name"), bucket="1h", since=None, until=None,
-              service=None, limit=10000):
+              service=None, limit=10000, relation="otel_traces"):
     keys = stats_group(by)
     unit = BUCKETS.get(bucket)
     if unit is None:
@@ -184,7 +186,7 @@ def stats_sql(d: Dialect, by=("service", "name"), bucket="1h", since=None, until
            f'count(*) AS "count", '
            f"sum(CASE WHEN \"StatusCode\" = 'STATUS_CODE_ERROR' THEN 1 ELSE 0 END) AS \"errors\", "
            f'{pct}, max("Duration") AS "max" '
-           f'FROM (SELECT *, {bucket_expr} AS "bucket" FROM otel_traces{w.sql()}) AS t '
+           f'FROM (SELECT *, {bucket_expr} AS "bucket" FROM {relation}{w.sql()}) AS t '
            f'GROUP BY {", ".join(["1"] + [str(i + 2) for i in range(len(keys))])} '
            f'ORDER BY 1, {", ".join(str(i + 2) for i in range(len(keys))) or "1"} '
            f'LIMIT {check_limit(limit)}')
