@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import duckdb
 import numpy as np
@@ -25,6 +26,9 @@ import numpy as np
 from . import queries as q
 from . import schema
 from .base import Store, StoreError
+
+
+TRACE_ID_TABLE = "otel_traces_trace_id_ts_p"   # + hour: a finished hour's trace ids, sorted
 
 
 def is_lock_conflict(exc: Exception) -> bool:
@@ -62,8 +66,10 @@ class DuckDBStore(Store):
             raise StoreError(f"store {self.url}: cannot open: {_first_line(exc)}") from None
         self._local = threading.local()
         self._ddl = threading.Lock()       # partition create/drop + view refresh
+        self._sealed: set[int] = set()     # hours with a trace-id table (seal())
         try:
             self._check_schema()
+            self._sealed = {h for h, _ in self._trace_id_tables(self._con)}
         except Exception:
             self._con.close()
             raise
@@ -170,6 +176,12 @@ class DuckDBStore(Store):
                     f"BETWEEN make_timestamp_ns(?) AND make_timestamp_ns(?) "
                     f"AND t.\"TraceId\" = b.\"TraceId\" AND t.\"SpanId\" = b.\"SpanId\")",
                     [int(ts.min()), int(ts.max())])
+                hour = schema.partition_hour(name, table)
+                if hour in self._sealed:
+                    # a late span for an hour already sealed: its trace goes
+                    # into that hour's trace-id table too
+                    cur.execute(f'INSERT INTO {TRACE_ID_TABLE}{hour} SELECT "TraceId", '
+                                f'min("Timestamp"), max("Timestamp") FROM otelplug_batch GROUP BY 1')
             else:
                 res = cur.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM otelplug_batch")
             return int(res.fetchone()[0])    # DuckDB answers an INSERT with its row count
@@ -220,9 +232,70 @@ class DuckDBStore(Store):
             # the view first, so no query sees a view naming a dropped table
             cur.execute("BEGIN")
             cur.execute(f"DROP TABLE IF EXISTS {name}")
+            hour = schema.partition_hour(name, table)
+            if table is schema.TRACES and hour is not None:
+                cur.execute(f"DROP TABLE IF EXISTS {TRACE_ID_TABLE}{hour}")
             self._refresh_view(cur, table)
             cur.execute("COMMIT")
+            if table is schema.TRACES:
+                self._sealed.discard(hour)
         return int(n)
+
+    # -- trace by id ------------------------------------------------------------
+    # DuckDB has no index that suits random ids (an ART index over millions
+    # of them would live in memory), and a scan of every TraceId grows with
+    # the store.  As the ClickHouse exporter's otel_traces_trace_id_ts table,
+    # each finished hour gets a small table of its distinct trace ids, sorted,
+    # so per-row-group min/max skip all but one block: a lookup reads those,
+    # then only the partitions that hold the trace and the unsealed hours.
+    def _trace_id_tables(self, cur) -> list[tuple[int, str]]:
+        rows = cur.execute("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE ?",
+                           [TRACE_ID_TABLE + "%"]).fetchall()
+        out = []
+        for (name,) in rows:
+            suffix = name[len(TRACE_ID_TABLE):]
+            if suffix.isdigit():
+                out.append((int(suffix), name))
+        return out
+
+    def seal(self, now: float | None = None) -> int:
+        """Build the trace-id table of every finished hour that has none;
+        returns how many.  The sidecar's retention thread calls it."""
+        if self.read_only:
+            return 0
+        now = time.time() if now is None else now
+        current = int(now * 1e9) // schema.PARTITION_NS
+        cur = self._cursor()
+        done = 0
+        for t, hour, name in self._partitions(cur):
+            if t is not schema.TRACES or hour >= current or hour in self._sealed:
+                continue
+            cur.execute("BEGIN")
+            cur.execute(f'CREATE TABLE IF NOT EXISTS {TRACE_ID_TABLE}{hour} AS SELECT "TraceId", '
+                        f'min("Timestamp") AS "Start", max("Timestamp") AS "End" FROM {name} '
+                        f'GROUP BY 1 ORDER BY 1')
+            cur.execute("COMMIT")
+            self._sealed.add(hour)
+            done += 1
+        return done
+
+    maintain = seal
+
+    def trace(self, trace_id: str) -> list[dict]:
+        tid = q.check_id(trace_id, 16, "trace id")
+        cur = self._cursor()
+        parts = {h: n for t, h, n in self._partitions(cur) if t is schema.TRACES}
+        sealed = [h for h in parts if h in self._sealed]
+        hits = set()
+        if sealed:
+            union = " UNION ALL ".join(f'SELECT {h} AS h, "TraceId" FROM {TRACE_ID_TABLE}{h}'
+                                       for h in sealed)
+            hits = {r["h"] for r in self.fetch(f'SELECT DISTINCT h FROM ({union}) WHERE "TraceId" = ?',
+                                               [tid])}
+        names = [n for h, n in sorted(parts.items()) if h not in sealed or h in hits]
+        rel = ("(" + " UNION ALL ".join(f"SELECT * FROM {n}" for n in ["otel_traces_empty"] + names)
+               + ") AS otel_traces")
+        return q.finish_rows(self.fetch(*q.trace_sql(self.dialect, tid, relation=rel)))
 
     def size_bytes(self) -> int:
         """Bytes the data occupies (used blocks and WAL); the file itself

@@ -211,3 +211,33 @@ def test_corrupt_or_foreign_duckdb_file_is_named(tmp_path):
 def test_unreachable_postgresql_is_named():
     with pytest.raises(StoreError, match=r"store postgresql://nobody@127.0.0.1:1/db: open failed"):
         open_store("postgresql://nobody@127.0.0.1:1/db", mode="write")
+
+
+def test_duckdb_trace_lookup_through_sealed_hours(duckdb_url, now_ns):
+    """Finished hours get a sorted trace-id table; lookups use it, late spans
+    of a sealed hour are still found, retention drops it with its hour."""
+    store = open_store(duckdb_url, mode="write")
+    try:
+        old = spans([dict(name="root", start=now_ns - 3 * HOUR, duration=MS),
+                     dict(name="child", start=now_ns - 3 * HOUR + 1, duration=1, parent=0)])
+        other = spans([dict(name="elsewhere", start=now_ns - 2 * HOUR, duration=1)])
+        store.write(span_records(old + other))
+        assert store.seal(now=now_ns / 1e9) == 2 and store.seal(now=now_ns / 1e9) == 0
+        tid = format(old[0].context.trace_id, "032x")
+        assert [r["SpanName"] for r in store.trace(tid)] == ["root", "child"]
+        late = spans([dict(name="late", start=now_ns - 3 * HOUR + 5, duration=1)])
+        late[0]._context = late[0].context.__class__(old[0].context.trace_id, late[0].context.span_id,
+                                                     False, late[0].context.trace_flags)
+        store.write(span_records(late))
+        assert [r["SpanName"] for r in store.trace(tid)] == ["root", "child", "late"]
+        assert store.prune(older_than=2 * 3600, now=now_ns / 1e9) == 3
+        assert store.trace(tid) == []
+        assert store.count() == 1
+    finally:
+        store.close()
+    reader = open_store(duckdb_url, mode="read")       # another process's view after a restart
+    try:
+        tid2 = format(other[0].context.trace_id, "032x")
+        assert [r["SpanName"] for r in reader.trace(tid2)] == ["elsewhere"]
+    finally:
+        reader.close()

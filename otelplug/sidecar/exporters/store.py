@@ -157,6 +157,9 @@ class _SharedStore:
         try:
             n = store.prune(older_than=c.retention_seconds,
                             max_bytes=c.max_size_mib << 20 if c.max_size_mib else None)
+            maintain = getattr(store, "maintain", None)   # DuckDB: trace-id tables of past hours
+            if maintain is not None:
+                maintain()
             self.pruned.add(n, exporter=self.exporter_id)
             if n:
                 log.info("store %s: retention removed %d rows", store.url, n)
