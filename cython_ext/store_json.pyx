@@ -143,9 +143,7 @@ cdef int j_value(otp_wbuf *w, otp_cursor *c, int depth) except -1:
     cdef uint8_t tag = cur_u8(c)
     cdef uint64_t i, n
     cdef const unsigned char *p
-    if c.err:
-        return 0
-    if depth > MAX_DEPTH:
+    if c.err or depth > MAX_DEPTH:      # corrupt, or nested deeper than the codec allows
         c.err = 1
         return 0
     if tag == T_STR:

@@ -3,32 +3,31 @@ from __future__ import annotations
 
 import time
 
+import yaml
+
 from otelplug.store import StoreError, open_store
 
 from tests.sidecar.test_reliability import (free_port, scrape, start_producer, start_sidecar,  # noqa: F401
                                             stop_producer, wait_metrics)
 
 
-def store_config(channel, url, metrics_port, extra_exporters="", extra_pipelines="",
+def store_config(channel, url, metrics_port, exporters=None, pipelines=None,
                  retention="72h") -> str:
-    return f"""
-receivers:
-  shm: {{channels: [{channel}]}}
-processors:
-  batch: {{send_batch_size: 500, timeout: 100ms}}
-exporters:
-  store:
-    url: {url}
-    prune_interval: 1s
-    retention: {retention}
-    retry_on_failure: {{initial_interval: 100ms, max_interval: 500ms}}
-{extra_exporters}
-service:
-  telemetry: {{metrics: {{address: 127.0.0.1:{metrics_port}}}}}
-  pipelines:
-    traces: {{receivers: [shm], processors: [batch], exporters: [store]}}
-{extra_pipelines}
-"""
+    """A sidecar config: the shm receiver on ``channel``, batch, and the
+    store exporter at ``url`` (fast retries and retention runs), plus any
+    extra ``exporters`` / ``pipelines`` (dicts)."""
+    cfg = {
+        "receivers": {"shm": {"channels": [channel]}},
+        "processors": {"batch": {"send_batch_size": 500, "timeout": "100ms"}},
+        "exporters": {"store": {"url": url, "prune_interval": "1s", "retention": retention,
+                                "retry_on_failure": {"initial_interval": "100ms",
+                                                     "max_interval": "500ms"}},
+                      **(exporters or {})},
+        "service": {"telemetry": {"metrics": {"address": f"127.0.0.1:{metrics_port}"}},
+                    "pipelines": {"traces": {"receivers": ["shm"], "processors": ["batch"],
+                                             "exporters": ["store"]}, **(pipelines or {})}},
+    }
+    return yaml.safe_dump(cfg)
 
 
 def stored_span_ids(url, service="reliability") -> list[str]:

@@ -149,10 +149,9 @@ def test_corrupt_store_file_is_retried_and_other_pipelines_run(tmp_path):
     url = f"duckdb://{path}"
     out = tmp_path / "spans.jsonl"
     port = free_port()
-    cfg = store_config("corrupt", url, port,
-                       extra_exporters=f"  file:\n    path: {out}\n",
-                       extra_pipelines="    traces/2: {receivers: [shm], processors: [batch], "
-                                       "exporters: [file]}\n")
+    cfg = store_config("corrupt", url, port, exporters={"file": {"path": str(out)}},
+                       pipelines={"traces/2": {"receivers": ["shm"], "processors": ["batch"],
+                                               "exporters": ["file"]}})
     sidecar = start_sidecar(tmp_path, cfg)
     try:
         wait_metrics(port)
