@@ -195,3 +195,26 @@ def test_retention_runs_in_the_sidecar_while_it_ingests(tmp_path):
         assert r.returncode == 0 and json.loads(r.stdout) == []
     finally:
         _stop(sidecar)
+
+
+def test_a_second_sidecar_on_a_held_duckdb_file_retries_and_takes_over(tmp_path):
+    """DuckDB has one writer per file: the second sidecar says so and retries,
+    and writes everything once the first one is gone."""
+    url = f"duckdb://{tmp_path}/store.duckdb"
+    ports = [free_port(), free_port()]
+    first = start_sidecar(tmp_path, store_config("held1", url, ports[0]), "first")
+    wait_metrics(ports[0])
+    second = start_sidecar(tmp_path, store_config("held2", url, ports[1]), "second")
+    try:
+        wait_metrics(ports[1])
+        producer = start_producer("held2", 300)
+        wait_until(lambda: scrape(ports[1]).get(RETRIES, 0) >= 2, what="the second sidecar retrying")
+        assert "cannot open for writing" in (tmp_path / "second.log").read_text()
+        _stop(first)
+        result = stop_producer(producer)
+        got = wait_for_spans(url, set(result["span_ids"]))
+        assert len(got) == len(set(got)) == len(result["span_ids"])
+    finally:
+        if first.poll() is None:
+            _stop(first)
+        _stop(second)

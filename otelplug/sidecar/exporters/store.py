@@ -115,11 +115,24 @@ class _SharedStore:
                 c = self.config
                 opts = {"memory_limit": c.memory_limit, "threads": c.threads} \
                     if c.url.startswith("duckdb:") or "://" not in c.url else {}
-                self.store = open_store(c.url, mode="write", **opts)
+                from otelplug.store import StoreError
+                try:
+                    self.store = open_store(c.url, mode="write", **opts)
+                except StoreError:
+                    raise
+                except Exception as exc:    # e.g. a DuckDB file another process writes
+                    raise StoreError(f"store {c.url}: cannot open for writing: "
+                                     f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                                     ) from None
                 if c.serve_reads and hasattr(self.store, "path"):
                     from otelplug.store.serve import StoreServer
-                    self.server = StoreServer(self.store)
-                    self.server.start()
+                    try:
+                        self.server = StoreServer(self.store)
+                        self.server.start()
+                    except OSError as exc:  # ingest goes on; other processes cannot read meanwhile
+                        log.warning("store %s: cannot serve other processes' queries: %s",
+                                    self.store.url, exc)
+                        self.server = None
                 log.info("store %s: open", self.store.url)
                 if self._pruner is None:
                     self._pruner = threading.Thread(target=self._prune_loop, daemon=True,
