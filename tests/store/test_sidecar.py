@@ -218,3 +218,42 @@ def test_a_second_sidecar_on_a_held_duckdb_file_retries_and_takes_over(tmp_path)
         if first.poll() is None:
             _stop(first)
         _stop(second)
+
+
+FULL_DISK_SIDECAR = """
+import resource, runpy, signal, sys
+# the store's file may not grow past the limit: writes fail with EFBIG, as on
+# a full disk (SIGXFSZ ignored, so the process sees the error instead of dying)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.RLIM_INFINITY))
+sys.argv = ["otelplug", "run", "--config", sys.argv[2], "--log-level", "info"]
+runpy.run_module("otelplug.cli.main", run_name="__main__")
+"""
+
+
+def test_disk_full_stops_ingest_and_it_resumes_when_space_returns(tmp_path):
+    import resource
+    url = f"duckdb://{tmp_path}/store.duckdb"
+    port = free_port()
+    cfg = tmp_path / "full.yaml"
+    cfg.write_text(store_config("diskfull", url, port))
+    log = open(tmp_path / "full.log", "ab")
+    sidecar = subprocess.Popen([sys.executable, "-c", FULL_DISK_SIDECAR, str(3 << 20), str(cfg)],
+                               stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_metrics(port)
+        producer = start_producer("diskfull", 1500)
+        wait_until(lambda: scrape(port).get(RETRIES, 0) >= 3, timeout=60, what="writes failing")
+        text = (tmp_path / "full.log").read_text()
+        assert f"store {url}: write failed" in text or f"store {url}: cannot open" in text, text[-2000:]
+        sent_while_full = scrape(port).get(SENT, 0)
+        resource.prlimit(sidecar.pid, resource.RLIMIT_FSIZE,
+                         (resource.RLIM_INFINITY, resource.RLIM_INFINITY))    # space returns
+        result = stop_producer(producer)
+        expected = set(result["span_ids"])
+        got = wait_for_spans(url, expected, timeout=120)
+        assert len(got) == len(set(got)) == len(expected) and result["dropped"] == 0
+        assert scrape(port).get(SENT, 0) > sent_while_full
+        assert metric(port, FAILED) == 0
+    finally:
+        _stop(sidecar)
