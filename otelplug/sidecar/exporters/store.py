@@ -147,8 +147,7 @@ class _SharedStore:
         with self._lock:
             if self.store is None:
                 return
-            log.warning("store %s: closing after a failed write, reopening on retry: %s",
-                        self.store.url, reason)
+            log.warning("%s (closing the store; it is reopened on the next retry)", reason)
             if self.server is not None:
                 self.server.close()
             try:
