@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES = (
     "otelplug.cli.semconv_cmd",
     "otelplug.cli.query_cmd",
     "otelplug.cli.store_cmd",
+    "otelplug.cli.contract_cmd",
 )
 
 
