@@ -56,5 +56,5 @@ def default_store_url(environ=None) -> str:
     """The store URL the default config writes to (environment expanded):
     what ``otelplug query`` and ``otelplug store`` use without --store."""
     from .config.yaml_source import load_text
-    data, _, _ = load_text(DEFAULT_CONFIG, "<embedded default config>", environ)
-    return data["exporters"]["store"]["url"]
+    loaded = load_text(DEFAULT_CONFIG, "<embedded default config>", environ)
+    return loaded.data["exporters"]["store"]["url"]
