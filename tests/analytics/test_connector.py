@@ -172,3 +172,20 @@ service:
     with pytest.raises(Exception, match=r"connectors::analytics::alerts: no alerts extension 'alerts'"):
         svc.start()
     svc.shutdown()
+
+
+def test_window_metrics_land_in_the_store_and_are_queryable(tmp_path):
+    from otelplug.store import open_store
+    c, cap = connector({"windows": [{"name": "10s", "type": "tumbling", "size": "10s"}],
+                        "flush_interval": "1h"})
+    c.consume(records_from_spans(spans("shop", [("GET /", 1, 5, False, None), ("GET /", 2, 7, True, None)])))
+    c.core.flush(T0 + 20 * S)
+    c.shutdown()
+    url = f"duckdb://{tmp_path / 'store.duckdb'}"
+    store = open_store(url, "write")
+    for rs in cap.got:
+        store.write(rs)
+    rows = store.fetch("SELECT MetricName, Value FROM otel_metrics_gauge WHERE MetricName = ? "
+                       "ORDER BY Value", ["analytics.span.count"])
+    store.close()
+    assert [r["Value"] for r in rows] == [1.0, 1.0]      # one group per status code
