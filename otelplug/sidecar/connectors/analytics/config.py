@@ -48,10 +48,15 @@ class WindowConfig:
     """One window: ``tumbling`` (``size``), ``hopping`` (``size`` every
     ``step``) or ``session`` (closes after ``gap`` without items)."""
     name: str = ""
+    """The window's name: the ``analytics.window`` attribute of its points, what rules refer to."""
     type: Literal["tumbling", "hopping", "session"] = "tumbling"
+    """``tumbling``, ``hopping`` (sliding) or ``session``."""
     size: Duration = Duration(0.0)
+    """Length of a tumbling or hopping window."""
     step: Duration = Duration(0.0)
+    """How far apart hopping windows start (at most ``size``)."""
     gap: Duration = Duration(0.0)
+    """A session window closes after this long without items of its group."""
 
     def validate(self):
         errs = []
@@ -77,9 +82,13 @@ class MatchConfig:
     event ``name`` (any of), ``status`` (error: span status ERROR or log
     severity ERROR and above; ok: the others), ``attributes`` (equal)."""
     signal: Literal["", "traces", "logs"] = ""
+    """Only spans (``traces``) or only log records (``logs``); empty: both."""
     name: list[str] = field(default_factory=list)
+    """Span names or log event names, any of them; empty: any name."""
     status: Literal["", "error", "ok"] = ""
+    """``error``: span status ERROR or log severity ERROR and above; ``ok``: the others."""
     attributes: dict[str, Any] = field(default_factory=dict)
+    """Attribute values that must be equal (the item's own attributes, then its resource's)."""
 
 
 @dataclass
@@ -87,32 +96,44 @@ class _WindowRule:
     """What rules over window results share: which signal's windows, which
     window, and which groups (``where``: dimension values)."""
     signal: Literal["traces", "logs"] = "traces"
+    """Whose windows: spans' (``traces``) or log records' (``logs``)."""
     window: str = ""
+    """The name of one of the connector's windows."""
     where: dict[str, Any] = field(default_factory=dict)
+    """Group dimension values a group must have (empty: every group)."""
 
 
 @dataclass
 class ThresholdRule(_WindowRule):
     """A window metric of each group compared with ``value``."""
     metric: Metric = "error_rate"
+    """The window metric compared."""
     op: Op = ">"
+    """The comparison."""
     value: float = 0.0
+    """The threshold."""
 
 
 @dataclass
 class AnomalyRule(_WindowRule):
     """A window metric of a group scoring ``score`` or more (see anomaly)."""
     metric: Metric = "p99"
+    """The window metric scored (listed in ``anomaly.metrics``)."""
     score: float = 6.0
+    """The score at or above which the group is anomalous."""
 
 
 @dataclass
 class CountRule:
     """Matching items within the last ``within`` compared with ``value``."""
     match: MatchConfig = field(default_factory=MatchConfig)
+    """Which items count."""
     within: Duration = Duration(60.0)
+    """The sliding window, on the items' own times: an item arriving more than this late is not counted."""
     op: Op = ">"
+    """The comparison."""
     value: float = 0.0
+    """The threshold."""
 
 
 @dataclass
@@ -120,10 +141,15 @@ class SequenceRule:
     """``first`` followed (or, with ``followed: false``, not followed) by
     ``then`` within ``within``, for the same value of attribute ``key``."""
     first: MatchConfig = field(default_factory=MatchConfig)
+    """The items that start a sequence (A)."""
     then: MatchConfig = field(default_factory=MatchConfig)
+    """The items that complete it (B)."""
     key: str = ""
+    """The attribute whose value ties A and B together."""
     within: Duration = Duration(60.0)
+    """How long B may take after A."""
     followed: bool = False
+    """true: report each A followed by B in time; false: each A without B in time."""
 
     def validate(self):
         errs = []
@@ -138,7 +164,9 @@ class SequenceRule:
 class AbsenceRule:
     """No matching item for ``within``."""
     match: MatchConfig = field(default_factory=MatchConfig)
+    """The items whose absence is reported."""
     within: Duration = Duration(300.0)
+    """How long without a matching item (counted from start) before the rule is active."""
 
     def validate(self):
         return [] if self.within > 0 else [(("within",), "must be positive")]
@@ -147,8 +175,11 @@ class AbsenceRule:
 @dataclass
 class BurnWindow:
     long: Duration = Duration(3600.0)
+    """The long window of the pair."""
     short: Duration = Duration(300.0)
+    """The short window, which makes the alert stop soon after the errors do."""
     factor: float = 14.4
+    """The burn rate both windows must exceed."""
 
     def validate(self):
         return [] if 0 < self.short < self.long else [(("short",), "must be positive and shorter than long")]
@@ -160,7 +191,9 @@ class BurnRateRule:
     99.9% without error), over pairs of windows (default: the SRE
     workbook's 1h/5m at 14.4x and 6h/30m at 6x)."""
     match: MatchConfig = field(default_factory=MatchConfig)
+    """The items the objective is about (their errors spend the budget)."""
     objective: float = 0.999
+    """The fraction of items without error the SLO promises."""
     windows: list[BurnWindow] = field(default_factory=lambda: [
         BurnWindow(Duration(3600.0), Duration(300.0), 14.4),
         BurnWindow(Duration(21600.0), Duration(1800.0), 6.0)])
@@ -178,10 +211,15 @@ class RuleConfig:
     long the condition must hold before firing), ``keep_firing_for`` (how
     long it keeps firing after it clears) and one condition."""
     name: str = ""
+    """The rule's name: the alerts' ``alertname`` label."""
     labels: dict[str, str] = field(default_factory=dict)
+    """Labels added to its alerts."""
     annotations: dict[str, str] = field(default_factory=dict)
+    """Annotations of its alerts (summary, description, runbook_url ...)."""
     for_: Duration = Duration(0.0)
+    """(``for`` in config) how long the condition must hold before the alert fires."""
     keep_firing_for: Duration = Duration(0.0)
+    """How long a firing alert keeps firing after its condition clears."""
     threshold: ThresholdRule | None = None
     anomaly: AnomalyRule | None = None
     count: CountRule | None = None
@@ -213,9 +251,13 @@ class AnomalyConfig:
     """Anomaly scores per group for these window metrics (median/MAD of the
     last ``history`` windows; no score until ``min_samples``)."""
     metrics: list[Metric] = field(default_factory=lambda: ["p99", "error_rate", "throughput"])
+    """The window metrics scored, per group and window."""
     threshold: float = 6.0
+    """The score from which a point is marked anomalous."""
     history: int = 30
+    """How many past windows the baseline is made of."""
     min_samples: int = 8
+    """Windows needed before a series is scored (until then: learning)."""
 
     def validate(self):
         return [] if 2 <= self.min_samples <= self.history else [
@@ -235,19 +277,33 @@ class AnalyticsConfig:
     are forgotten."""
     windows: list[WindowConfig] = field(default_factory=lambda: [
         WindowConfig("1m", "tumbling", Duration(60.0))])
+    """The windows every item is aggregated in."""
     dimensions: list[Dimension] = field(default_factory=list)
+    """Extra group dimensions: attribute names (the item's, then its resource's) with a default."""
     exclude_dimensions: list[str] = field(default_factory=list)
+    """Default dimensions left out of the groups (e.g. ``status.code``, for an error rate per operation)."""
     namespace: str = "analytics"
+    """Prefix of the metric names."""
     allowed_lateness: Duration = Duration(5.0)
+    """How long after its end (by the watermark) a window still takes items."""
     watermark_delay: Duration = Duration(1.0)
+    """How far the watermark stays behind the newest item time (or the clock)."""
     max_clock_skew: Duration = Duration(60.0)
+    """Items stamped further ahead of the sidecar's clock are counted as future and dropped."""
     cardinality_limit: int = 2000
+    """Groups per signal; items of further groups go to the overflow group."""
     group_expiry: Duration = Duration(600.0)
+    """Groups without items for this long are forgotten (0: never)."""
     relative_accuracy: float = 0.01
+    """The quantiles' relative error bound."""
     flush_interval: Duration = Duration(1.0)
+    """How often closed windows are looked for and emitted."""
     anomaly: AnomalyConfig = field(default_factory=AnomalyConfig)
+    """Anomaly scores per group and window metric."""
     alerts: str = ""
+    """The id of the ``alerts`` extension that runs the rules (needed with rules)."""
     rules: list[RuleConfig] = field(default_factory=list)
+    """Alert rules over these windows and items."""
 
     def group_dimensions(self, signal: str) -> list[str]:
         base = DEFAULT_DIMENSIONS if signal == "traces" else LOG_DIMENSIONS

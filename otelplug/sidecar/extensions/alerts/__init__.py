@@ -43,7 +43,9 @@ class TargetConfig:
     """A notification target: ``endpoint`` (an Alertmanager's base URL, or
     a webhook's full URL) and a request ``timeout``."""
     endpoint: str = ""
+    """An Alertmanager's base URL, or a webhook's full URL."""
     timeout: Duration = Duration(5.0)
+    """Per request."""
 
     def validate(self):
         if not self.endpoint.startswith(("http://", "https://")):
@@ -61,15 +63,25 @@ class AlertsConfig:
     ``resend_interval``; failed deliveries are retried after
     ``retry_initial_interval``, doubling up to ``retry_max_interval``."""
     state_file: str = ""
+    """Alerts, acks and silences across restarts (default $OTELPLUG_OUTPUT_DIR/alerts-state.json)."""
     endpoint: str = "127.0.0.1:13141"
+    """The loopback control endpoint of ``otelplug alerts`` (empty: none)."""
     evaluation_interval: Duration = Duration(1.0)
+    """How often the rules are evaluated."""
     resend_interval: Duration = Duration(60.0)
+    """How often a firing alert is sent again."""
     retain_resolved: Duration = Duration(3600.0)
+    """How long resolved alerts stay listed."""
     alertmanagers: list[TargetConfig] = field(default_factory=list)
+    """Alertmanagers to post alerts to (API v2)."""
     webhooks: list[TargetConfig] = field(default_factory=list)
+    """Webhooks to post Alertmanager's webhook JSON to."""
     retry_initial_interval: Duration = Duration(0.5)
+    """First wait after a failed delivery; doubles each time."""
     retry_max_interval: Duration = Duration(30.0)
+    """Longest wait between delivery attempts."""
     external_url: str = "http://127.0.0.1"
+    """Base of the alerts' ``generatorURL``."""
 
     def validate(self):
         errs = []
