@@ -118,6 +118,7 @@ class AlertEngine:
         self.alerts: dict[str, Alert] = {}
         self._silences: dict[str, Silence] = {}
         self._lock = threading.RLock()
+        self._dirty = False      # something to write to the state file
         self.save_failures = 0
         if state_path and os.path.exists(state_path):
             self._load()
@@ -157,7 +158,8 @@ class AlertEngine:
                     continue
                 self._apply(rule, active, now)
             self._expire(now)
-            self._save()
+            if self._dirty:
+                self._save()
 
     def _labels(self, rule: Rule, inst: tuple) -> dict:
         labels = {"alertname": rule.name, **{str(k): str(v) for k, v in rule.labels.items()}}
@@ -187,7 +189,8 @@ class AlertEngine:
             if a.rule != rule.name or a.id in seen:
                 continue
             if a.state == "resolved":
-                a.wait_clear = False
+                if a.wait_clear:
+                    a.wait_clear, self._dirty = False, True
             elif a.state == "pending":
                 del self.alerts[a.id]
                 self._event(a, "pending", "inactive")
@@ -208,8 +211,10 @@ class AlertEngine:
             if a.state == "resolved" and not a.wait_clear and a.resolved_sent and \
                     now - (a.resolved_at or now) > self.retain_resolved_s:
                 del self.alerts[a.id]
+                self._dirty = True
         for s in [s for s in self._silences.values() if s.until <= now]:
             del self._silences[s.id]
+            self._dirty = True
             self.on_event({"event": "alert.silence_expired", "silence.id": s.id, "time": now})
 
     # -- events --------------------------------------------------------------
@@ -217,6 +222,7 @@ class AlertEngine:
         self._emit("alert.state_change", a, **{"alert.from": old, "alert.to": new})
 
     def _emit(self, name: str, a: Alert, **extra) -> None:
+        self._dirty = True
         ev = {"event": name, "alert.id": a.id, "alert.name": a.rule, "alert.state": a.state,
               "alert.value": a.value, "alert.labels": dict(a.labels), "time": self.clock(), **extra}
         log.info("%s %s %s %s", name, a.rule, a.id, " ".join(f"{k}={v}" for k, v in extra.items()))
@@ -321,10 +327,12 @@ class AlertEngine:
                     a.resolved_sent = True
                 else:
                     a.last_sent = now
-            self._save()
+            if alerts:
+                self._save()
 
     # -- state file -----------------------------------------------------------
     def _save(self) -> None:
+        self._dirty = False
         if not self.state_path:
             return
         data = {"version": STATE_VERSION, "alerts": [asdict(a) for a in self.alerts.values()],
