@@ -9,6 +9,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -93,6 +94,11 @@ def test_alert_fires_and_resolves_in_a_real_alertmanager(tmp_path, alertmanager,
         send_errors(otlp, 5)
         [am_alert] = wait_for(lambda: alertmanager.alerts("CheckoutErrors"), 20, "the alert in Alertmanager")
         latency = time.monotonic() - t0
+        # errors keep coming (so it keeps firing) until the CLI has seen and acknowledged it
+        stop = threading.Event()
+        feeder = threading.Thread(target=lambda: [send_errors(otlp, 3) or stop.wait(0.3)
+                                                  for _ in iter(stop.is_set, True)], daemon=True)
+        feeder.start()
         assert am_alert["labels"] == {"alertname": "CheckoutErrors", "severity": "page"}
         assert am_alert["annotations"] == {"summary": "checkout fails"}
         assert am_alert["status"]["state"] == "active"
@@ -104,6 +110,8 @@ def test_alert_fires_and_resolves_in_a_real_alertmanager(tmp_path, alertmanager,
         assert r.returncode == 0, r.stderr
         assert http_json(f"http://127.0.0.1:{ctl}/api/alerts")[0]["ack"]["by"] == "ann"
         assert cli(ctl, "ack", "ffffffff").returncode != 0
+        stop.set()
+        feeder.join(10)
         # no more errors: the count drops under the threshold, the alert resolves
         wait_for(lambda: not alertmanager.alerts("CheckoutErrors"), 30, "the alert resolved in Alertmanager")
         states = [a["state"] for a in http_json(f"http://127.0.0.1:{ctl}/api/alerts")]
@@ -118,7 +126,7 @@ def test_alert_fires_and_resolves_in_a_real_alertmanager(tmp_path, alertmanager,
         # the rule's status: what it matched; a rule matching nothing says "never"
         r = cli(ctl, "rules")
         assert r.returncode == 0 and "CheckoutErrors" in r.stdout and "never" not in r.stdout, r.stdout
-        assert http_json(f"http://127.0.0.1:{ctl}/api/rules")[0]["matched"] == 5
+        assert http_json(f"http://127.0.0.1:{ctl}/api/rules")[0]["matched"] >= 5
         # the window metrics went out to the metrics pipeline too
         wait_for(lambda: "analytics.span.count" in (tmp_path / "metrics.json").read_text(), 10, "metrics")
         print(f"first span -> alert visible in Alertmanager: {latency:.2f}s")
