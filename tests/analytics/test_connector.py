@@ -189,3 +189,26 @@ def test_window_metrics_land_in_the_store_and_are_queryable(tmp_path):
                        "ORDER BY Value", ["analytics.span.count"])
     store.close()
     assert [r["Value"] for r in rows] == [1.0, 1.0]      # one group per status code
+
+
+def test_an_anomalous_window_is_a_finding(caplog):
+    import logging
+    c, cap = connector({"windows": [{"name": "1s", "type": "tumbling", "size": "1s"}],
+                        "exclude_dimensions": ["status.code"], "flush_interval": "1h",
+                        "allowed_lateness": "0s", "watermark_delay": "0s",
+                        "anomaly": {"metrics": ["p99"], "min_samples": 5, "history": 10}})
+    events = []
+    c.core.engine = type("E", (), {"on_event": staticmethod(events.append)})()
+    with caplog.at_level(logging.INFO, "otelplug.sidecar"):
+        for k in range(12):
+            dur = 500 if k == 11 else 10 + k % 3        # steady, then one slow window
+            c.core.add("traces", records_from_spans(spans("shop", [("GET /", k + 0.5, dur, False, None)] * 3)),
+                       T0 + (k + 1) * S)
+            c.core.flush(T0 + (k + 1) * S)
+    found = [e for e in events if e["event"] == "analytics.anomaly"]
+    assert len(found) == 1 and found[0]["metric"] == "p99" and found[0]["labels"]["span.name"] == "GET /"
+    assert "anomaly in 1s p99" in caplog.text
+    scores = [k for k in points(cap) if k[0] == "analytics.span.anomaly.score"]
+    assert scores
+    c.core.engine = None
+    c.shutdown()

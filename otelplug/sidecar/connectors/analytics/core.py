@@ -124,12 +124,13 @@ class Core:
     # -- closing windows --------------------------------------------------------------
     def flush(self, now_ns: int | None = None) -> None:
         now_ns = time.time_ns() if now_ns is None else now_ns
-        out = []
+        out, findings = [], []
         with self.lock:
             for signal, agg in self.aggs.items():
                 results = agg.advance(now_ns)
                 attrs = (lambda g, a=agg: a.groups.attributes[g] if g < len(a.groups.attributes) else None)
                 scores = self._score(signal, results, attrs, now_ns) if results else {}
+                findings += [(k, s) for k, (s, _end) in scores.items() if s.state == "anomalous"]
                 for r, ev in self.evaluators:
                     if ev.needs_windows and r.condition.signal == signal and results:
                         ev.observe_windows(results, attrs, {k[1:]: v[0] for k, v in scores.items()
@@ -139,6 +140,15 @@ class Core:
                                                       {k[1:]: v for k, v in scores.items()
                                                        if k[0] == signal and v[0].state != "learning"})))
                 self._count(signal, agg, results)
+        for (signal, window, metric, labels), s in findings:
+            # an anomaly is a finding: logged, and an event of the alerts extension
+            ev = {"event": "analytics.anomaly", "connector": self.id, "signal": signal, "window": window,
+                  "metric": metric, "labels": dict(labels), "value": s.value, "baseline": s.baseline,
+                  "score": round(s.score, 3), "time": now_ns / NS}
+            log.info("connector %s: anomaly in %s %s of %s: %g (baseline %g, score %.1f)", self.id,
+                     window, metric, dict(labels), s.value, s.baseline, s.score)
+            if self.engine is not None:
+                self.engine.on_event(ev)
         for signal, (parts, items) in out:
             if parts:
                 self.outputs[signal].consume(RecordSet.from_parts("metrics", parts, output.definitions(), items)
