@@ -211,3 +211,14 @@ def test_rules_status_shows_a_rule_that_matches_nothing():
     got = {r["name"]: r for r in eng.rules_status()}
     assert got["Quiet"]["matched"] == 0 and got["Quiet"]["last_match"] is None
     assert got["Busy"]["matched"] == 2 and got["Busy"]["last_match"] == 3.0
+
+
+def test_detector_many_series_at_once_equals_one_by_one():
+    rng = np.random.default_rng(2)
+    a, b = Detector(min_samples=4, history=6), Detector(min_samples=4, history=6)
+    for step in range(15):
+        keys = [("s", i % 5) for i in range(7)]           # two series twice per call
+        vals = rng.normal(10, 1, 7)
+        many = a.observe_many(keys, vals)
+        one = [b.observe(k, v) for k, v in zip(keys, vals)]
+        assert [(s.state, round(s.score, 9)) for s in many] == [(s.state, round(s.score, 9)) for s in one]

@@ -173,14 +173,14 @@ class Core:
         agg = self.aggs[signal]
         for r in results:
             labels = [self._labels(signal, agg, g) for g in r.group.tolist()]
+            ends = r.end.tolist()
             for metric in self.config.anomaly.metrics:
-                vals = window_metric(r, metric).tolist()
-                for i, v in enumerate(vals):
-                    if v != v:     # NaN: no value for this group
-                        continue
-                    s = self.detector.observe((signal, r.window, metric, labels[i]), v)
+                vals = window_metric(r, metric)
+                ok = np.flatnonzero(~np.isnan(vals))      # NaN: no value for this group
+                keys = [(signal, r.window, metric, labels[i]) for i in ok.tolist()]
+                for k, i, s in zip(keys, ok.tolist(), self.detector.observe_many(keys, vals[ok])):
                     if s is not None:
-                        scores[(signal, r.window, metric, labels[i])] = (s, int(r.end[i]))
+                        scores[k] = (s, int(ends[i]))
         return scores
 
     def _count(self, signal, agg, results) -> None:
