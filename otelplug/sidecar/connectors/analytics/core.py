@@ -162,6 +162,10 @@ class Core:
         if expired != agg.groups.expired:
             cache = {}
             self._label_cache[signal] = (cache, agg.groups.expired)
+            if expired >= 0:
+                # groups expired: so do their anomaly baselines
+                live = {labels_key(a) for a in agg.groups.attributes if a is not None}
+                self.detector.forget(lambda k: k[0] == signal and k[3] not in live)
         lab = cache.get(gid)
         if lab is None:
             attrs = agg.groups.attributes[gid] if gid < len(agg.groups.attributes) else None
