@@ -151,7 +151,7 @@ def test_invalid_rules_are_config_errors_with_their_path():
         decode(AnalyticsConfig, {"group_expiry": "30s", "windows": [{"name": "a", "size": "1m"}]})
 
 
-def test_rules_without_their_alerts_extension_fail_start_naming_the_path():
+def test_rules_without_their_alerts_extension_are_a_config_error_with_the_path():
     from otelplug.sidecar.config.model import load
     from otelplug.sidecar.registry import Registry
     from otelplug.sidecar.service import Service
@@ -168,10 +168,8 @@ service:
     traces: {receivers: [otlp], exporters: [analytics]}
     metrics: {receivers: [analytics], exporters: [debug]}
 """
-    svc = Service(load("cfg.yaml", Registry.default(), text=text))
-    with pytest.raises(Exception, match=r"connectors::analytics::alerts: no alerts extension 'alerts'"):
-        svc.start()
-    svc.shutdown()
+    with pytest.raises(ConfigErrors, match=r"connectors::analytics::alerts: no alerts extension 'alerts'"):
+        Service(load("cfg.yaml", Registry.default(), text=text))
 
 
 def test_window_metrics_land_in_the_store_and_are_queryable(tmp_path):

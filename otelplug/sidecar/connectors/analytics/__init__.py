@@ -8,6 +8,7 @@ for the metrics it emits.  Rules run in an ``alerts`` extension.
 from __future__ import annotations
 
 from ...component import Factory, Kind
+from ...config.errors import ConfigError, ConfigErrors
 from ...consumer import Consumer
 from .config import AnalyticsConfig
 from .core import core_for
@@ -19,6 +20,14 @@ class Analytics(Consumer):
         self.signal = settings.signal or "traces"
         self.config = config
         self.next = next_consumer
+        host = settings.host
+        if config.alerts and host is not None and hasattr(host, "extension"):
+            # at build time, so `otelplug validate` says it too
+            ext = host.extension(config.alerts)
+            if ext is None or not hasattr(ext, "engine"):
+                raise ConfigErrors([ConfigError(
+                    ("connectors", self.id, "alerts"),
+                    f"no alerts extension {config.alerts!r} in service::extensions")])
         self.core = core_for(self.id, config, settings.telemetry)
 
     def consume(self, records) -> None:
