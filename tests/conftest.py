@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.requirements import shared_dir
+
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+# $OTELPLUG_SHARED_DIR or ../shared (tests/requirements.py)
+SHARED = shared_dir()
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +37,14 @@ def ring_impls():
     from otelplug.ring import impl
     return [pytest.param(impl.by_name("cython"), id="cyring"),
             pytest.param(impl.by_name("python"), id="pyring")]
+
+
+@pytest.fixture
+def cython_built():
+    """The compiled codecs: skip locally / fail on CI when not built."""
+    from tests.requirements import require_native
+    for name in ("ring", "span_codec", "log_codec", "metric_codec", "definition_codec"):
+        require_native(f"otelplug._ext.{name}")
 
 
 @pytest.fixture(params=ring_impls())

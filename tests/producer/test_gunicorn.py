@@ -18,9 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from producer_helpers import drain
+from tests.requirements import require_module
 
-pytest.importorskip("gunicorn")
-pytest.importorskip("opentelemetry.instrumentation.flask")
+require_module("gunicorn")
+require_module("opentelemetry.instrumentation.flask")
 
 APP = textwrap.dedent('''
     import os, time

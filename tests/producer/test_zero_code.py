@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from producer_helpers import drain
+from tests.requirements import missing
 
 APP = textwrap.dedent('''
     import threading
@@ -37,7 +38,7 @@ def _instrument_cmd():
     exe = shutil.which("opentelemetry-instrument") or str(
         Path(sys.executable).parent / "opentelemetry-instrument")
     if not os.path.exists(exe):
-        pytest.skip("opentelemetry-instrument is not installed")
+        missing("opentelemetry-instrument", "pip install -e '.[test]'")
     return [exe]
 
 

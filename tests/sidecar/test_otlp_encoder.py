@@ -28,14 +28,14 @@ from otelplug.codec import model
 from otelplug.otlp import encode
 from otelplug.sidecar import rewrite
 from otelplug.sidecar.data import RecordSet
+from tests.requirements import require_native
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "codec"))
 from codec_strategies import (any_values, attributes, attr_values, keys, readable_spans,  # noqa: E402
                               resources, scopes, text)
 
-oe = pytest.importorskip("otelplug._ext.otlp_encoder", reason="Cython extension not built")
-if codec.cython_impl is None:
-    pytest.skip("Cython codec not built", allow_module_level=True)
+oe = require_native("otelplug._ext.otlp_encoder")
+require_native("otelplug._ext.span_codec")
 cy = codec.cython_impl
 
 

@@ -831,9 +831,8 @@ def test_otelplug_run_serves_otlp(sink, tmp_path):
 @pytest.fixture
 def certificate(tmp_path):
     """A self-signed certificate for 127.0.0.1 (also usable as its own CA)."""
-    import shutil
-    if not shutil.which("openssl"):
-        pytest.skip("needs the openssl command")
+    from tests.requirements import require_executable
+    require_executable("openssl", "apt-get install -y openssl")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
                     "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",

@@ -42,18 +42,16 @@ from otelplug.sidecar.rewrite import encode_log, encode_resource
 from otelplug.sidecar.service import Service
 from otelplug.sidecar.telemetry import Telemetry
 
+from tests.requirements import require_shared
+
 from .helpers import Capture, counting_ack, make, records_from_spans
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("OTELPLUG_SHARED_DIR") or ROOT.parent / "shared")
-UPSTREAM_MAIN = SHARED / "semconv-upstream" / "main"
 
 
 @pytest.fixture(scope="module")
 def upstream_main() -> str:
-    if not UPSTREAM_MAIN.exists():
-        pytest.skip(f"shared test data not available: {UPSTREAM_MAIN} (expected next to the project root)")
-    return str(UPSTREAM_MAIN)
+    return str(require_shared("semconv-upstream", "main"))
 
 
 ALL_ANNOTATE = {"violation": "annotate", "improvement": "annotate", "information": "annotate"}
