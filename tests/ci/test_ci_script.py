@@ -9,7 +9,6 @@ pytest returns.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 import subprocess

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import time
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -12,16 +11,22 @@ from opentelemetry.sdk.trace import TracerProvider
 from otelplug import ShmSpanProcessor
 
 from producer_helpers import drain
+from tests.waiting import wait_for
 
 _tracer = None   # set in the parent before the pool forks
+_task_pids = None   # shared array (pool test): the pid that ran each task
 
 
 def _work(i):
     with _tracer.start_as_current_span(f"task-{i}") as span:
         span.set_attribute("task", i)
-    # long enough that one busy worker cannot take every task before the
-    # others start, even on a loaded 2-core machine
-    time.sleep(0.02)
+    if _task_pids is not None:
+        _task_pids[i] = os.getpid()
+        if i == 0:
+            # hold this worker until another one has run a task, so the pool
+            # really uses two processes whatever the machine's load
+            wait_for(lambda: any(p not in (0, os.getpid()) for p in _task_pids[:]),
+                     what="a second pool worker to run a task")
     return os.getpid()
 
 
@@ -68,12 +73,17 @@ def test_os_fork_child_gets_its_own_ring_and_resource():
 
 
 def test_multiprocessing_pool_workers_each_write_their_own_ring():
+    global _task_pids
     proc, _ = _setup("pool")
     ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(3) as pool:
-        pids = pool.map(_work, range(60), chunksize=1)
-        pool.close()
-        pool.join()
+    _task_pids = ctx.Array("q", 60, lock=False)
+    try:
+        with ctx.Pool(3) as pool:
+            pids = pool.map(_work, range(60), chunksize=1)
+            pool.close()
+            pool.join()
+    finally:
+        _task_pids = None
     got = drain(until_no_producers=False)
     assert sorted(s.attributes["task"] for _, s in got.spans) == list(range(60))
     for pid, span in got.spans:

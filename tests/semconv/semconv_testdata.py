@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.requirements import ROOT as PROJECT_ROOT
+from tests.requirements import ROOT as PROJECT_ROOT  # noqa: F401 - re-exported
 from tests.requirements import require_shared, shared_dir
 
 SHARED = shared_dir()

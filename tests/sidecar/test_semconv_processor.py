@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +41,7 @@ from otelplug.sidecar.service import Service
 from otelplug.sidecar.telemetry import Telemetry
 
 from tests.requirements import require_shared
+from tests.waiting import wait_for
 
 from .helpers import Capture, counting_ack, make, records_from_spans
 
@@ -783,17 +782,21 @@ def test_end_to_end_rings_to_file_through_semconv(upstream_main, semconv_mode, t
         with tp.get_tracer("app").start_as_current_span("work", attributes={"error.type": "oops"}):
             pass                          # undocumented enum value (information) -> annotated
         tp.force_flush()
-        deadline = time.time() + 20
-        spans = []
-        while time.time() < deadline:
+
+        def exported():
             lines = out.read_text().splitlines() if out.exists() else []
-            spans = [s for line in lines for rs in jsonfmt.parse(line, ExportTraceServiceRequest).resource_spans
-                     for ss in rs.scope_spans for s in ss.spans]
-            if len(spans) >= 4:
-                break
-            time.sleep(0.05)
-        time.sleep(0.2)
-        processed = svc.telemetry.get("processor_incoming_items").value(processor="semconv", otel_signal="traces")
+            return [s for line in lines for rs in jsonfmt.parse(line, ExportTraceServiceRequest).resource_spans
+                    for ss in rs.scope_spans for s in ss.spans]
+
+        def incoming():
+            return svc.telemetry.get("processor_incoming_items").value(processor="semconv",
+                                                                       otel_signal="traces")
+        # the state the assertions below are about: all 5 spans through the
+        # processor, and the 4 it let through written out
+        wait_for(lambda: incoming() >= 5 and len(exported()) >= 4,
+                 what="5 spans into the semconv processor and 4 exported")
+        spans = exported()
+        processed = incoming()
     finally:
         svc.shutdown()
     assert processed == 5
