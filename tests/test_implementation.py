@@ -5,8 +5,8 @@ never silently: the sidecar warns at start, ``otelplug top`` shows it and
 the ``otelplug_build_info`` self-metric carries it.
 
 Each case runs in a fresh interpreter (the choice is made once per
-process).  "Not built" is a real source tree without the compiled modules:
-an overlay whose ``otelplug/_ext`` holds only its ``__init__.py``.
+process).  "Not built" is a real source tree without the compiled modules
+(tests/overlay.py).
 """
 from __future__ import annotations
 
@@ -20,10 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.overlay import otelplug_overlay
 from tests.requirements import ROOT
 from tests.waiting import wait_for
-
-PACKAGE = ROOT / "otelplug"
 
 REPORT = textwrap.dedent("""
     import json
@@ -43,13 +42,7 @@ REPORT = textwrap.dedent("""
 def unbuilt_tree(tmp_path_factory) -> Path:
     """A folder to put first on PYTHONPATH: otelplug from this checkout, but
     with no compiled module, as a source tree nobody built."""
-    overlay = tmp_path_factory.mktemp("unbuilt")
-    (overlay / "otelplug" / "_ext").mkdir(parents=True)
-    for entry in PACKAGE.iterdir():
-        if entry.name not in ("_ext", "__pycache__"):
-            (overlay / "otelplug" / entry.name).symlink_to(entry)
-    (overlay / "otelplug" / "_ext" / "__init__.py").symlink_to(PACKAGE / "_ext" / "__init__.py")
-    return overlay
+    return otelplug_overlay(tmp_path_factory.mktemp("unbuilt"))
 
 
 def env_for(first_on_path: Path = ROOT, **extra) -> dict:

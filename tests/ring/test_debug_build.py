@@ -3,9 +3,8 @@ bounds checks really are on (a deliberate out-of-bounds read raises), the
 debug-only counters balance after real use, and the codec fuzz tests pass
 on it.
 
-All extensions are built once per session into a scratch folder.  An
-overlay package (``otelplug`` whose modules link to the source tree and
-whose ``_ext`` holds the debug build) is put first on PYTHONPATH of the
+All extensions are built once per session into a scratch folder, and run
+through an overlay package (tests/overlay.py) first on PYTHONPATH of the
 interpreters that exercise it, so the source tree is never touched.
 """
 from __future__ import annotations
@@ -18,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.overlay import otelplug_overlay
+
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGE = ROOT / "otelplug"
 #: the fuzz and corrupt-input tests of the decoders and the ring
 FUZZ_TESTS = ("tests/ring/test_fuzz.py", "tests/codec/test_corrupt_records.py",
               "tests/codec/test_span_columns.py")
@@ -38,16 +38,7 @@ def debug_overlay(tmp_path_factory) -> Path:
     assert res.returncode == 0, res.stderr[-3000:]
     built = {p.name.split(".")[0]: p for p in (scratch / "lib" / "otelplug" / "_ext").glob("*.so")}
     assert sorted(built) == sorted(p.stem for p in (ROOT / "cython_ext").glob("*.pyx"))
-    overlay = scratch / "overlay"
-    ext = overlay / "otelplug" / "_ext"
-    ext.mkdir(parents=True)
-    for entry in PACKAGE.iterdir():
-        if entry.name not in ("_ext", "__pycache__"):
-            (overlay / "otelplug" / entry.name).symlink_to(entry)
-    (ext / "__init__.py").symlink_to(PACKAGE / "_ext" / "__init__.py")
-    for so in built.values():
-        (ext / so.name).symlink_to(so)
-    return overlay
+    return otelplug_overlay(scratch / "overlay", built.values())
 
 
 def run_debug(overlay: Path, code: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
