@@ -7,6 +7,8 @@ says what it was waiting for (and the last value seen) when it gives up.
 """
 from __future__ import annotations
 
+import os
+import signal
 import time
 from typing import Callable, TypeVar
 
@@ -35,3 +37,19 @@ def wait_for(predicate: Callable[[], T], timeout: float = DEFAULT_TIMEOUT, what:
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})")
         time.sleep(interval)
+
+
+def wait_child(pid: int, timeout: float = DEFAULT_TIMEOUT) -> int:
+    """The exit code of forked child ``pid``.  A child that deadlocks (a
+    lock another thread held at fork time) is killed after ``timeout`` and
+    the test fails instead of hanging."""
+    def exited():
+        done, status = os.waitpid(pid, os.WNOHANG)
+        return (status,) if done == pid else None
+    try:
+        (status,) = wait_for(exited, timeout, f"forked child {pid} to exit")
+    except AssertionError:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    return os.waitstatus_to_exitcode(status)

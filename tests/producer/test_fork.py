@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from otelplug import ShmSpanProcessor
 
 from producer_helpers import drain
-from tests.waiting import wait_for
+from tests.waiting import wait_child, wait_for
 
 _tracer = None   # set in the parent before the pool forks
 _task_pids = None   # shared array (pool test): the pid that ran each task
@@ -58,8 +58,7 @@ def test_os_fork_child_gets_its_own_ring_and_resource():
             code = 0 if proc.written == 1 + 3 else 2   # 1 inherited from the parent
         finally:
             os._exit(code)
-    _, status = os.waitpid(child, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert wait_child(child) == 0
     with _tracer.start_as_current_span("parent-after"):
         pass
     got = drain()

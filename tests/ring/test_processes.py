@@ -15,7 +15,7 @@ from pathlib import Path
 
 from otelplug.ring import ChannelConsumer, Producer
 from otelplug.ring.layout import read_header
-from tests.waiting import wait_for
+from tests.waiting import wait_child, wait_for
 
 from .ring_worker import check, record
 
@@ -186,7 +186,7 @@ def test_os_fork_child_gets_its_own_ring(shm_dir):
             os._exit(4)
     for i in range(100, 200):
         p.write(1, record(0, parent_pid, i))
-    assert os.waitpid(child, 0)[1] == 0
+    assert wait_child(child) == 0
     p.close()
     accounts = col.finish()
     assert col.seen[parent_pid] == list(range(200))
