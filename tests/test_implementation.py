@@ -1,8 +1,8 @@
 """One implementation selector for the whole process (otelplug.implementation):
 the compiled extension when it is built, the pure-Python reference when
 asked for with OTELPLUG_PURE_PYTHON=1 or when the extension is missing, and
-never silently: the sidecar warns at start, ``otelplug top`` shows it and
-the ``otelplug_build_info`` self-metric carries it.
+never silently: the sidecar warns at start, ``otelplug top``, the
+health_check status and the ``otelplug_build_info`` self-metric show it.
 
 Each case runs in a fresh interpreter (the choice is made once per
 process).  "Not built" is a real source tree without the compiled modules
@@ -85,15 +85,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_sidecar(tmp_path, env) -> tuple[str, str]:
-    """Start `otelplug run` until its self-metrics answer; returns (the
-    build_info sample line, the log)."""
-    port = _free_port()
+def run_sidecar(tmp_path, env) -> tuple[str, str, dict]:
+    """Start `otelplug run` until its self-metrics and health_check answer;
+    returns (the build_info sample line, the log, the health status)."""
+    port, health_port = _free_port(), _free_port()
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(textwrap.dedent(f"""
         receivers: {{shm: {{channels: [impl]}}}}
         exporters: {{debug: {{}}}}
+        extensions: {{health_check: {{endpoint: 127.0.0.1:{health_port}}}}}
         service:
+          extensions: [health_check]
           telemetry: {{metrics: {{address: 127.0.0.1:{port}}}}}
           pipelines: {{traces: {{receivers: [shm], exporters: [debug]}}}}
     """))
@@ -108,23 +110,27 @@ def run_sidecar(tmp_path, env) -> tuple[str, str]:
             text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
             return next(line for line in text.splitlines() if line.startswith("otelplug_build_info{"))
         line = wait_for(build_info, what="the sidecar's self-metrics")
+        health = wait_for(lambda: json.loads(urllib.request.urlopen(
+            f"http://127.0.0.1:{health_port}/", timeout=5).read()), what="the health status")
     finally:
         proc.terminate()
         proc.wait(30)
-    return line, log.read_text()
+    return line, log.read_text(), health
 
 
 def test_sidecar_from_an_unbuilt_tree_warns_and_says_so_in_its_metrics(tmp_path, unbuilt_tree):
-    line, log = run_sidecar(tmp_path, env_for(unbuilt_tree))
+    line, log, health = run_sidecar(tmp_path, env_for(unbuilt_tree))
     assert 'implementation="python"' in line and float(line.rsplit(" ", 1)[1]) == 1, line
+    assert health["implementation"] == "python"
     assert "WARNING" in log and "the compiled extension is not built" in log, log
 
 
 @pytest.mark.parametrize("pure", [False, True], ids=["compiled", "asked-for-python"])
 def test_sidecar_says_which_implementation_runs_and_warns_only_when_not_asked(tmp_path, pure):
     env = env_for(**({"OTELPLUG_PURE_PYTHON": "1"} if pure else {}))
-    line, log = run_sidecar(tmp_path, env)
+    line, log, health = run_sidecar(tmp_path, env)
     assert f'implementation="{"python" if pure else "cython"}"' in line, line
+    assert health["implementation"] == ("python" if pure else "cython")
     assert "the compiled extension is not built" not in log, log
 
 
