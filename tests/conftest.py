@@ -6,6 +6,9 @@ the processes it starts; it is removed afterwards.
 """
 from __future__ import annotations
 
+# Before any test creates a TracerProvider (why: otelplug/producer/__init__.py);
+# seen as a deadlocked child in test_fork after the semconv processor tests.
+import concurrent.futures.thread  # noqa: F401
 import os
 import shutil
 import tempfile

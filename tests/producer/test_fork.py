@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import subprocess
+import sys
+import textwrap
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -90,3 +93,28 @@ def test_multiprocessing_pool_workers_each_write_their_own_ring():
     assert len({pid for pid, _ in got.spans}) == len(set(pids)) >= 2
     _check_each_ring_names_its_process(got)
     proc.shutdown()
+
+
+FORK_AFTER_PROVIDER = textwrap.dedent("""
+    import os, sys
+    import otelplug.producer          # as an app does before making its provider
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    # a resource made directly: no detector runs, so no thread pool yet
+    provider = TracerProvider(resource=Resource({"service.name": "app"}))
+    import concurrent.futures.thread  # any library may import it later
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    from tests.waiting import wait_child
+    sys.exit(wait_child(pid))         # a deadlocked child is killed, not left behind
+""")
+
+
+def test_forking_after_the_sdk_provider_does_not_deadlock_the_child():
+    """The SDK's TracerProvider fork handler uses a thread pool in the child;
+    importing otelplug first keeps concurrent.futures' own handler ahead of
+    it, or the child would wait forever on that pool's lock."""
+    run = subprocess.run([sys.executable, "-c", FORK_AFTER_PROVIDER], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
