@@ -17,6 +17,7 @@ SUBCOMMAND_MODULES = (
     "otelplug.cli.top_cmd",
     "otelplug.cli.run_cmd",
     "otelplug.cli.semconv_cmd",
+    "otelplug.cli.contract_cmd",
 )
 
 

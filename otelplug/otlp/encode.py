@@ -75,8 +75,8 @@ def _group(records, decode):
 
 
 def span_pb(s: model.SpanData) -> trace_pb2.Span:
-    # whether the parent is remote is known for every span (a root has no
-    # remote parent): HAS_IS_REMOTE always, as the SDKs' OTLP exporters do
+    # parent-is-remote is known for every span (a root's parent is not
+    # remote): bit 8 always, as the OTel SDKs write it
     flags = (s.trace_flags & 0xFF) | _HAS_IS_REMOTE
     if s.parent_span_id is not None and s.parent_is_remote:
         flags |= _IS_REMOTE

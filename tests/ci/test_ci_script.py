@@ -2,9 +2,10 @@
 
 The real script runs in a scratch copy of the repository whose PATH starts
 with shims: every Debian program the script looks for is present (so no
-apt-get, no network), ``python -m pip`` exits with a chosen status (the real
+apt-get, no network), ``python -m pip`` exits with a chosen status and
+``python -m tests.peers`` (the Go build) succeeds at once (the real
 interpreter runs everything else), and ``otelplug`` only records that the
-last step was reached.  The scratch repository's own tests decide what
+steps after pytest were reached.  The scratch repository's own tests decide what
 pytest returns.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / ".ci" / "run"
 DEBIAN_PROGRAMS = ("prometheus", "promtool", "thrift", "prometheus-alertmanager", "chromium",
                    "initdb", "openssl", "gcc")
-SYSTEM_TOOLS = ("bash", "env", "dirname", "sort", "touch")
+SYSTEM_TOOLS = ("bash", "env", "dirname", "sort", "touch", "mktemp")
 
 
 def _shim(path: Path, body: str) -> None:
@@ -54,6 +55,7 @@ def run_ci(tmp_path: Path, *, pip_exit: int, test_source: str | None,
     _shim(bin_dir / "apt-get", f'touch "{marks}/apt-get"; exit 1')
     _shim(bin_dir / "python",
           f'if [ "${{1:-}}" = -m ] && [ "${{2:-}}" = pip ]; then touch "{marks}/pip"; exit {pip_exit}; fi\n'
+          f'if [ "${{1:-}}" = -m ] && [ "${{2:-}}" = tests.peers ]; then touch "{marks}/peers"; exit 0; fi\n'
           f'exec "{sys.executable}" "$@"')
     _shim(bin_dir / "otelplug", f'touch "{marks}/otelplug"; exit 0')
     env = {"PATH": str(bin_dir), "HOME": str(tmp_path), "MARKS": str(marks),
@@ -72,7 +74,7 @@ def test_a_working_install_runs_every_step(tmp_path):
     """The control: with nothing broken the script reaches its last step."""
     status, marks, out = run_ci(tmp_path, pip_exit=0, test_source=PASSING_TEST)
     assert status == 0, out
-    assert sorted(p.name for p in marks.iterdir()) == ["otelplug", "pip", "pytest"], out
+    assert sorted(p.name for p in marks.iterdir()) == ["otelplug", "peers", "pip", "pytest"], out
 
 
 def test_a_failing_pip_install_fails_the_run(tmp_path):
