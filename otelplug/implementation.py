@@ -2,8 +2,8 @@
 Cython extension (``otelplug._ext``) or the pure-Python reference.
 
 One decision for the whole process, made once when this module is first
-imported, and used by the ring, the codecs, the OTLP encoder and the
-semantic-convention span shapes, so that they never mix:
+imported, and used by the ring, the codecs, the OTLP encoder, the shm receiver's record
+checks and the semantic-convention span shapes, so that they never mix:
 
 * ``OTELPLUG_PURE_PYTHON=1`` asks for the reference (tests, debugging);
 * otherwise the compiled extension, if every one of its modules is built;
@@ -28,7 +28,7 @@ PURE_ENV = "OTELPLUG_PURE_PYTHON"
 COMPILED, PURE = "cython", "python"
 #: every module cython_ext/ builds; one missing means a stale or partial build
 EXTENSIONS = ("ring", "span_codec", "log_codec", "metric_codec", "definition_codec",
-              "otlp_encoder", "span_shape")
+              "otlp_encoder", "span_shape", "record_check")
 
 
 @dataclass(frozen=True)

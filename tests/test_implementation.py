@@ -30,11 +30,13 @@ REPORT = textwrap.dedent("""
     from otelplug.ring import impl
     from otelplug.sidecar.exporters import otlp
     from otelplug.sidecar.processors import _semconv_engine
+    from otelplug.sidecar.receivers import ring_checks
     print(json.dumps({"selected": implementation.SELECTED.name,
                       "missing": list(implementation.SELECTED.missing),
                       "ring": impl.default().__name__, "codec": codec.default_impl().name,
                       "encoder": otlp._fast is not None,
-                      "shapes": _semconv_engine._span_shape is not None}))
+                      "shapes": _semconv_engine._span_shape is not None,
+                      "checks": ring_checks._record_check is not None}))
 """)
 
 
@@ -62,19 +64,21 @@ def report(env) -> dict:
 
 def test_the_compiled_extension_everywhere_when_built():
     assert report(env_for()) == {"selected": "cython", "missing": [], "ring": "otelplug._ext.ring",
-                                 "codec": "cython", "encoder": True, "shapes": True}
+                                 "codec": "cython", "encoder": True, "shapes": True,
+                                 "checks": True}
 
 
 def test_pure_python_everywhere_when_asked():
     assert report(env_for(OTELPLUG_PURE_PYTHON="1")) == {
         "selected": "python", "missing": [], "ring": "otelplug.ring._pyring", "codec": "python",
-        "encoder": False, "shapes": False}
+        "encoder": False, "shapes": False, "checks": False}
 
 
 def test_pure_python_everywhere_when_not_built(unbuilt_tree):
     got = report(env_for(unbuilt_tree))
     assert got["selected"] == "python" and got["codec"] == "python"
-    assert got["ring"] == "otelplug.ring._pyring" and not got["encoder"] and not got["shapes"]
+    assert got["ring"] == "otelplug.ring._pyring"
+    assert not got["encoder"] and not got["shapes"] and not got["checks"]
     assert sorted(got["missing"]) == sorted(p.stem for p in (ROOT / "cython_ext").glob("*.pyx"))
 
 
