@@ -3,7 +3,8 @@ Cython extension (``otelplug._ext``) or the pure-Python reference.
 
 One decision for the whole process, made once when this module is first
 imported, and used by the ring, the codecs, the OTLP encoder, the shm receiver's record
-checks and the semantic-convention span shapes, so that they never mix:
+checks, the semantic-convention span shapes and the store's text columns,
+so that they never mix:
 
 * ``OTELPLUG_PURE_PYTHON=1`` asks for the reference (tests, debugging);
 * otherwise the compiled extension, if every one of its modules is built;
@@ -28,7 +29,7 @@ PURE_ENV = "OTELPLUG_PURE_PYTHON"
 COMPILED, PURE = "cython", "python"
 #: every module cython_ext/ builds; one missing means a stale or partial build
 EXTENSIONS = ("ring", "span_codec", "log_codec", "metric_codec", "definition_codec",
-              "otlp_encoder", "span_shape", "record_check")
+              "otlp_encoder", "span_shape", "record_check", "store_json")
 
 
 @dataclass(frozen=True)
