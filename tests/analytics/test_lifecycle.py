@@ -45,3 +45,34 @@ def test_connector_and_extension_lifecycle(tmp_path):
     assert ext.engine.rules_status() == []          # the connector took its rules away
     names = {codec.decode_metric(p).name for rs in caps["traces"].got for p in rs.payloads()}
     assert "analytics.span.count" in names          # the open window, emitted at shutdown
+
+
+def test_alert_state_changes_become_log_records_in_the_logs_pipelines(tmp_path):
+    from otelplug.sidecar.component import ComponentID, CreateSettings, Kind, PipelineID
+    from otelplug.sidecar.config.decode import decode
+    from otelplug.sidecar.consumer import FanOut
+    from otelplug.sidecar.telemetry import Telemetry
+
+    class Router(FanOut):       # the shape of the service's PipelineRouter
+        def __init__(self, pipelines):
+            self.pipelines = pipelines
+            super().__init__(list(pipelines.values()))
+
+    ext = make(alerts.factory, {"endpoint": "", "state_file": str(tmp_path / "state.json")})
+    host = Host(alerts=ext)
+    ext.start(host)
+    metrics, logs = Capture(), Capture()
+    config = decode(analytics.factory.config, {"alerts": "alerts", "rules": [
+        {"name": "AnySpan", "count": {"match": {"signal": "traces"}, "within": "1h", "op": ">", "value": 0}}]})
+    conn = analytics.factory.create(CreateSettings(ComponentID("analytics"), Kind.CONNECTOR, "traces", Telemetry()),
+                                    config, Router({PipelineID("metrics"): metrics, PipelineID("logs"): logs}))
+    conn.start(host)
+    conn.consume(records_from_spans(sdk_spans(3)))
+    ext.evaluate_and_notify()
+    recs = [codec.decode_log(p) for rs in logs.got for p in rs.payloads()]
+    assert [(r.event_name, r.attributes["alert.to"]) for r in recs] == [
+        ("alert.state_change", "pending"), ("alert.state_change", "firing")]
+    assert recs[1].attributes["alert.label.alertname"] == "AnySpan" and recs[1].severity_text == "WARN"
+    conn.shutdown()
+    ext.shutdown()
+    assert all(rs.signal == "metrics" for rs in metrics.got) and metrics.got

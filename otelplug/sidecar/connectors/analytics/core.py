@@ -78,6 +78,8 @@ class Core:
         self.scores: dict = {}
         self.outputs: dict[str, object] = {}
         self.users = 0
+        self.events_out = None        # logs pipelines fed with alert events, if any
+        self._ext = None
         self._stop = threading.Event()
         self._thread = None
         self.engine = None
@@ -148,7 +150,9 @@ class Core:
             log.info("connector %s: anomaly in %s %s of %s: %g (baseline %g, score %.1f)", self.id,
                      window, metric, dict(labels), s.value, s.baseline, s.score)
             if self.engine is not None:
-                self.engine.on_event(ev)
+                self.engine.on_event(ev)      # the extension passes it to every sink, this one too
+            else:
+                self._on_event(ev)
         for signal, (parts, items) in out:
             if parts:
                 self.outputs[signal].consume(RecordSet.from_parts("metrics", parts, output.definitions(), items)
@@ -201,8 +205,12 @@ class Core:
 
     # -- lifecycle ------------------------------------------------------------------
     def attach(self, signal: str, consumer, host) -> None:
+        metrics, logs = output.split_by_signal(consumer)
         with self.lock:
-            self.outputs[signal] = consumer
+            if metrics is not None:
+                self.outputs[signal] = metrics
+            if logs is not None and self.events_out is None:
+                self.events_out = logs
             self.users += 1
             first = self.users == 1
         if not first:
@@ -214,8 +222,26 @@ class Core:
                                    f"{self.config.alerts!r} in service::extensions")
             self.engine = ext.engine
             self.engine.set_rules(self.rules, owner=self.id)
+            if hasattr(ext, "add_sink"):
+                ext.add_sink(self._on_event)
+                self._ext = ext
         self._thread = threading.Thread(target=self._run, name=f"{self.id}-windows", daemon=True)
         self._thread.start()
+
+    def _on_event(self, ev: dict) -> None:
+        """Alert state changes of this connector's rules (and its anomaly
+        findings) as log records into the logs pipelines it feeds."""
+        out = self.events_out
+        if out is None:
+            return
+        name = ev.get("event", "")
+        if name.startswith("alert.") and ev.get("alert.name") not in {r.name for r in self.rules}:
+            return      # another connector's rule
+        if name.startswith("analytics.") and ev.get("connector") != self.id:
+            return
+        rec = output.event_record(ev)
+        out.consume(RecordSet.from_parts("logs", [rec], output.definitions(), 1)
+                    if hasattr(RecordSet, "from_parts") else _record_set([rec], 1, "logs"))
 
     def _run(self) -> None:
         while not self._stop.wait(float(self.config.flush_interval)):
@@ -239,15 +265,17 @@ class Core:
             log.exception("connector %s: final flush failed", self.id)
         if self.engine is not None:
             self.engine.drop_rules(self.id, self.rules)
+        if self._ext is not None:
+            self._ext.remove_sink(self._on_event)
         with _cores_lock:
             if _cores.get(id(self.config)) is self:
                 del _cores[id(self.config)]
 
 
-def _record_set(parts, items) -> RecordSet:
+def _record_set(parts, items, signal="metrics") -> RecordSet:
     lengths = np.array([len(p) for p in parts], dtype=np.uint32)
     offsets = np.zeros(len(parts), dtype=np.uint64)
     if len(parts) > 1:
         offsets[1:] = np.cumsum(lengths[:-1], dtype=np.uint64)
     # generated data carries no acks: the items' acks settled on consume
-    return RecordSet("metrics", b"".join(parts), offsets, lengths, output.definitions(), (), items)
+    return RecordSet(signal, b"".join(parts), offsets, lengths, output.definitions(), (), items)

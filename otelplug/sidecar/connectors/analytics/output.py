@@ -69,6 +69,46 @@ def encode(namespace: str, signal: str, results, group_attrs, scores) -> tuple[l
     return parts, items
 
 
+def split_by_signal(consumer):
+    """(metrics consumer, logs consumer or None) of what a connector feeds:
+    a PipelineRouter names its pipelines, so window metrics go to metrics
+    pipelines and alert events to logs pipelines; a plain consumer gets the
+    metrics only."""
+    pipelines = getattr(consumer, "pipelines", None)
+    if not pipelines:
+        return consumer, None
+    by = {s: [c for pid, c in pipelines.items() if getattr(pid, "signal", "") == s] for s in ("metrics", "logs")}
+    from ...consumer import FanOut
+    return (FanOut(by["metrics"]) if by["metrics"] else None), (FanOut(by["logs"]) if by["logs"] else None)
+
+
 def definitions() -> dict:
     sp = codec.encode_scope(_Scope())
     return {codec.definition_key(_RESOURCE): _RESOURCE, codec.definition_key(sp): sp}
+
+
+SEVERITY = {"firing": (13, "WARN"), "pending": (9, "INFO"), "resolved": (9, "INFO")}
+
+
+def event_record(ev: dict) -> bytes:
+    """An alert or anomaly event of the alerts extension as one log record
+    (event name = the event, attributes = its fields, labels flattened as
+    ``alert.label.<name>``)."""
+    from opentelemetry._logs import LogRecord, SeverityNumber
+    attrs = {}
+    for k, v in ev.items():
+        if k in ("event", "time"):
+            continue
+        if isinstance(v, dict):
+            prefix = k[:-1] if k.endswith("labels") else k       # alert.labels -> alert.label.<name>
+            attrs.update({f"{prefix}.{lk}": str(lv) for lk, lv in v.items()})
+        elif v is not None:
+            attrs[k] = v if isinstance(v, (str, bool, int, float)) else str(v)
+    num, text = SEVERITY.get(ev.get("alert.to") or ev.get("alert.state"), (9, "INFO"))
+    t = int(float(ev.get("time", 0)) * 1e9)
+    rec = LogRecord(timestamp=t, observed_timestamp=t, severity_number=SeverityNumber(num), severity_text=text,
+                    body=" ".join(str(x) for x in (ev.get("event"), ev.get("alert.name") or ev.get("metric"),
+                                                    ev.get("alert.to") or "") if x),
+                    attributes=attrs, event_name=ev.get("event"))
+    return codec.encode_log(rec, 0, codec.definition_key(_RESOURCE),
+                            codec.definition_key(codec.encode_scope(_Scope())))

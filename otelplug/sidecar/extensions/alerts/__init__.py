@@ -130,6 +130,7 @@ class Alerts:
         self._events = self.telemetry.counter("alerts_state_changes", "alert state changes",
                                               ("extension", "to"))
         self.senders = []
+        self._sinks = []
         self.server = None
         self._stop = threading.Event()
         self._thread = None
@@ -137,10 +138,23 @@ class Alerts:
     def claims(self) -> list[str]:
         return [f"tcp {self.config.endpoint}"] if self.config.endpoint else []
 
+    def add_sink(self, fn) -> None:
+        """``fn(event)`` for every event (connectors turn them into log records)."""
+        self._sinks.append(fn)
+
+    def remove_sink(self, fn) -> None:
+        if fn in self._sinks:
+            self._sinks.remove(fn)
+
     def _on_event(self, ev: dict) -> None:
         self.events.append(ev)
         if ev.get("event") == "alert.state_change":
             self._events.add(1, extension=self.id, to=ev.get("alert.to"))
+        for fn in list(self._sinks):
+            try:
+                fn(ev)
+            except Exception:
+                log.exception("extension %s: an event sink failed", self.id)
 
     def start(self, host) -> None:
         c = self.config
