@@ -155,7 +155,7 @@ class Core:
                 self._on_event(ev)
         for signal, (parts, items) in out:
             if parts:
-                self.outputs[signal].consume(RecordSet.from_parts("metrics", parts, output.definitions(), items)
+                self.outputs[signal].consume(RecordSet.from_parts("metrics", parts, output.definitions(), items=items)
                                              if hasattr(RecordSet, "from_parts")
                                              else _record_set(parts, items))
 
@@ -240,7 +240,7 @@ class Core:
         if name.startswith("analytics.") and ev.get("connector") != self.id:
             return
         rec = output.event_record(ev)
-        out.consume(RecordSet.from_parts("logs", [rec], output.definitions(), 1)
+        out.consume(RecordSet.from_parts("logs", [rec], output.definitions(), items=1)
                     if hasattr(RecordSet, "from_parts") else _record_set([rec], 1, "logs"))
 
     def _run(self) -> None:
