@@ -19,7 +19,10 @@ from otelplug.analytics.anomaly import Detector
 from otelplug.analytics.rules import evaluator, labels_key, window_metric
 from otelplug.analytics.windows import StreamAggregator, StreamConfig, WindowSpec
 
-from ...data import RecordSet
+try:        # where RecordSet lives from the codec reshape on
+    from otelplug.codec.recordset import RecordSet
+except ImportError:
+    from ...data import RecordSet
 from ...telemetry import Telemetry
 from . import output
 from .columns import Interner, Resources, log_items, span_items

@@ -16,7 +16,20 @@ import numpy as np
 from otelplug import codec
 from otelplug.analytics.rules import window_metric
 
-from ..spanmetrics import _Metric, _NumberPoint, _Scope
+try:        # the codec's shared SDK-shaped views (otelplug/codec/views.py, from the reshape on)
+    from otelplug.codec.views import Gauge, Metric, NumberPoint, Scope
+except ImportError:      # before it: the same shapes from spanmetrics
+    from ..spanmetrics import _Metric as Metric, _NumberPoint as NumberPoint
+
+    class Gauge:
+        def __init__(self, points):
+            self.data_points = points
+
+    class Scope:
+        def __init__(self, name):
+            self.name, self.version, self.schema_url, self.attributes = name, None, None, {}
+
+_SCOPE = codec.encode_scope(Scope("otelplug.analytics"))
 
 SPAN_METRICS = (("count", "count", "{span}"), ("errors", "errors", "{span}"),
                 ("error_rate", "error_rate", "1"), ("throughput", "throughput", "{span}/s"),
@@ -29,11 +42,6 @@ _RESOURCE = codec.encode_resource(type("R", (), {"attributes": {"service.name": 
                                                   "schema_url": None})())
 
 
-class Gauge:
-    def __init__(self, points):
-        self.data_points = points
-
-
 def _number(v: float):
     return int(v) if float(v).is_integer() and abs(v) < 2 ** 53 else float(v)
 
@@ -41,7 +49,7 @@ def _number(v: float):
 def encode(namespace: str, signal: str, results, group_attrs, scores) -> tuple[list[bytes], int]:
     """Encoded metric records for ``results`` and the number of points."""
     rk = codec.definition_key(_RESOURCE)
-    sk = codec.definition_key(codec.encode_scope(_Scope()))
+    sk = codec.definition_key(_SCOPE)
     table = SPAN_METRICS if signal == "traces" else LOG_METRICS
     prefix = f"{namespace}.{'span' if signal == 'traces' else 'log'}."
     parts, items = [], 0
@@ -56,15 +64,15 @@ def encode(namespace: str, signal: str, results, group_attrs, scores) -> tuple[l
             vals = window_metric(r, metric)
             if unit == "s":
                 vals = vals / 1e9
-            pts = [_NumberPoint(attrs[i], start[i], end[i], _number(v))
+            pts = [NumberPoint(attrs[i], start[i], end[i], _number(v))
                    for i, v in enumerate(vals.tolist()) if not np.isnan(v)]
             if pts:
-                parts.append(codec.encode_metric(_Metric(prefix + suffix, "", unit, Gauge(pts)), rk, sk))
+                parts.append(codec.encode_metric(Metric(prefix + suffix, "", unit, Gauge(pts)), rk, sk))
                 items += len(pts)
     if scores:
-        pts = [_NumberPoint({**dict(labels), "analytics.window": w, "analytics.metric": m}, 0, now, s.score)
+        pts = [NumberPoint({**dict(labels), "analytics.window": w, "analytics.metric": m}, 0, now, s.score)
                for (w, m, labels), (s, now) in scores.items()]
-        parts.append(codec.encode_metric(_Metric(prefix + "anomaly.score", "", "1", Gauge(pts)), rk, sk))
+        parts.append(codec.encode_metric(Metric(prefix + "anomaly.score", "", "1", Gauge(pts)), rk, sk))
         items += len(pts)
     return parts, items
 
@@ -83,8 +91,7 @@ def split_by_signal(consumer):
 
 
 def definitions() -> dict:
-    sp = codec.encode_scope(_Scope())
-    return {codec.definition_key(_RESOURCE): _RESOURCE, codec.definition_key(sp): sp}
+    return {codec.definition_key(_RESOURCE): _RESOURCE, codec.definition_key(_SCOPE): _SCOPE}
 
 
 SEVERITY = {"firing": (13, "WARN"), "pending": (9, "INFO"), "resolved": (9, "INFO")}
@@ -110,5 +117,4 @@ def event_record(ev: dict) -> bytes:
                     body=" ".join(str(x) for x in (ev.get("event"), ev.get("alert.name") or ev.get("metric"),
                                                     ev.get("alert.to") or "") if x),
                     attributes=attrs, event_name=ev.get("event"))
-    return codec.encode_log(rec, 0, codec.definition_key(_RESOURCE),
-                            codec.definition_key(codec.encode_scope(_Scope())))
+    return codec.encode_log(rec, 0, codec.definition_key(_RESOURCE), codec.definition_key(_SCOPE))
