@@ -339,7 +339,8 @@ class AlertEngine:
                 "silences": [asdict(s) for s in self._silences.values()]}
         tmp = f"{self.state_path}.tmp"
         try:
-            with open(tmp, "w") as f:
+            # owner-only: alert labels and notes can say more than they should
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
                 json.dump(data, f)
             os.replace(tmp, self.state_path)     # readers never see half a file
         except OSError as exc:

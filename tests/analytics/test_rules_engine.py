@@ -165,6 +165,9 @@ def test_ack_resolve_silence_and_restart_keeps_state(tmp_path):
     assert [a.labels["k"] for a in eng.due(clock[0], 60)] == ["1"]
     with pytest.raises(UnknownAlert):
         eng.ack("nope", "x")
+    import os
+    import stat
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600      # owner-only
     # restart: a new engine reads the file
     eng2 = AlertEngine(path, clock=lambda: clock[0])
     eng2.set_rules([Rule("R", sw, for_s=0)])

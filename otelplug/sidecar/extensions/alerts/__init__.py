@@ -165,6 +165,11 @@ class Alerts:
                         for t in c.alertmanagers]
         self.senders += [Sender("webhook", t.endpoint, float(t.timeout), *args).start() for t in c.webhooks]
         if c.endpoint:
+            host_part = c.endpoint.rpartition(":")[0].strip("[]")
+            if host_part not in ("127.0.0.1", "localhost", "::1"):
+                # it acknowledges, resolves and silences without authentication
+                log.warning("extension %s: the alerts control endpoint %s is not on loopback: anyone "
+                            "who can reach it can acknowledge, resolve and silence alerts", self.id, c.endpoint)
             self.server = ControlServer(c.endpoint, self.engine, self.events).start()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name=f"{self.id}-eval", daemon=True)
