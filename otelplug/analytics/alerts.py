@@ -108,7 +108,8 @@ class UnknownAlert(KeyError):
 
 class AlertEngine:
     def __init__(self, state_path: str | None = None, on_event: Callable[[dict], None] | None = None,
-                 retain_resolved_s: float = 3600.0, clock: Callable[[], float] = time.time):
+                 retain_resolved_s: float = 3600.0, clock: Callable[[], float] = time.time,
+                 restore_grace_s: float = 0.0):
         self.state_path = state_path
         self.on_event = on_event or (lambda e: None)
         self.retain_resolved_s = retain_resolved_s
@@ -120,8 +121,13 @@ class AlertEngine:
         self._lock = threading.RLock()
         self._dirty = False      # something to write to the state file
         self.save_failures = 0
+        # after a restart the rules' windows start empty: alerts restored
+        # from the file are not resolved (or dropped, if pending) for this
+        # long, so a restart does not resolve what still holds
+        self._grace_until = 0.0
         if state_path and os.path.exists(state_path):
             self._load()
+            self._grace_until = clock() + restore_grace_s
 
     # -- rules ---------------------------------------------------------------
     def set_rules(self, rules: list[Rule], owner: str = "") -> None:
@@ -191,6 +197,8 @@ class AlertEngine:
             if a.state == "resolved":
                 if a.wait_clear:
                     a.wait_clear, self._dirty = False, True
+            elif now < self._grace_until:
+                continue
             elif a.state == "pending":
                 del self.alerts[a.id]
                 self._event(a, "pending", "inactive")

@@ -225,3 +225,23 @@ def test_detector_many_series_at_once_equals_one_by_one():
         many = a.observe_many(keys, vals)
         one = [b.observe(k, v) for k, v in zip(keys, vals)]
         assert [(s.state, round(s.score, 9)) for s in many] == [(s.state, round(s.score, 9)) for s in one]
+
+
+def test_restored_alerts_are_not_resolved_during_the_restore_grace(tmp_path):
+    path = str(tmp_path / "s.json")
+    clock = [100.0]
+    sw = Switch()
+    eng = AlertEngine(path, clock=lambda: clock[0])
+    eng.set_rules([Rule("R", sw)])
+    sw.on = {(): 1.0}
+    eng.evaluate()
+    # restart: the rule's data is gone (inactive), the alert keeps firing for the grace
+    sw2 = Switch()
+    eng2 = AlertEngine(path, clock=lambda: clock[0], restore_grace_s=30)
+    eng2.set_rules([Rule("R", sw2)])
+    clock[0] += 10
+    eng2.evaluate()
+    assert [a["state"] for a in eng2.list_alerts()] == ["firing"]
+    clock[0] += 25
+    eng2.evaluate()
+    assert [a["state"] for a in eng2.list_alerts()] == ["resolved"]

@@ -72,6 +72,8 @@ class AlertsConfig:
     """How often a firing alert is sent again."""
     retain_resolved: Duration = Duration(3600.0)
     """How long resolved alerts stay listed."""
+    restore_grace: Duration = Duration(60.0)
+    """After a restart, alerts restored from ``state_file`` are not resolved for this long (the rules' windows start empty)."""
     alertmanagers: list[TargetConfig] = field(default_factory=list)
     """Alertmanagers to post alerts to (API v2)."""
     webhooks: list[TargetConfig] = field(default_factory=list)
@@ -104,13 +106,14 @@ class AlertsConfig:
         return os.path.join(out, "alerts-state.json") if out else ""
 
 
-def shared_engine(key: str, state_file: str, retain_s: float) -> AlertEngine:
+def shared_engine(key: str, state_file: str, retain_s: float, grace_s: float = 0.0) -> AlertEngine:
     """The engine for this state file (or extension id): created once per
     process, taken over by the extension a reload creates."""
     with _engines_lock:
         eng = _engines.get(key)
         if eng is None:
-            eng = _engines[key] = AlertEngine(state_file or None, retain_resolved_s=retain_s)
+            eng = _engines[key] = AlertEngine(state_file or None, retain_resolved_s=retain_s,
+                                              restore_grace_s=grace_s)
         eng.retain_resolved_s = retain_s
         return eng
 
@@ -123,7 +126,8 @@ class Alerts:
         if not state_file:
             log.warning("extension %s: no state_file and no $OTELPLUG_OUTPUT_DIR: alert state is "
                         "kept in memory only and lost on restart", self.id)
-        self.engine = shared_engine(state_file or f"id:{self.id}", state_file, float(config.retain_resolved))
+        self.engine = shared_engine(state_file or f"id:{self.id}", state_file, float(config.retain_resolved),
+                                    float(config.restore_grace))
         self.events = collections.deque(maxlen=1000)
         from ...telemetry import Telemetry
         self.telemetry = settings.telemetry if settings.telemetry is not None else Telemetry()
