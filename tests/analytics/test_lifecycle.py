@@ -36,6 +36,7 @@ def test_connector_and_extension_lifecycle(tmp_path):
     for c in conns.values():
         c.start(host)
     assert [r["name"] for r in ext.engine.rules_status()] == ["Any"]
+    assert alerts.alert_control(host) is ext.engine          # what the HTTP API calls
     ack, settled = counting_ack()
     conns["traces"].consume(records_from_spans(sdk_spans(5), acks=[ack]))
     assert settled == [False]

@@ -13,6 +13,11 @@ extensions:
     webhooks: [{endpoint: "http://127.0.0.1:5001/hook"}]
 ```
 
+Other components (the sidecar's HTTP API) reach the alerts through
+``alert_control(host)``: the ``AlertControl`` interface of
+otelplug/analytics/alerts.py (list_alerts, ack, resolve, silence, silences,
+rules_status), the same calls the control endpoint makes.
+
 A SIGHUP reload builds a new extension; it takes over the running engine
 (same ``state_file``, or same id without one), so alert state, acks and
 silences carry over while the rules are replaced by the new config's.
@@ -26,7 +31,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from otelplug.analytics.alerts import AlertEngine
+from otelplug.analytics.alerts import AlertControl, AlertEngine
 
 from ...component import Factory, Kind
 from ...config.decode import Duration
@@ -208,6 +213,13 @@ class Alerts:
             s.shutdown()
         if self.server is not None:
             self.server.shutdown()
+
+
+def alert_control(host, name: str = "alerts") -> AlertControl | None:
+    """The alert engine of the extension ``name`` of the running service
+    (``host``), as the ``AlertControl`` interface; None without one."""
+    ext = host.extension(name) if host is not None else None
+    return getattr(ext, "engine", None)
 
 
 factory = Factory("alerts", Kind.EXTENSION, AlertsConfig, Alerts)
