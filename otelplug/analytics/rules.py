@@ -257,6 +257,9 @@ class SequenceEval(_Seen):
                     self.open.pop(next(iter(self.open)))
                     self.dropped += 1
 
+    def status(self) -> dict:
+        return {**super().status(), "open": len(self.open), "dropped_open": self.dropped}
+
     def active(self, now_ns: int) -> dict:
         if not self.followed:
             for k in [k for k, t in self.open.items() if now_ns - t > self.within]:

@@ -245,3 +245,11 @@ def test_restored_alerts_are_not_resolved_during_the_restore_grace(tmp_path):
     clock[0] += 25
     eng2.evaluate()
     assert [a["state"] for a in eng2.list_alerts()] == ["resolved"]
+
+
+def test_sequence_open_starts_are_bounded_and_the_dropped_counted():
+    ev = SequenceEval(NS_(first=m(name="a"), then=m(name="b"), key="id", within=60.0, followed=False),
+                      max_open=3)
+    ev.observe_items(batch(list(range(5)), ["a"] * 5, attrs=[{"id": str(i)} for i in range(5)]), 5 * S)
+    assert list(ev.open) == ["2", "3", "4"]
+    assert ev.status() == {"matched": 5, "last_match": 5.0, "open": 3, "dropped_open": 2}
