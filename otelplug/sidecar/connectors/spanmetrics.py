@@ -31,6 +31,7 @@ from typing import Literal
 import numpy as np
 
 from otelplug import codec
+from otelplug.codec import types as wire
 
 from ..component import Factory, Kind
 from ..config.decode import Duration
@@ -137,9 +138,10 @@ def _span_weights(records: RecordSet, cols) -> np.ndarray:
         return weights
     buf = np.frombuffer(records.buf, dtype=np.uint8)
     off = records.offsets[cols.row].astype(np.int64)
-    name_len = buf[off + 72].astype(np.int64) | (buf[off + 73].astype(np.int64) << 8) | (
-        buf[off + 74].astype(np.int64) << 16) | (buf[off + 75].astype(np.int64) << 24)
-    at = off + 104 + name_len
+    name_len = np.zeros(n, np.int64)
+    for i in range(4):
+        name_len |= buf[off + (wire.SPAN_NAME_LEN_AT + i)].astype(np.int64) << (8 * i)
+    at = off + wire.SPAN_PREFIX + name_len
     for i in np.flatnonzero(buf[at] > 1).tolist():
         p = int(at[i])
         length, shift = 0, 0

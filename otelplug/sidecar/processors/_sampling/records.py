@@ -19,7 +19,6 @@ from otelplug.codec import types as wire
 
 from ...data import RecordSet
 
-_NAME_LEN_AT = 72
 
 
 def span_columns(records: RecordSet):
@@ -60,7 +59,7 @@ def tracestate_info(records: RecordSet) -> TraceStateInfo:
     if n == 0:
         z = np.zeros(0, np.int64)
         return TraceStateInfo(z, z, np.zeros(0, bool))
-    name_len = np.ascontiguousarray(gather(records, _NAME_LEN_AT, 4)).view("<u4")[:, 0]
+    name_len = np.ascontiguousarray(gather(records, wire.SPAN_NAME_LEN_AT, 4)).view("<u4")[:, 0]
     pos = wire.SPAN_PREFIX + name_len.astype(np.int64)
     buf = buffer_array(records)
     marker = buf[records.offsets.astype(np.int64) + pos]
