@@ -198,7 +198,7 @@ def measure(args):
 def splice_cost(template, fresh):
     """The tracestate rewrite of kept spans: the byte splice the samplers
     use, against a full decode/re-encode (``rewrite.rewrite``)."""
-    from otelplug.sidecar.processors._sampling import records as rec
+    from otelplug.sidecar.sampling import records as rec
     from otelplug.sidecar.rewrite import rewrite
     batch = fresh()
     n = len(batch)

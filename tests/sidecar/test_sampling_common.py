@@ -14,10 +14,10 @@ from otelplug.codec import model
 from otelplug.sidecar.component import ComponentID, CreateSettings
 from otelplug.sidecar.config.decode import decode
 from otelplug.sidecar.data import RecordSet
-from otelplug.sidecar.processors._sampling import otep235 as th
-from otelplug.sidecar.processors._sampling import tracestate as ts
-from otelplug.sidecar.processors._sampling.decisions import DecisionTable, trace_keys
-from otelplug.sidecar.processors._sampling.hashing import fnv1a32, fnv1a64
+from otelplug.sidecar.sampling import otep235 as th
+from otelplug.sidecar.sampling import tracestate as ts
+from otelplug.sidecar.sampling.decisions import DecisionTable, trace_keys
+from otelplug.sidecar.sampling.hashing import fnv1a32, fnv1a64
 from otelplug.sidecar.rewrite import encode_resource, encode_span
 from otelplug.sidecar.telemetry import Telemetry
 

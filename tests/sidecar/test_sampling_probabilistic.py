@@ -15,8 +15,8 @@ from otelplug import codec
 from otelplug.sidecar.config import ConfigErrors
 from otelplug.sidecar.config.decode import decode
 from otelplug.sidecar.processors import probabilistic_sampler as ps
-from otelplug.sidecar.processors._sampling import otep235 as th
-from otelplug.sidecar.processors._sampling import tracestate as ts
+from otelplug.sidecar.sampling import otep235 as th
+from otelplug.sidecar.sampling import tracestate as ts
 
 from .helpers import Capture, counting_ack, make
 from .test_sampling_common import decoded, ids_as_ints, random_trace_ids, record_set, span, synthetic_batch

@@ -31,12 +31,13 @@ from typing import Literal
 import numpy as np
 
 from otelplug import codec
-from otelplug.codec import types as wire
 
 from ..component import Factory, Kind
 from ..config.decode import Duration
 from ..consumer import Consumer
 from ..data import RecordSet
+from ..sampling import records as sampling_records
+from ..sampling.tracestate import adjusted_count
 
 log = logging.getLogger("otelplug.sidecar")
 
@@ -48,7 +49,6 @@ STATUS_NAMES = {0: "STATUS_CODE_UNSET", 1: "STATUS_CODE_OK", 2: "STATUS_CODE_ERR
 DEFAULT_DIMENSIONS = ("service.name", "span.name", "span.kind", "status.code")
 SCOPE_NAME = "spanmetricsconnector"
 CUMULATIVE, DELTA = 2, 1
-_TH_MAX = 1 << 56
 
 
 @dataclass
@@ -105,56 +105,18 @@ class SpanMetricsConfig:
 
 
 # -- sampling ------------------------------------------------------------------------
-def adjusted_count(trace_state: str) -> float:
-    """The adjusted count of a span from its W3C tracestate: the ``th``
-    (rejection threshold, up to 14 hex digits, trailing zeros dropped) of
-    the ``ot`` entry gives ``2^56 / (2^56 - th)``; 1 without one (or with
-    one that does not parse)."""
-    for member in trace_state.split(","):
-        key, _, value = member.strip().partition("=")
-        if key != "ot":
-            continue
-        for part in value.split(";"):
-            k, _, v = part.partition(":")
-            if k != "th":
-                continue
-            if not 1 <= len(v) <= 14:
-                return 1.0
-            try:
-                th = int(v.ljust(14, "0"), 16)
-            except ValueError:
-                return 1.0
-            return _TH_MAX / (_TH_MAX - th)
-    return 1.0
-
-
 def _span_weights(records: RecordSet, cols) -> np.ndarray:
-    """Adjusted counts of every span of ``cols``: the tracestate sits right
-    after the name (a nullable string: 0 none, 1 empty), so only spans
-    whose first byte there is > 1 are parsed."""
-    n = len(cols)
-    weights = np.ones(n, dtype=np.float64)
-    if n == 0:
+    """Adjusted counts of every span of ``cols``: only spans with a
+    non-empty tracestate (found without a decode) are read in Python."""
+    weights = np.ones(len(cols), dtype=np.float64)
+    if len(cols) == 0:
         return weights
-    buf = np.frombuffer(records.buf, dtype=np.uint8)
-    off = records.offsets[cols.row].astype(np.int64)
-    name_len = np.zeros(n, np.int64)
-    for i in range(4):
-        name_len |= buf[off + (wire.SPAN_NAME_LEN_AT + i)].astype(np.int64) << (8 * i)
-    at = off + wire.SPAN_PREFIX + name_len
-    for i in np.flatnonzero(buf[at] > 1).tolist():
-        p = int(at[i])
-        length, shift = 0, 0
-        while True:
-            b = int(buf[p])
-            p += 1
-            length |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                break
-        ts = bytes(buf[p:p + length - 1]).decode("utf-8", "replace")
-        if "ot=" in ts:
-            weights[i] = adjusted_count(ts)
+    spans = records.select(cols.row)
+    info = sampling_records.tracestate_info(spans)
+    for i in np.flatnonzero(~info.empty).tolist():
+        header = sampling_records.read_tracestate(spans, info, i)
+        if "ot=" in header:
+            weights[i] = adjusted_count(header)
     return weights
 
 

@@ -55,11 +55,11 @@ from otelplug import codec
 from ..component import Factory, Kind
 from ..config.decode import Duration
 from ..helpers.processor import Processor, log
-from ._sampling import otep235 as th
-from ._sampling import records as rec
-from ._sampling import tracestate as ts
-from ._sampling.attributes import ResourceAttributes, key_needle
-from ._sampling.decisions import DecisionTable, trace_keys
+from ..sampling import otep235 as th
+from ..sampling import records as rec
+from ..sampling import tracestate as ts
+from ..sampling.attributes import ResourceAttributes, key_needle
+from ..sampling.decisions import DecisionTable, trace_keys
 
 
 @dataclass

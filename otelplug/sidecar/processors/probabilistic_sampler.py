@@ -33,11 +33,11 @@ from otelplug import codec
 from ..component import Factory, Kind
 from ..helpers.processor import Processor, log
 from ..rewrite import rewrite
-from ._sampling import otep235 as th
-from ._sampling import records as rec
-from ._sampling import tracestate as ts
-from ._sampling.attributes import key_needle
-from ._sampling.hashing import fnv1a32, fnv1a32_bytes, hash_seed_randomness
+from ..sampling import otep235 as th
+from ..sampling import records as rec
+from ..sampling import tracestate as ts
+from ..sampling.attributes import key_needle
+from ..sampling.hashing import fnv1a32, fnv1a32_bytes, hash_seed_randomness
 
 MODES = ("", "hash_seed", "proportional", "equalizing")
 _NUM_HASH_BUCKETS = 0x4000

@@ -38,9 +38,9 @@ from otelplug.codec import types as wire
 from ...component import Factory, Kind
 from ...consumer import Refused
 from ...helpers.processor import Processor, log
-from .._sampling.attributes import ResourceAttributes
-from .._sampling.decisions import DecisionTable, trace_keys
-from .._sampling.records import concat_owned, span_columns
+from ...sampling.attributes import ResourceAttributes
+from ...sampling.decisions import DecisionTable, trace_keys
+from ...sampling.records import concat_owned, span_columns
 from .config import TailSamplingConfig
 from .decision import Decision, combine, is_sampled
 from .policies import build

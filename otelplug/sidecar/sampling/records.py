@@ -17,7 +17,7 @@ import numpy as np
 from otelplug import codec
 from otelplug.codec import types as wire
 
-from ...data import RecordSet
+from ..data import RecordSet
 
 
 
