@@ -364,7 +364,7 @@ def main(argv=None):
     print(f"corpus: {len(corpus.payloads)} spans from {', '.join(scopes)}; "
           f"{corpus.attrs.mean():.1f} attributes/span; {time.perf_counter() - t0:.1f} s to build")
     t0 = time.perf_counter()
-    from otelplug.sidecar.processors._semconv_engine import registry_for
+    from otelplug.sidecar.semconvcheck.config import registry_for
     reg = registry_for(args.registry)
     print(f"registry: {args.registry}: {len(reg.groups)} groups, {len(reg.attributes)} attributes, "
           f"resolved in {time.perf_counter() - t0:.2f} s (once, at config load)")

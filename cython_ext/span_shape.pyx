@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Span *shapes* straight from span records: one 64-bit hash per record of
 exactly what the ``semconv`` processor's shape-cache key holds
-(``otelplug/sidecar/processors/_semconv_engine.py``), without building a
+(``otelplug/sidecar/semconvcheck/engine.py``), without building a
 Python object per span.
 
 What a shape is (the check's findings depend on nothing else):
@@ -20,7 +20,7 @@ part length- or count-prefixed so the stream decodes one way only: strings
 are hashed on their own (length, then 8-byte little-endian words, the last
 zero-padded) and enter the stream as one word.  ``KeySet(keys, seed)``
 derives the secrets from ``seed``; ``span_shapes`` hashes with the secrets
-of the ``KeySet`` it is given.  ``otelplug.sidecar.processors._semconv_shapes``
+of the ``KeySet`` it is given.  ``otelplug.sidecar.semconvcheck.shapes``
 is the pure-Python reference of the same function, computed from decoded
 spans (tests hold the two to each other).
 

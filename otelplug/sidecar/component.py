@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .shared import SharedInstances
+
 SIGNALS = ("traces", "metrics", "logs")
 _ID_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9_]*)(?:/([^/\s]+))?$")
 
@@ -94,3 +96,5 @@ class CreateSettings:
     telemetry: object = None           # sidecar self-telemetry (metrics registry)
     host: object = None                # the running service (extensions, pipelines)
     extra: dict = field(default_factory=dict)
+    # instances shared between components, owned by the service (shared.py)
+    shared: SharedInstances = field(default_factory=SharedInstances)

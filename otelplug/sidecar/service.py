@@ -18,6 +18,7 @@ import psutil
 
 from .component import CreateSettings, Kind
 from .consumer import FanOut
+from .shared import SharedInstances
 from .telemetry import MetricsServer, Telemetry
 
 log = logging.getLogger("otelplug.sidecar")
@@ -33,12 +34,13 @@ class Service:
         self.connectors: dict[tuple, object] = {}
         self.receivers: dict[str, object] = {}
         self.entries: dict = {}      # pipeline id -> first consumer
+        self.shared = SharedInstances()
         self.metrics_server = None
         self._started = False
         self._build()
 
     def _settings(self, kind, cid, signal=None):
-        return CreateSettings(cid, kind, signal, self.telemetry, self)
+        return CreateSettings(cid, kind, signal, self.telemetry, self, shared=self.shared)
 
     def _build(self) -> None:
         cfg = self.config

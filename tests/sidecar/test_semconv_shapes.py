@@ -2,7 +2,7 @@
 use of them.
 
 * the native hash of a record equals the pure-Python reference
-  (``_semconv_shapes``) computed from the decoded span, for any span the
+  (``semconvcheck.shapes``) computed from the decoded span, for any span the
   codec can carry (every AnyValue kind, events, links), for several seeds;
 * equal hashes <=> equal engine cache keys (``Engine.span_key``), so a hash
   hit gives exactly the verdict a full decode would;
@@ -24,9 +24,10 @@ from hypothesis import strategies as st
 from otelplug import codec
 from otelplug.codec import model
 from otelplug.sidecar.data import RecordSet
-from otelplug.sidecar.processors import _semconv_shapes as ref
+from otelplug.sidecar.semconvcheck import shapes as ref
 from otelplug.sidecar.processors import semconv
-from otelplug.sidecar.processors._semconv_engine import Engine, SemconvConfig
+from otelplug.sidecar.semconvcheck.config import SemconvConfig
+from otelplug.sidecar.semconvcheck.engine import Engine
 from otelplug.sidecar.rewrite import encode_resource, encode_span
 from otelplug.sidecar.telemetry import Telemetry
 

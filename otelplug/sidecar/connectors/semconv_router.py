@@ -43,7 +43,6 @@ One checker (cache, statistics) serves every signal the connector carries.
 from __future__ import annotations
 
 import logging
-import weakref
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -51,7 +50,8 @@ from ..ack import hold_all, settle_all
 from ..component import SIGNALS, Factory, Kind, PipelineID
 from ..config.errors import ConfigError, ConfigErrors
 from ..consumer import Consumer, FanOut, Refused
-from ..processors._semconv_engine import LEVELS, ROUTE, Engine, SemconvConfig
+from ..semconvcheck.config import LEVELS, ROUTE, SemconvConfig
+from ..semconvcheck.engine import Engine
 
 log = logging.getLogger("otelplug.sidecar")
 
@@ -89,9 +89,6 @@ class SemconvRouterConfig(SemconvConfig):
         return errs
 
 
-_ENGINES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
 class SemconvRouter(Consumer):
     mutates = False
 
@@ -99,15 +96,13 @@ class SemconvRouter(Consumer):
         self.id = str(settings.id)
         self.config = config
         self.signal = settings.signal
+        # one checker per connector id, shared by its instances (one per signal)
+        self.engine = settings.shared.get_or_create(
+            ("semconv_router", self.id), lambda: Engine(config, settings.telemetry, self.id))
         host = settings.host
         if host is not None:
-            per_host = _ENGINES.setdefault(host, {})
-            if self.id not in per_host:
-                per_host[self.id] = Engine(config, settings.telemetry, self.id)
-            self.engine = per_host[self.id]
             self.default, self.route, self.findings = self._targets(settings, host)
         else:   # built alone (tests): everything not routed goes to next_consumer
-            self.engine = Engine(config, settings.telemetry, self.id)
             self.default, self.route, self.findings = next_consumer, None, None
         self.emit = config.emit_findings_as_logs and self.findings is not None
 
