@@ -75,6 +75,10 @@ class Factory:
                (exporter-side signal, receiver-side signal) pairs it joins
     mutates:   processors that change data in place get their own copy on fan-out
     aliases:   other type names accepted in config (``otlphttp`` for ``otlp_http``)
+    validate_pipelines: connectors only, callable(config, id, exporting
+               pipelines, receiving pipelines) -> [(path, message)]: the
+               connector's own checks of the pipelines around it, run in
+               config validation once its config is valid
     """
     type: str
     kind: Kind
@@ -85,6 +89,7 @@ class Factory:
     mutates: bool = False
     aliases: tuple = ()
     stability: str = "alpha"
+    validate_pipelines: Callable | None = None
 
 
 @dataclass

@@ -17,7 +17,7 @@ import time
 import psutil
 
 from .component import CreateSettings, Kind
-from .consumer import FanOut
+from .consumer import FanOut, PipelineRouter
 from .shared import SharedInstances
 from .telemetry import MetricsServer, Telemetry
 
@@ -87,7 +87,7 @@ class Service:
                        if (p.id.signal, t.id.signal) in cc.factory.connects]
             self.connectors[key] = cc.factory.create(
                 self._settings(Kind.CONNECTOR, eid, p.id.signal), cc.config,
-                FanOut([self.entries[t.id] for t in targets]))
+                PipelineRouter({t.id: self.entries[t.id] for t in targets}))
         # receivers: one instance each, fanning out per signal
         by_receiver: dict = {}
         for p in cfg.pipelines.values():

@@ -734,10 +734,12 @@ service:
     with pytest.raises(ConfigErrors) as ei:
         service(ROUTER.format(registry=registry).replace("route_pipelines: [traces/quarantine]",
                                                          "route_pipelines: [traces/elsewhere]"))
+    # checked in config validation, so they also say where in the file they are
     assert [str(e) for e in ei.value.errors] == [
         'connectors::semconv_router::route_pipelines::0: pipeline "traces/elsewhere" does not receive '
-        'from "semconv_router"',
-        "connectors::semconv_router::route_pipelines: no traces pipeline listed for the items an action routes",
+        'from "semconv_router" (c.yaml:8)',
+        "connectors::semconv_router::route_pipelines: no traces pipeline listed for the items an action "
+        "routes (c.yaml:8)",
     ]
 
 

@@ -44,6 +44,10 @@ class Collector:
                 break
         self.errors.append(ConfigError(path, message, loc))
 
+    def has_errors_under(self, path) -> bool:
+        prefix = tuple(str(p) for p in path)
+        return any(e.path[:len(prefix)] == prefix for e in self.errors)
+
     def raise_if_any(self) -> None:
         if self.errors:
             raise ConfigErrors(self.errors)

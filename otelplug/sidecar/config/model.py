@@ -162,6 +162,10 @@ def _check_pipelines(service: ServiceSection, comps, errs: Collector):
                     errs.add(("connectors", str(cid)),
                              f"cannot connect {e.id.signal} (pipeline {e.id}) to "
                              f"{r.id.signal} (pipeline {r.id})")
+        check = cc.factory.validate_pipelines
+        if check is not None and not errs.has_errors_under(("connectors", str(cid))):
+            for path, message in check(cc.config, cid, as_exp, as_rcv):
+                errs.add(("connectors", str(cid)) + tuple(path), message)
     return pipelines
 
 
