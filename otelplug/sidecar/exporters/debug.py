@@ -73,4 +73,4 @@ def _describe(request, detailed: bool, jsonfmt):
                             f"{k}={item[k]}" for k in ("traceId", "spanId", "severityText") if k in item)
 
 
-factory = Factory("debug", Kind.EXPORTER, DebugConfig, DebugExporter)
+factory = Factory("debug", Kind.EXPORTER, DebugConfig, DebugExporter, stability="development")

@@ -197,6 +197,8 @@ class OTLPHttpExporter(Exporter):
 
 
 factories = [
-    Factory("otlp_grpc", Kind.EXPORTER, OTLPGrpcConfig, OTLPGrpcExporter, aliases=("otlp",)),
-    Factory("otlp_http", Kind.EXPORTER, OTLPHttpConfig, OTLPHttpExporter, aliases=("otlphttp",)),
+    Factory("otlp_grpc", Kind.EXPORTER, OTLPGrpcConfig, OTLPGrpcExporter, aliases=("otlp",),
+            stability="beta"),
+    Factory("otlp_http", Kind.EXPORTER, OTLPHttpConfig, OTLPHttpExporter, aliases=("otlphttp",),
+            stability="beta"),
 ]
