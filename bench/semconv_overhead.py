@@ -60,7 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from otelplug import codec  # noqa: E402
-from otelplug.sidecar.data import RecordSet  # noqa: E402
+from otelplug.codec.recordset import RecordSet  # noqa: E402
 
 DEFAULT_REGISTRY = ROOT.parent / "shared" / "semconv-upstream" / "main"
 
@@ -172,10 +172,7 @@ def encode_corpus(spans) -> Corpus:
 
 
 def record_set(payloads, defs) -> RecordSet:
-    lengths = np.array([len(p) for p in payloads], np.uint32)
-    offsets = np.zeros(len(payloads), np.uint64)
-    offsets[1:] = np.cumsum(lengths[:-1], dtype=np.uint64)
-    return RecordSet("traces", b"".join(payloads), offsets, lengths, defs)
+    return RecordSet.from_parts("traces", payloads, defs)
 
 
 # ------------------------------------------------------- the null exporter

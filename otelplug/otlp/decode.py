@@ -9,11 +9,9 @@ state as sent) reaches the record unchanged.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from otelplug import codec
+from otelplug.codec.recordset import RecordSet
 
-from ..sidecar.data import RecordSet
 from .values import from_any, from_kv
 
 
@@ -220,12 +218,7 @@ class _Builder:
         return key
 
     def build(self) -> RecordSet:
-        lengths = np.array([len(p) for p in self.parts], dtype=np.uint32)
-        offsets = np.zeros(len(self.parts), dtype=np.uint64)
-        if len(self.parts) > 1:
-            offsets[1:] = np.cumsum(lengths[:-1], dtype=np.uint64)
-        return RecordSet(self.signal, b"".join(self.parts), offsets, lengths, self.defs,
-                         items=self.items)
+        return RecordSet.from_parts(self.signal, self.parts, self.defs, items=self.items)
 
 
 def traces(req) -> RecordSet:

@@ -8,7 +8,7 @@ memory_limiter's answer); the share is then not the consumer's to settle.
 from __future__ import annotations
 
 from .ack import hold_all, settle_all
-from .data import RecordSet
+from otelplug.codec.recordset import RecordSet
 
 
 class Refused(Exception):

@@ -8,11 +8,8 @@ come here (they use masks and keep the original bytes).
 """
 from __future__ import annotations
 
-import numpy as np
-
 from otelplug import codec
-
-from .data import RecordSet
+from otelplug.codec.recordset import RecordSet
 
 
 class _Attrs(dict):
@@ -112,9 +109,5 @@ def rewrite(records: RecordSet, edit, defs=None) -> RecordSet:
         item = decode(payload)
         edit(item)
         parts.append(encode(item))
-    lengths = np.fromiter((len(p) for p in parts), dtype=np.uint32, count=len(parts))
-    offsets = np.zeros(len(parts), dtype=np.uint64)
-    if len(parts) > 1:
-        offsets[1:] = np.cumsum(lengths[:-1], dtype=np.uint64)
-    return RecordSet(records.signal, b"".join(parts), offsets, lengths,
-                     records.defs if defs is None else defs, records.acks, records.items)
+    return RecordSet.from_parts(records.signal, parts, records.defs if defs is None else defs,
+                                records.acks, records.items)

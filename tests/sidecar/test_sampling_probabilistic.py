@@ -154,7 +154,7 @@ def test_acks_ride_with_kept_records_or_settle_when_none_kept():
 
 def test_logs_by_trace_id_and_by_record_attribute():
     from otelplug.codec.model import LogData
-    from otelplug.sidecar.data import RecordSet
+    from otelplug.codec.recordset import RecordSet
     from otelplug.sidecar.rewrite import encode_log
     rng = np.random.default_rng(3)
     parts = []
@@ -163,9 +163,7 @@ def test_logs_by_trace_id_and_by_record_attribute():
                     trace_id=int(rng.integers(1, 2**62)) << 64 | int(rng.integers(1, 2**62)),
                     span_id=1, trace_flags=1)
         parts.append(encode_log(r))
-    lens = np.array([len(x) for x in parts], np.uint32)
-    offs = np.concatenate([[0], np.cumsum(lens[:-1])]).astype(np.uint64)
-    logs = RecordSet("logs", b"".join(parts), offs, lens, {})
+    logs = RecordSet.from_parts("logs", parts, {})
     for cfg in ({"sampling_percentage": 30},
                 {"sampling_percentage": 30, "attribute_source": "record", "from_attribute": "log.id"}):
         cap = Capture()

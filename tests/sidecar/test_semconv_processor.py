@@ -19,7 +19,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -34,7 +33,7 @@ from otelplug.sidecar.config import ConfigErrors
 from otelplug.sidecar.config.decode import decode
 from otelplug.sidecar.config.model import load
 from otelplug.sidecar.consumer import Consumer
-from otelplug.sidecar.data import RecordSet
+from otelplug.codec.recordset import RecordSet
 from otelplug.sidecar.processors import semconv
 from otelplug.sidecar.semconvcheck.findings import FINDINGS_ATTRIBUTE, LEVEL_ATTRIBUTE
 from otelplug.sidecar.registry import Registry
@@ -519,9 +518,7 @@ def log_records(*specs):
     parts = [encode_log(model.LogData(time_unix_nano=1, observed_time_unix_nano=1, severity_number=9,
                                       event_name=ev, body="b", attributes=attrs, resource_key=rk))
              for ev, attrs in specs]
-    lengths = np.array([len(p) for p in parts], np.uint32)
-    offsets = np.concatenate([[0], np.cumsum(lengths[:-1])]).astype(np.uint64)
-    return RecordSet("logs", b"".join(parts), offsets, lengths, {rk: rp})
+    return RecordSet.from_parts("logs", parts, {rk: rp})
 
 
 def test_logs_and_events(registry):
@@ -553,9 +550,7 @@ def metric_records():
         for m in sm.metrics:
             parts.append(codec.encode_metric(m, rk, 0))
             points += len(m.data.data_points)
-    lengths = np.array([len(p) for p in parts], np.uint32)
-    offsets = np.concatenate([[0], np.cumsum(lengths[:-1])]).astype(np.uint64)
-    return RecordSet("metrics", b"".join(parts), offsets, lengths, {rk: rp}, items=points)
+    return RecordSet.from_parts("metrics", parts, {rk: rp}, items=points)
 
 
 def test_metrics_and_their_points(registry):

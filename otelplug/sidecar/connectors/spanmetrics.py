@@ -35,7 +35,7 @@ from otelplug import codec
 from ..component import Factory, Kind
 from ..config.decode import Duration
 from ..consumer import Consumer
-from ..data import RecordSet
+from otelplug.codec.recordset import RecordSet
 from ..sampling import records as sampling_records
 from ..sampling.tracestate import adjusted_count
 
@@ -336,12 +336,8 @@ class SpanMetrics(Consumer):
                 _Metric(self.duration_name, "", unit, Histogram(hpoints, self.temporality)),
                 rk, skey))
             items += len(hpoints)
-        lengths = np.array([len(p) for p in parts], dtype=np.uint32)
-        offsets = np.zeros(len(parts), dtype=np.uint64)
-        if len(parts) > 1:
-            offsets[1:] = np.cumsum(lengths[:-1], dtype=np.uint64)
         # generated data carries no acks: the spans' acks settled on consume
-        return RecordSet("metrics", b"".join(parts), offsets, lengths, defs, (), items)
+        return RecordSet.from_parts("metrics", parts, defs, (), items)
 
     # -- lifecycle ----------------------------------------------------------------
     def _run(self) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from ..config.decode import Duration
 from ..consumer import Consumer, Refused
-from ..data import RecordSet
+from otelplug.codec.recordset import RecordSet
 from .persistent_queue import PersistentQueue
 
 log = logging.getLogger("otelplug.sidecar")

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from otelplug import codec
 
 from ..component import Factory, Kind
-from ..data import RecordSet
+from otelplug.codec.recordset import RecordSet
 from ..helpers.processor import Processor
 from ..rewrite import rewrite
 from ._actions import Action, CompiledActions

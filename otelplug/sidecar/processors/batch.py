@@ -10,7 +10,7 @@ from ..ack import hold_all
 from ..component import Factory, Kind
 from ..config.decode import Duration
 from ..consumer import Refused
-from ..data import RecordSet
+from otelplug.codec.recordset import RecordSet
 from ..helpers.processor import Processor, log
 
 

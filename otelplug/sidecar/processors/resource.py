@@ -16,7 +16,7 @@ from otelplug import codec
 from otelplug.codec import types as wire
 
 from ..component import Factory, Kind
-from ..data import RecordSet
+from otelplug.codec.recordset import RecordSet
 from ..helpers.processor import Processor
 from ..rewrite import encode_resource
 from ._actions import Action, CompiledActions

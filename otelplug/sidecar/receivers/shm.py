@@ -25,7 +25,7 @@ from ..ack import Ack
 from ..component import Factory, Kind
 from ..config.decode import Duration
 from ..consumer import Refused
-from ..data import RecordSet
+from otelplug.codec.recordset import RecordSet
 from ..signals import ITEM_WORD, RECORD_TYPE
 
 log = logging.getLogger("otelplug.sidecar")

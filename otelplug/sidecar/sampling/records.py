@@ -17,7 +17,7 @@ import numpy as np
 from otelplug import codec
 from otelplug.codec import types as wire
 
-from ..data import RecordSet
+from otelplug.codec.recordset import RecordSet
 
 
 
@@ -125,21 +125,15 @@ def splice_tracestates(records: RecordSet, info: TraceStateInfo, new: list) -> R
         parts.append(enc)
         parts.append(mv[e:o + lens[i]])
         lengths[i] += len(enc) - size[i]
-    offsets = np.zeros(len(lengths), np.uint64)
-    if len(lengths) > 1:
-        offsets[1:] = np.cumsum(lengths[:-1]).astype(np.uint64)
-    return RecordSet(records.signal, b"".join(parts), offsets, lengths.astype(np.uint32),
-                     records.defs, records.acks, records.items)
+    return RecordSet.packed(records.signal, b"".join(parts), lengths, records.defs, records.acks,
+                            records.items)
 
 
 def concat_owned(pieces: list, lengths: list, signal: str, defs, acks=()) -> RecordSet:
     """One set from byte pieces holding whole records back to back, with
     each piece's record lengths (numpy arrays)."""
-    lens = np.concatenate(lengths).astype(np.uint32) if lengths else np.zeros(0, np.uint32)
-    offsets = np.zeros(len(lens), np.uint64)
-    if len(lens) > 1:
-        offsets[1:] = np.cumsum(lens[:-1], dtype=np.uint64)
-    return RecordSet(signal, b"".join(pieces), offsets, lens, defs, acks)
+    lens = np.concatenate(lengths) if lengths else np.zeros(0, np.uint32)
+    return RecordSet.packed(signal, b"".join(pieces), lens, defs, acks)
 
 
 def records_containing(records: RecordSet, needle: bytes) -> np.ndarray:

@@ -69,7 +69,7 @@ from otelplug.codec import types as wire
 from otelplug.semconv.livecheck import LEVEL_RANK, LiveChecker, infer_type
 from otelplug.semconv.stats import LiveCheckStats, StatsRecorder
 
-from ..data import RecordSet
+from otelplug.codec.recordset import RecordSet
 from .config import ACTIONS, ANNOTATE, PASS, ROUTE, SemconvConfig, registry_for
 from .findings import (_SEVERITY, FINDING_EVENT, FINDINGS_ATTRIBUTE, LEVEL_ATTRIBUTE, Verdict,
                        _attr_value, _Scope, _subject)
@@ -606,12 +606,8 @@ class Engine:
         parts = []
         for i, (off, ln) in enumerate(zip(records.offsets.tolist(), records.lengths.tolist())):
             parts.append(replaced.get(i) or mv[off:off + ln])
-        lengths = np.fromiter((len(p) for p in parts), dtype=np.uint32, count=len(parts))
-        offsets = np.zeros(len(parts), dtype=np.uint64)
-        if len(parts) > 1:
-            offsets[1:] = np.cumsum(lengths[:-1], dtype=np.uint64)
-        return RecordSet(records.signal, b"".join(parts), offsets, lengths, records.defs, records.acks,
-                         records.items)
+        return RecordSet.from_parts(records.signal, parts, records.defs, records.acks,
+                                    records.items)
 
     # -- findings as log records ----------------------------------------------
     def _finding_logs(self, records: RecordSet, items, new_resources) -> RecordSet | None:
@@ -660,10 +656,7 @@ class Engine:
                 emit(f, item.resource_key, tid, sid, flags)
         if not parts:
             return None
-        lengths = np.fromiter((len(p) for p in parts), dtype=np.uint32, count=len(parts))
-        offsets = np.zeros(len(parts), dtype=np.uint64)
-        offsets[1:] = np.cumsum(lengths[:-1], dtype=np.uint64)
-        return RecordSet("logs", b"".join(parts), offsets, lengths, dict(self._log_defs))
+        return RecordSet.from_parts("logs", parts, dict(self._log_defs))
 
 
 @dataclass
