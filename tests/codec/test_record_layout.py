@@ -19,15 +19,15 @@ def test_record_layout_header_matches_types_module():
 def test_prefix_offsets_read_back_an_encoded_span():
     """Each named span offset finds the field the encoder wrote there."""
     import struct
-    from otelplug.codec import model
-    from otelplug.sidecar.rewrite import encode_span
+    from otelplug import codec
+    from otelplug.codec import model, views
 
     span = model.SpanData(
         trace_id=0x0102030405060708090A0B0C0D0E0F10, span_id=0x1112131415161718, name="op",
         parent_span_id=0x2122232425262728, kind=3, start_time_unix_nano=111,
         end_time_unix_nano=222, status_code=2, resource_key=333, scope_key=444,
         attributes={"a": 1, "b": 2}, dropped_attributes=5, dropped_events=6, dropped_links=7)
-    rec = encode_span(span)
+    rec = codec.encode_span(views.span_from_model(span), span.resource_key, span.scope_key)
     u32 = lambda at: struct.unpack_from("<I", rec, at)[0]  # noqa: E731
     u64 = lambda at: struct.unpack_from("<Q", rec, at)[0]  # noqa: E731
     assert rec[types.SPAN_SPAN_ID_AT:types.SPAN_SPAN_ID_AT + 8] == bytes(range(0x11, 0x19))

@@ -31,6 +31,7 @@ from typing import Literal
 import numpy as np
 
 from otelplug import codec
+from otelplug.codec import views
 
 from ..component import Factory, Kind
 from ..config.decode import Duration
@@ -118,39 +119,6 @@ def _span_weights(records: RecordSet, cols) -> np.ndarray:
         if "ot=" in header:
             weights[i] = adjusted_count(header)
     return weights
-
-
-# -- SDK-shaped views the codec's metric encoder reads ------------------------------
-class Sum:
-    def __init__(self, points, temporality):
-        self.data_points, self.aggregation_temporality, self.is_monotonic = points, temporality, True
-
-
-class Histogram:
-    def __init__(self, points, temporality):
-        self.data_points, self.aggregation_temporality = points, temporality
-
-
-class _Metric:
-    def __init__(self, name, description, unit, data):
-        self.name, self.description, self.unit, self.data = name, description, unit, data
-
-
-class _NumberPoint:
-    def __init__(self, attributes, start, now, value):
-        self.attributes, self.start_time_unix_nano, self.time_unix_nano = attributes, start, now
-        self.value, self.exemplars = value, []
-
-
-class _HistPoint:
-    def __init__(self, attributes, start, now, count, sum_, buckets, bounds, min_, max_):
-        self.attributes, self.start_time_unix_nano, self.time_unix_nano = attributes, start, now
-        self.count, self.sum, self.bucket_counts, self.explicit_bounds = count, sum_, buckets, bounds
-        self.min, self.max, self.exemplars = min_, max_, []
-
-
-class _Scope:
-    name, version, schema_url, attributes = SCOPE_NAME, None, None, {}
 
 
 class _Series:
@@ -312,7 +280,7 @@ class SpanMetrics(Consumer):
         by_resource: dict[int, list] = {}
         for row in snapshot:
             by_resource.setdefault(row[0], []).append(row)
-        scope_payload = codec.encode_scope(_Scope())
+        scope_payload = codec.encode_scope(views.Scope(SCOPE_NAME))
         skey = codec.definition_key(scope_payload)
         defs = {skey: scope_payload}
         parts, items = [], 0
@@ -320,9 +288,10 @@ class SpanMetrics(Consumer):
         for rk, rows in by_resource.items():
             if rk in self.resources:
                 defs[rk] = self.resources[rk]
-            calls = [_NumberPoint(a, start, now, _number(c)) for _, a, start, c, *_ in rows]
+            calls = [views.NumberPoint(a, start, now, _number(c)) for _, a, start, c, *_ in rows]
             parts.append(codec.encode_metric(
-                _Metric(self.calls_name, "", "", Sum(calls, self.temporality)), rk, skey))
+                views.Metric(self.calls_name, "", "", views.Sum(calls, self.temporality, True)),
+                rk, skey))
             items += len(calls)
             if self.config.histogram.disable:
                 continue
@@ -330,10 +299,12 @@ class SpanMetrics(Consumer):
             for _, a, start, _c, total, buckets, mn, mx in rows:
                 cum = np.round(np.cumsum(buckets)).astype(np.int64)
                 counts = np.diff(cum, prepend=0).tolist()
-                hpoints.append(_HistPoint(a, start, now, int(cum[-1]), float(total),
-                                          tuple(counts), self.bounds, float(mn), float(mx)))
+                hpoints.append(views.HistogramPoint(a, start, now, int(cum[-1]), float(total),
+                                                    tuple(counts), self.bounds, float(mn),
+                                                    float(mx)))
             parts.append(codec.encode_metric(
-                _Metric(self.duration_name, "", unit, Histogram(hpoints, self.temporality)),
+                views.Metric(self.duration_name, "", unit,
+                             views.Histogram(hpoints, self.temporality)),
                 rk, skey))
             items += len(hpoints)
         # generated data carries no acks: the spans' acks settled on consume

@@ -64,7 +64,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from otelplug import codec
-from otelplug.codec import model
+from otelplug.codec import model, views
 from otelplug.codec import types as wire
 from otelplug.semconv.livecheck import LEVEL_RANK, LiveChecker, infer_type
 from otelplug.semconv.stats import LiveCheckStats, StatsRecorder
@@ -72,7 +72,7 @@ from otelplug.semconv.stats import LiveCheckStats, StatsRecorder
 from otelplug.codec.recordset import RecordSet
 from .config import ACTIONS, ANNOTATE, PASS, ROUTE, SemconvConfig, registry_for
 from .findings import (_SEVERITY, FINDING_EVENT, FINDINGS_ATTRIBUTE, LEVEL_ATTRIBUTE, Verdict,
-                       _attr_value, _Scope, _subject)
+                       _attr_value, _subject)
 
 try:
     from otelplug._ext import span_shape as _span_shape
@@ -618,7 +618,7 @@ class Engine:
         if not hasattr(self, "_log_defs"):
             res = model.Resource({"service.name": "otelplug", "otelplug.component": self.component})
             rp = encode_resource(res)
-            sp = codec.encode_scope(_Scope("otelplug.sidecar.semconv"))
+            sp = codec.encode_scope(views.Scope("otelplug.sidecar.semconv"))
             self._log_defs = {codec.definition_key(rp): rp, codec.definition_key(sp): sp}
             self._log_keys = tuple(self._log_defs)
         rkey, skey = self._log_keys

@@ -57,8 +57,3 @@ def _attr_value(v):
     if isinstance(v, (list, tuple)) and all(isinstance(x, (str, bool, int, float)) for x in v):
         return tuple(v)
     return str(v)
-
-
-class _Scope:
-    def __init__(self, name):
-        self.name, self.version, self.schema_url, self.attributes = name, None, None, {}
