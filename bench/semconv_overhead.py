@@ -260,7 +260,7 @@ service:
 
 def run_sidecar(corpus: Corpus, n: int, registry: str, with_semconv: bool, encode: bool, shm_dir: str):
     from otelplug.sidecar.config.model import load
-    from otelplug.sidecar.registry import Registry
+    from otelplug.sidecar.factories import Registry
     from otelplug.sidecar.service import Service
 
     reg = Registry.default()

@@ -33,7 +33,7 @@ def component_rows(registry) -> list[tuple[str, str, str, str]]:
 
 
 def _run(args) -> int:
-    from otelplug.sidecar.registry import Registry
+    from otelplug.sidecar.factories import Registry
 
     reg = Registry.default()
     rows = [("KIND", "TYPE", "STABILITY", "SIGNALS")] + component_rows(reg)

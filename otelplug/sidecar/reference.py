@@ -229,7 +229,7 @@ def self_metrics_markdown(semconv_dir: Path) -> str:
 
 
 def pages(project_root: Path = PROJECT_ROOT) -> dict[Path, str]:
-    from .registry import Registry
+    from .factories import Registry
 
     docs = project_root / "docs"
     return {docs / "components.md": components_markdown(Registry.default()),

@@ -2,9 +2,9 @@
 
 The codec encodes from SDK-shaped objects; ``otelplug.codec.views``
 presents a model object (``otelplug.codec.model``) in that shape, so an
-edited span or log is written back by the same encoder the producers use.  Processors
-that change attributes use ``rewrite``; selection-only processors never
-come here (they use masks and keep the original bytes).
+edited span or log is written back by the same encoder the producers use.
+Processors that change attributes use ``rewrite``; selection-only
+processors never come here (they use masks and keep the original bytes).
 """
 from __future__ import annotations
 

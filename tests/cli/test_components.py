@@ -3,7 +3,7 @@ stability its factory declares."""
 from __future__ import annotations
 
 from otelplug.sidecar.component import STABILITY_LEVELS, Kind
-from otelplug.sidecar.registry import Registry
+from otelplug.sidecar.factories import Registry
 
 from .helpers import run_cli
 

@@ -22,8 +22,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from otelplug.otlp import decode as otlp_decode
 from otelplug.sidecar.component import ComponentID, CreateSettings, Kind
 from otelplug.sidecar.config.decode import decode
-from otelplug.sidecar.config.errors import Collector
-from otelplug.sidecar.registry import Registry
+from otelplug.sidecar.config.errors import ErrorList
+from otelplug.sidecar.factories import Registry
 from otelplug.sidecar.telemetry import Telemetry
 
 from ..otlp_sink import OTLPSink
@@ -137,7 +137,7 @@ def test_component_lifecycle(factory, signal, sink, tmp_path, monkeypatch):
     (tmp_path / "registry" / "app.yaml").write_text(SEMCONV_REGISTRY)
     ctx = {"registry": str(tmp_path / "registry"), "channel": f"lifecycle{id(tmp_path)}",
            "tmp": tmp_path, "sink": sink}
-    errs = Collector()
+    errs = ErrorList()
     path = (factory.kind.value, factory.type)
     config = decode(factory.config, sample_config(factory.kind, factory.type, ctx), path, errs)
     assert [str(e) for e in errs.errors] == []

@@ -9,7 +9,7 @@ from otelplug.sidecar.component import PipelineID
 from otelplug.sidecar.config import ConfigErrors
 from otelplug.sidecar.config.model import load
 from otelplug.sidecar.consumer import PipelineRouter
-from otelplug.sidecar.registry import Registry
+from otelplug.sidecar.factories import Registry
 from otelplug.sidecar.service import Service
 from otelplug.sidecar.shared import SharedInstances
 

@@ -56,7 +56,7 @@ from otelplug.sidecar.config.model import load
 from otelplug.sidecar.consumer import Consumer, Refused
 from otelplug.sidecar.receivers.otlp import OTLPReceiver, OTLPReceiverConfig, split_endpoint
 from otelplug.sidecar.receivers.otlp_http import decompress, Reject, status_body
-from otelplug.sidecar.registry import Registry
+from otelplug.sidecar.factories import Registry
 from otelplug.sidecar.service import Service
 from otelplug.sidecar.telemetry import Telemetry
 

@@ -28,7 +28,7 @@ from otelplug.sidecar.config.model import load
 from otelplug.codec.recordset import RecordSet
 from otelplug.sidecar.exporters import prometheus as prom
 from otelplug.sidecar.exporters.prometheus import exposition, naming
-from otelplug.sidecar.registry import Registry
+from otelplug.sidecar.factories import Registry
 from otelplug.sidecar.service import Service
 from tests.sidecar.helpers import make
 

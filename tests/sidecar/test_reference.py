@@ -10,7 +10,7 @@ import sys
 
 from otelplug.sidecar import reference
 from otelplug.sidecar.component import Kind
-from otelplug.sidecar.registry import Registry
+from otelplug.sidecar.factories import Registry
 
 from ..cli.helpers import child_env
 

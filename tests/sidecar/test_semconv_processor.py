@@ -36,7 +36,7 @@ from otelplug.sidecar.consumer import Consumer
 from otelplug.codec.recordset import RecordSet
 from otelplug.sidecar.processors import semconv
 from otelplug.sidecar.semconvcheck.findings import FINDINGS_ATTRIBUTE, LEVEL_ATTRIBUTE
-from otelplug.sidecar.registry import Registry
+from otelplug.sidecar.factories import Registry
 from otelplug.sidecar.rewrite import encode_log, encode_resource
 from otelplug.sidecar.service import Service
 from otelplug.sidecar.telemetry import Telemetry

@@ -25,8 +25,10 @@ class ConfigErrors(Exception):
         super().__init__("\n".join(str(e) for e in self.errors))
 
 
-class Collector:
-    """Accumulates errors while decoding, with the YAML line table to place them."""
+class ErrorList:
+    """The errors found so far in one configuration (decoding goes on after
+    an error so that all are reported at once), with the YAML line table to
+    place them."""
 
     def __init__(self, lines: dict | None = None, filename: str | None = None):
         self.errors: list[ConfigError] = []

@@ -7,7 +7,7 @@ from typing import Literal
 
 from ..component import SIGNALS, ComponentID, Kind, PipelineID
 from .decode import decode
-from .errors import Collector, ConfigErrors
+from .errors import ConfigErrors, ErrorList
 from .yaml_source import load_file, load_text
 
 TOP_LEVEL = ("receivers", "processors", "exporters", "connectors", "extensions", "service")
@@ -32,7 +32,9 @@ class TelemetryLogs:
 
 
 @dataclass
-class Telemetry:
+class TelemetrySection:
+    """``service.telemetry``: the sidecar's own metrics and logs (the
+    metrics themselves are ``otelplug.sidecar.telemetry.Telemetry``)."""
     metrics: TelemetryMetrics = field(default_factory=TelemetryMetrics)
     logs: TelemetryLogs = field(default_factory=TelemetryLogs)
 
@@ -41,7 +43,7 @@ class Telemetry:
 class ServiceSection:
     extensions: list[str] = field(default_factory=list)
     pipelines: dict[str, PipelineSection] = field(default_factory=dict)
-    telemetry: Telemetry = field(default_factory=Telemetry)
+    telemetry: TelemetrySection = field(default_factory=TelemetrySection)
 
 
 @dataclass
@@ -65,7 +67,7 @@ class Config:
     components: dict[tuple[Kind, ComponentID], ComponentConfig]
     pipelines: dict[PipelineID, Pipeline]
     extensions: list[ComponentID]
-    telemetry: Telemetry
+    telemetry: TelemetrySection
     warnings: list[str] = field(default_factory=list)
     source: str = "<config>"
 
@@ -73,7 +75,7 @@ class Config:
         return self.components[(kind, cid)]
 
 
-def _decode_components(kind: Kind, section, registry, errs: Collector, out) -> None:
+def _decode_components(kind: Kind, section, registry, errs: ErrorList, out) -> None:
     if section is None:
         return
     if not isinstance(section, dict):
@@ -99,7 +101,7 @@ def _decode_components(kind: Kind, section, registry, errs: Collector, out) -> N
         out[(kind, cid)] = ComponentConfig(cid, kind, factory, cfg)
 
 
-def _check_pipelines(service: ServiceSection, comps, errs: Collector):
+def _check_pipelines(service: ServiceSection, comps, errs: ErrorList):
     pipelines: dict[PipelineID, Pipeline] = {}
     base = ("service", "pipelines")
     for raw_pid, sec in service.pipelines.items():
@@ -171,7 +173,7 @@ def _check_pipelines(service: ServiceSection, comps, errs: Collector):
 
 def build_config(data: dict, registry, lines=None, filename="<config>", warnings=()) -> Config:
     """Validate parsed config data; raises ConfigErrors with every problem."""
-    errs = Collector(lines, filename)
+    errs = ErrorList(lines, filename)
     unknown = sorted(k for k in data if k not in TOP_LEVEL)
     if unknown:
         errs.add((), f"invalid keys: {', '.join(map(str, unknown))} (valid keys: {', '.join(TOP_LEVEL)})")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...config.decode import Duration, decode
-from ...config.errors import Collector
+from ...config.errors import ErrorList
 
 POLICY_TYPES = ("always_sample", "latency", "numeric_attribute", "probabilistic", "status_code",
                 "string_attribute", "rate_limiting", "bytes_limiting", "span_count", "trace_state",
@@ -186,7 +186,7 @@ def parse_policies(items, path) -> tuple[list[PolicyCfg], list]:
 
 
 def parse_policy(item, path) -> tuple[PolicyCfg | None, list]:
-    c = Collector()
+    c = ErrorList()
     if isinstance(item, dict) and "and" in item:
         item = {("and_" if k == "and" else k): v for k, v in item.items()}
     cfg = decode(PolicyCfg, item, path, c)
