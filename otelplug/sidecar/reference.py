@@ -5,8 +5,8 @@ its stability, signals and every config option (dotted path, type, default,
 description), read from the factories' config dataclasses.  An option's
 description comes from the code, first found of: ``field(metadata={"doc":
 ...})``, a string right after the field (an attribute docstring), the
-comment at the end of the field's line, the paragraph of the class
-docstring that starts with the option's name in double backquotes.  (Comment
+paragraph of the class docstring that starts with the option's name in
+double backquotes, the comment at the end of the field's line.  (Comment
 lines above a field say why the code is so, for its readers: not used.)
 
 ``docs/self-metrics.md``: every ``otelplug_*`` self-metric as the sidecar's
@@ -56,25 +56,45 @@ def _field_docs(cls) -> dict[str, str]:
     for tok in tokenize.generate_tokens(io.StringIO(src).readline):
         if tok.type == tokenize.COMMENT:
             comments[tok.start[0]] = tok.string.lstrip("#").strip()
+    paragraphs = _docstring_entries(inspect.getdoc(cls) or "")
     body = ast.parse(src).body[0].body
     docs = {}
     for i, node in enumerate(body):
         if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
             continue
-        name, text = node.target.id, ""
+        name = node.target.id
         nxt = body[i + 1] if i + 1 < len(body) else None
         if (isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
                 and isinstance(nxt.value.value, str)):
-            text = nxt.value.value
+            docs[name] = nxt.value.value
+        elif name in paragraphs:
+            docs[name] = paragraphs[name]
         elif node.end_lineno in comments and not lines[node.end_lineno - 1].lstrip().startswith("#"):
-            text = comments[node.end_lineno]
-        if text:
-            docs[name] = text
-    for para in re.split(r"\n\s*\n", inspect.getdoc(cls) or ""):
-        m = re.match(r"\s*``(\w+)``\s*:?\s*(.*)", para, re.S)
-        if m and m.group(1) not in docs:
-            docs[m.group(1)] = m.group(2)
+            docs[name] = comments[node.end_lineno]
     return docs
+
+
+_ENTRY = re.compile(r"^((?:``\w+``\s*/?\s*)+):\s*(.*)$")
+
+
+def _docstring_entries(doc: str) -> dict[str, str]:
+    """``name``: text entries of a class docstring: an entry starts on a
+    line that begins with one or more double-backquoted names and a colon,
+    and runs to the next entry or blank line."""
+    entries: dict[str, str] = {}
+    current: list[str] = []
+    for line in doc.splitlines():
+        m = _ENTRY.match(line.strip())
+        if m:
+            current = [n for n in re.findall(r"``(\w+)``", m.group(1)) if n not in entries]
+            for n in current:
+                entries[n] = m.group(2)
+        elif not line.strip():
+            current = []
+        else:
+            for n in current:
+                entries[n] += " " + line.strip()
+    return entries
 
 
 def _one_line(text: str) -> str:
@@ -84,7 +104,13 @@ def _one_line(text: str) -> str:
 
 
 def describe(cls, f: dataclasses.Field) -> str:
-    return _one_line(f.metadata.get("doc") or _field_docs(cls).get(f.name, ""))
+    """The field's description, from the class (or base class) declaring it."""
+    text = f.metadata.get("doc")
+    for klass in cls.__mro__:
+        if text:
+            break
+        text = _field_docs(klass).get(f.name)
+    return _one_line(text or "")
 
 
 # -- types and defaults ------------------------------------------------------------------

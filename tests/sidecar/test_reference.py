@@ -37,8 +37,9 @@ def test_every_factory_and_option_is_in_the_component_reference():
 def test_descriptions_come_from_the_code():
     page = reference.components_markdown(Registry.default())
     # a trailing comment on the field's line
-    assert "| `priority.latency_threshold` | duration | `\"0s\"` | 0: off |" in page
-    # a paragraph of the class docstring that starts with ``name``
+    assert "| `priority.attributes[].values` | list | `[]` | empty: the key's presence is " \
+        "enough |" in page
+    # an entry of the class docstring that starts with ``name``:
     assert "| `registry` | str | `\"\"` | a registry folder (or a manifest / single YAML file)," \
         in page
 
@@ -52,3 +53,35 @@ def test_check_mode_fails_on_a_stale_page(tmp_path):
     assert subprocess.run(cmd, capture_output=True, env=child_env()).returncode == 0
     fresh = subprocess.run([*cmd, "--check"], capture_output=True, text=True, env=child_env())
     assert fresh.returncode == 0, fresh.stderr
+
+
+#: options without a description yet, in components other branches were
+#: changing when the reference was introduced; a new option must come with
+#: one (this list may only shrink)
+UNDESCRIBED = {
+    ("otlp", "protocols"), ("otlp", "protocols.grpc"), ("otlp", "protocols.grpc.endpoint"),
+    ("otlp", "protocols.grpc.tls"), ("otlp", "protocols.grpc.tls.cert_file"),
+    ("otlp", "protocols.grpc.tls.key_file"), ("otlp", "protocols.grpc.tls.client_ca_file"),
+    ("otlp", "protocols.http"), ("otlp", "protocols.http.endpoint"),
+    ("otlp", "protocols.http.traces_url_path"), ("otlp", "protocols.http.metrics_url_path"),
+    ("otlp", "protocols.http.logs_url_path"), ("otlp", "protocols.http.tls"),
+    ("otlp", "protocols.http.tls.cert_file"), ("otlp", "protocols.http.tls.key_file"),
+    ("otlp", "protocols.http.tls.client_ca_file"),
+    ("shm", "max_batch_records"), ("shm", "discover_interval"), ("shm", "max_idle_sleep"),
+    ("shm", "min_poll_interval"), ("shm", "refused_backoff"),
+    ("batch", "send_batch_size"), ("batch", "timeout"),
+    ("memory_limiter", "check_interval"), ("memory_limiter", "limit_mib"),
+    ("memory_limiter", "limit_percentage"), ("memory_limiter", "spike_limit_percentage"),
+}
+
+
+def test_every_option_has_a_description_from_the_code():
+    reg = Registry.default()
+    missing = set()
+    for kind in Kind:
+        for name in reg.types(kind):
+            f = reg.get(kind, name)
+            for option, _type, _default, description in reference.options(f.config):
+                if not description:
+                    missing.add((f.type, option))
+    assert missing <= UNDESCRIBED, sorted(missing - UNDESCRIBED)

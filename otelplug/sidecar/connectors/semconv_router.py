@@ -57,6 +57,19 @@ log = logging.getLogger("otelplug.sidecar")
 
 @dataclass
 class SemconvRouterConfig(SemconvConfig):
+    """``pipelines``: where items not routed go; default: every pipeline of
+    the same signal it feeds that is not listed below.
+
+    ``route_pipelines``: where items whose action is route go.
+
+    ``emit_findings_as_logs``: send one log record per finding, shaped as
+    Weaver live-check's finding event.
+
+    ``findings_pipelines``: logs pipelines for the finding logs; default:
+    every logs pipeline it feeds that is not listed elsewhere.
+
+    ``findings_log_min_level``: the lowest finding level written as a log.
+    """
     pipelines: list[str] = field(default_factory=list)
     route_pipelines: list[str] = field(default_factory=list)
     emit_findings_as_logs: bool = False

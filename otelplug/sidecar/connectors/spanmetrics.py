@@ -54,6 +54,11 @@ CUMULATIVE, DELTA = 2, 1
 
 @dataclass
 class Dimension:
+    """``name``: a span or resource attribute that becomes a label.
+
+    ``default``: the label value when the attribute is absent; none: series
+    without the attribute have no such label.
+    """
     name: str = ""
     default: str | None = None
 
@@ -63,6 +68,7 @@ class Dimension:
 
 @dataclass
 class ExplicitBuckets:
+    """``buckets``: the upper bounds of the duration buckets, increasing."""
     buckets: list[Duration] = field(default_factory=lambda: [Duration.parse(b) for b in DEFAULT_BUCKETS])
 
     def validate(self):
@@ -74,6 +80,12 @@ class ExplicitBuckets:
 
 @dataclass
 class HistogramConfig:
+    """``disable``: make no duration histogram (calls only).
+
+    ``unit``: the histogram's unit, milliseconds or seconds.
+
+    ``explicit``: explicit bucket bounds.
+    """
     disable: bool = False
     unit: Literal["ms", "s"] = "ms"
     explicit: ExplicitBuckets = field(default_factory=ExplicitBuckets)
@@ -81,6 +93,20 @@ class HistogramConfig:
 
 @dataclass
 class SpanMetricsConfig:
+    """``histogram``: the duration histogram of each series.
+
+    ``dimensions``: attributes that split series, after the default ones
+    (service.name, span.name, span.kind, status.code).
+
+    ``exclude_dimensions``: default dimensions left out.
+
+    ``aggregation_temporality``: cumulative totals, or deltas since the last
+    flush.
+
+    ``namespace``: the prefix of the metric names (``calls``, ``duration``).
+
+    ``metrics_flush_interval``: how often the metrics are sent on.
+    """
     histogram: HistogramConfig = field(default_factory=HistogramConfig)
     dimensions: list[Dimension] = field(default_factory=list)
     exclude_dimensions: list[str] = field(default_factory=list)

@@ -64,6 +64,17 @@ def _partial_rejections(signal: str, body: bytes) -> tuple[int, str]:
 
 @dataclass
 class TLSConfig:
+    """``insecure``: gRPC without TLS (plain text).
+
+    ``insecure_skip_verify``: use TLS but accept any server certificate.
+
+    ``ca_file``: CA certificates (PEM) to verify the server with, instead of
+    the system's.
+
+    ``cert_file``: client certificate (PEM) for mutual TLS, with ``key_file``.
+
+    ``key_file``: the client certificate's private key (PEM).
+    """
     insecure: bool = False
     insecure_skip_verify: bool = False
     ca_file: str | None = None
@@ -78,6 +89,14 @@ class TLSConfig:
 
 @dataclass
 class OTLPGrpcConfig(ExporterSettingsMixin):
+    """``endpoint``: the OTLP/gRPC server, ``host:port``.
+
+    ``headers``: gRPC metadata sent with every request.
+
+    ``compression``: of the request messages; none or "" sends them as they are.
+
+    ``tls``: TLS towards the server.
+    """
     endpoint: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     compression: Literal["gzip", "none", ""] = "gzip"
@@ -91,6 +110,23 @@ class OTLPGrpcConfig(ExporterSettingsMixin):
 
 @dataclass
 class OTLPHttpConfig(ExporterSettingsMixin):
+    """``endpoint``: the OTLP/HTTP base URL; ``/v1/traces``, ``/v1/metrics``
+    and ``/v1/logs`` are appended.
+
+    ``traces_endpoint``: the full URL for traces, overriding ``endpoint``.
+
+    ``metrics_endpoint``: the full URL for metrics, overriding ``endpoint``.
+
+    ``logs_endpoint``: the full URL for logs, overriding ``endpoint``.
+
+    ``headers``: HTTP headers sent with every request.
+
+    ``compression``: of the request bodies; none or "" sends them as they are.
+
+    ``encoding``: protobuf, or OTLP-JSON.
+
+    ``tls``: TLS towards the server (https:// URLs).
+    """
     endpoint: str = ""
     traces_endpoint: str = ""
     metrics_endpoint: str = ""

@@ -10,6 +10,10 @@ from ..component import Factory, Kind
 
 @dataclass
 class HealthCheckConfig:
+    """``endpoint``: ``host:port`` of the health endpoint.
+
+    ``path``: the URL path answering 200 when the sidecar is ready, 503 if not.
+    """
     endpoint: str = "127.0.0.1:13133"
     path: str = "/"
 

@@ -47,6 +47,28 @@ _ALL_RANDOM = th.RANDOMNESS_MASK  # "missing randomness" compares as the maximum
 
 @dataclass
 class ProbabilisticSamplerConfig:
+    """``sampling_percentage``: the percentage of items kept.
+
+    ``hash_seed``: seeds the FNV hash of hash_seed mode; samplers with the
+    same seed decide alike.
+
+    ``mode``: hash_seed, proportional or equalizing (OTEP 235); "" picks
+    hash_seed when a seed is set, proportional otherwise.
+
+    ``fail_closed``: drop items whose randomness cannot be read (keep them
+    when false).
+
+    ``sampling_precision``: hex digits of the threshold written to tracestate.
+
+    ``attribute_source``: logs: randomness from the trace id, or from the
+    record attribute ``from_attribute``.
+
+    ``from_attribute``: logs: the attribute hashed when ``attribute_source``
+    is record.
+
+    ``sampling_priority``: logs: an attribute whose value overrides the
+    sampling percentage for its record.
+    """
     sampling_percentage: float = 0.0
     hash_seed: int = 0
     mode: Literal["", "hash_seed", "proportional", "equalizing"] = ""

@@ -29,6 +29,7 @@ _U64 = struct.Struct("<Q")
 
 @dataclass
 class ResourceConfig:
+    """``attributes``: actions applied in order to each resource's attributes."""
     attributes: list[Action] = field(default_factory=list)
 
     def validate(self):

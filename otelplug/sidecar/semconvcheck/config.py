@@ -22,7 +22,14 @@ Action = Literal["pass", "annotate", "drop", "route"]
 
 @dataclass
 class LevelActions:
-    """What to do with an item whose findings include this level."""
+    """What to do with an item whose findings include this level.
+
+    ``violation``: the action for items with a violation finding.
+
+    ``improvement``: the action for items with an improvement finding.
+
+    ``information``: the action for items with an information finding.
+    """
     violation: Action = "pass"
     improvement: Action = "pass"
     information: Action = "pass"

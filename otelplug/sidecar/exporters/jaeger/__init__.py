@@ -43,6 +43,13 @@ MAX_UDP_PAYLOAD = 65507   # IPv4: 65535 - 20 (IP) - 8 (UDP)
 
 @dataclass
 class JaegerConfig(ExporterSettingsMixin):
+    """``protocol``: OTLP (what Jaeger prefers), or Jaeger's Thrift over HTTP
+    or compact Thrift over UDP.
+
+    ``headers``: HTTP headers or gRPC metadata sent with every request.
+
+    ``tls``: TLS towards Jaeger (otlp_* protocols).
+    """
     protocol: Literal["otlp_http", "otlp_grpc", "thrift_http", "thrift_compact"] = "otlp_http"
     endpoint: str = ""                 # "" -> the protocol's default (DEFAULT_ENDPOINTS)
     headers: dict[str, str] = field(default_factory=dict)

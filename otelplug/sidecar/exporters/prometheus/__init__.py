@@ -36,12 +36,43 @@ _SERVICE_ATTRS = ("service.name", "service.namespace", "service.instance.id")
 
 @dataclass
 class ResourceToTelemetryConfig:
+    """``enabled``: resource attributes become labels of every series.
+
+    ``exclude_service_attributes``: except service.name, service.namespace
+    and service.instance.id (they are in ``job`` and ``instance``).
+    """
     enabled: bool = False
     exclude_service_attributes: bool = False
 
 
 @dataclass
 class PrometheusConfig:
+    """``endpoint``: ``host:port`` where ``/metrics`` is served.
+
+    ``namespace``: a prefix for every metric name.
+
+    ``const_labels``: labels added to every series.
+
+    ``metric_expiration``: a series not updated for this long is dropped.
+
+    ``resource_to_telemetry_conversion``: resource attributes as labels.
+
+    ``add_metric_suffixes``: unit and ``_total`` suffixes on names.
+
+    ``without_scope_info``: leave out the ``otel_scope_*`` labels.
+
+    ``gauge_aggregation``: how the gauges of several producer processes
+    merge: one series per process, or their sum, max, min or last value.
+
+    ``process_label``: the label naming the process of a per-process gauge.
+
+    ``process_identity_attributes``: resource attributes that differ between
+    workers of one service, left out of labels and ``target_info``.
+
+    ``sending_queue``: off by default: the merge needs every point in order.
+
+    ``retry_on_failure``: off by default: a scrape endpoint has nothing to retry.
+    """
     endpoint: str = "127.0.0.1:9464"
     namespace: str = ""
     const_labels: dict[str, str] = field(default_factory=dict)
