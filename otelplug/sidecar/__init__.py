@@ -1,7 +1,8 @@
 """The sidecar: Collector-style pipelines over batches drained from rings.
 
   config/        YAML loading, ${env:...} substitution, typed decoding with
-                 ``a::b::c`` error paths, service/pipeline validation
+                 ``a::b::c`` error paths, service/pipeline validation, the
+                 transport types network components share (endpoint, TLS)
   component.py   component ids, kinds, factories (typed default config,
                  stability), the settings a component is created with
   factories.py   the default registry of factories: one module per type

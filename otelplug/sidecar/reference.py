@@ -99,7 +99,7 @@ def _docstring_entries(doc: str) -> dict[str, str]:
 
 def _one_line(text: str) -> str:
     text = " ".join(text.split())
-    m = re.match(r"(.+?[.;])(\s|$)", text)
+    m = re.match(r"(.+?\.)(\s|$)", text)
     return (m.group(1) if m else text).replace("|", "\\|")
 
 

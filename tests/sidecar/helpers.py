@@ -71,3 +71,25 @@ def make(factory, config_data=None, next_consumer=None, signal="traces", name=""
 def counting_ack():
     settled = []
     return Ack(lambda a: settled.append(a.failed)), settled
+
+
+#: a one-attribute semantic-convention registry, for components that need one
+APP_REGISTRY = """
+groups:
+  - id: registry.app
+    type: attribute_group
+    brief: App.
+    attributes:
+      - id: app.mode
+        type: string
+        brief: Mode.
+        stability: stable
+"""
+
+
+def app_registry(directory) -> str:
+    """Writes APP_REGISTRY as a registry folder under ``directory``; its path."""
+    d = directory / "registry"
+    d.mkdir()
+    (d / "app.yaml").write_text(APP_REGISTRY)
+    return str(d)

@@ -27,23 +27,12 @@ from otelplug.sidecar.factories import Registry
 from otelplug.sidecar.telemetry import Telemetry
 
 from ..otlp_sink import OTLPSink
-from .helpers import Capture, counting_ack
+from .helpers import Capture, app_registry, counting_ack
 
 REGISTRY = Registry.default()
 FACTORIES = sorted({(f.kind.value, f.type): f for kind in Kind for t in REGISTRY.types(kind)
                     for f in [REGISTRY.get(kind, t)]}.items())
 
-SEMCONV_REGISTRY = """
-groups:
-  - id: registry.app
-    type: attribute_group
-    brief: App.
-    attributes:
-      - id: app.mode
-        type: string
-        brief: Mode.
-        stability: stable
-"""
 ACTION = [{"key": "lifecycle", "value": "yes", "action": "upsert"}]
 ANY_PORT = "127.0.0.1:0"
 
@@ -133,9 +122,7 @@ def sink():
 @pytest.mark.parametrize("factory,signal", CASES)
 def test_component_lifecycle(factory, signal, sink, tmp_path, monkeypatch):
     monkeypatch.setenv("OTELPLUG_SHM_DIR", str(tmp_path))
-    (tmp_path / "registry").mkdir()
-    (tmp_path / "registry" / "app.yaml").write_text(SEMCONV_REGISTRY)
-    ctx = {"registry": str(tmp_path / "registry"), "channel": f"lifecycle{id(tmp_path)}",
+    ctx = {"registry": app_registry(tmp_path), "channel": f"lifecycle{id(tmp_path)}",
            "tmp": tmp_path, "sink": sink}
     errs = ErrorList()
     path = (factory.kind.value, factory.type)

@@ -13,17 +13,7 @@ from otelplug.sidecar.factories import Registry
 from otelplug.sidecar.service import Service
 from otelplug.sidecar.shared import SharedInstances
 
-REGISTRY = """
-groups:
-  - id: registry.app
-    type: attribute_group
-    brief: App.
-    attributes:
-      - id: app.mode
-        type: string
-        brief: Mode.
-        stability: stable
-"""
+from .helpers import app_registry
 
 ROUTER = """
 receivers: {{shm: {{channels: [connectortest]}}}}
@@ -43,10 +33,7 @@ service:
 
 @pytest.fixture
 def registry(tmp_path) -> str:
-    d = tmp_path / "registry"
-    d.mkdir()
-    (d / "app.yaml").write_text(REGISTRY)
-    return str(d)
+    return app_registry(tmp_path)
 
 
 def build(text: str) -> Service:

@@ -60,13 +60,10 @@ def test_check_mode_fails_on_a_stale_page(tmp_path):
 #: one (this list may only shrink)
 UNDESCRIBED = {
     ("otlp", "protocols"), ("otlp", "protocols.grpc"), ("otlp", "protocols.grpc.endpoint"),
-    ("otlp", "protocols.grpc.tls"), ("otlp", "protocols.grpc.tls.cert_file"),
-    ("otlp", "protocols.grpc.tls.key_file"), ("otlp", "protocols.grpc.tls.client_ca_file"),
+    ("otlp", "protocols.grpc.tls"),
     ("otlp", "protocols.http"), ("otlp", "protocols.http.endpoint"),
     ("otlp", "protocols.http.traces_url_path"), ("otlp", "protocols.http.metrics_url_path"),
     ("otlp", "protocols.http.logs_url_path"), ("otlp", "protocols.http.tls"),
-    ("otlp", "protocols.http.tls.cert_file"), ("otlp", "protocols.http.tls.key_file"),
-    ("otlp", "protocols.http.tls.client_ca_file"),
     ("shm", "max_batch_records"), ("shm", "discover_interval"), ("shm", "max_idle_sleep"),
     ("shm", "min_poll_interval"), ("shm", "refused_backoff"),
     ("batch", "send_batch_size"), ("batch", "timeout"),

@@ -13,16 +13,13 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Literal
 
+from otelplug.otlp.protocol import GRPC_METHODS, HTTP_PATHS
+
 from ..component import Factory, Kind
+from ..config.transport import TLSClientConfig
 from ..helpers.exporter import ExporterSettingsMixin, Exporter, Permanent, Retryable, log
 from ..helpers.http_client import KeepAliveClient
 
-GRPC_METHODS = {
-    "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-    "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
-    "logs": "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-}
-HTTP_PATHS = {"traces": "/v1/traces", "metrics": "/v1/metrics", "logs": "/v1/logs"}
 
 try:
     if os.environ.get("OTELPLUG_PURE_PYTHON", "") not in ("", "0"):
@@ -63,31 +60,6 @@ def _partial_rejections(signal: str, body: bytes) -> tuple[int, str]:
 
 
 @dataclass
-class TLSConfig:
-    """``insecure``: gRPC without TLS (plain text).
-
-    ``insecure_skip_verify``: use TLS but accept any server certificate.
-
-    ``ca_file``: CA certificates (PEM) to verify the server with, instead of
-    the system's.
-
-    ``cert_file``: client certificate (PEM) for mutual TLS, with ``key_file``.
-
-    ``key_file``: the client certificate's private key (PEM).
-    """
-    insecure: bool = False
-    insecure_skip_verify: bool = False
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-
-    def validate(self):
-        if bool(self.cert_file) != bool(self.key_file):
-            return ["cert_file and key_file must be given together"]
-        return []
-
-
-@dataclass
 class OTLPGrpcConfig(ExporterSettingsMixin):
     """``endpoint``: the OTLP/gRPC server, ``host:port``.
 
@@ -100,7 +72,7 @@ class OTLPGrpcConfig(ExporterSettingsMixin):
     endpoint: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     compression: Literal["gzip", "none", ""] = "gzip"
-    tls: TLSConfig = field(default_factory=TLSConfig)
+    tls: TLSClientConfig = field(default_factory=TLSClientConfig)
 
     def validate(self):
         if not self.endpoint:
@@ -134,7 +106,7 @@ class OTLPHttpConfig(ExporterSettingsMixin):
     headers: dict[str, str] = field(default_factory=dict)
     compression: Literal["gzip", "none", ""] = "gzip"
     encoding: Literal["proto", "json"] = "proto"
-    tls: TLSConfig = field(default_factory=TLSConfig)
+    tls: TLSClientConfig = field(default_factory=TLSClientConfig)
 
     def validate(self):
         errs = []

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 from ..component import Factory, Kind
+from ..config.transport import endpoint_errors
 
 
 @dataclass
@@ -18,10 +19,7 @@ class HealthCheckConfig:
     path: str = "/"
 
     def validate(self):
-        host, sep, port = self.endpoint.rpartition(":")
-        if not sep or not port.isdigit():
-            return [(("endpoint",), f"must be host:port, got {self.endpoint!r}")]
-        return []
+        return endpoint_errors(self.endpoint)
 
 
 class HealthCheck:

@@ -16,6 +16,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from ..config.transport import split_endpoint
+
 log = logging.getLogger("otelplug.sidecar")
 
 
@@ -25,11 +27,6 @@ class Response:
     content_type: str = "text/plain; charset=utf-8"
     body: bytes = b""
     headers: dict = field(default_factory=dict)
-
-
-def split_endpoint(endpoint: str) -> tuple[str, int]:
-    host, _, port = endpoint.rpartition(":")
-    return host.strip("[]"), int(port)
 
 
 class GetServer:

@@ -23,34 +23,20 @@ live in ``otlp_grpc.py`` and ``otlp_http.py``.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
+
+from otelplug.otlp.protocol import GRPC_SERVICES, HTTP_PATHS
 
 from ..ack import Ack
 from ..component import SIGNALS, Factory, Kind
 from ..config.decode import Duration
+from ..config.transport import TLSServerConfig, endpoint_errors
 from ..consumer import Refused
 from ..signals import ITEM_WORD
 
 log = logging.getLogger("otelplug.sidecar")
 
 MIB = 1 << 20
-_ENDPOINT_RE = re.compile(r"^(?:\[([0-9a-fA-F:.]+)\]|([^\s:\[\]]+)):(\d{1,5})$")
-
-
-def split_endpoint(endpoint: str) -> tuple[str, int]:
-    """``host:port`` (``[::1]:port`` for IPv6) -> (host, port); ValueError
-    otherwise.  The host is required: an empty one would mean every
-    interface, which should be written out as 0.0.0.0."""
-    m = _ENDPOINT_RE.match(endpoint.strip())
-    if not m or int(m.group(3)) > 65535:
-        raise ValueError(f"must be host:port (like 127.0.0.1:4317, or 0.0.0.0:4317 to listen on "
-                         f"every interface), got {endpoint!r}")
-    return m.group(1) or m.group(2), int(m.group(3))
-
-
-def join_endpoint(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 # signal -> (gRPC service, request message, response message)
@@ -59,35 +45,13 @@ def messages(signal: str):
     from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as mt
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as tr
     return {
-        "traces": ("opentelemetry.proto.collector.trace.v1.TraceService",
-                   tr.ExportTraceServiceRequest, tr.ExportTraceServiceResponse),
-        "metrics": ("opentelemetry.proto.collector.metrics.v1.MetricsService",
-                    mt.ExportMetricsServiceRequest, mt.ExportMetricsServiceResponse),
-        "logs": ("opentelemetry.proto.collector.logs.v1.LogsService",
-                 lg.ExportLogsServiceRequest, lg.ExportLogsServiceResponse),
+        "traces": (GRPC_SERVICES["traces"], tr.ExportTraceServiceRequest,
+                   tr.ExportTraceServiceResponse),
+        "metrics": (GRPC_SERVICES["metrics"], mt.ExportMetricsServiceRequest,
+                    mt.ExportMetricsServiceResponse),
+        "logs": (GRPC_SERVICES["logs"], lg.ExportLogsServiceRequest,
+                 lg.ExportLogsServiceResponse),
     }[signal]
-
-
-def _endpoint_errors(endpoint: str) -> list:
-    try:
-        split_endpoint(endpoint)
-    except ValueError as exc:
-        return [(("endpoint",), str(exc))]
-    return []
-
-
-@dataclass
-class ServerTLSConfig:
-    """The Collector's server TLS settings; ``client_ca_file`` turns on
-    mutual TLS (clients must present a certificate signed by it)."""
-    cert_file: str = ""
-    key_file: str = ""
-    client_ca_file: str = ""
-
-    def validate(self):
-        if not self.cert_file or not self.key_file:
-            return ["cert_file and key_file must both be set to serve TLS"]
-        return []
 
 
 @dataclass
@@ -95,10 +59,10 @@ class GRPCServerConfig:
     endpoint: str = "127.0.0.1:4317"
     max_recv_msg_size_mib: int = 4          # decompressed message size limit
     max_concurrent_streams: int = 0         # per connection; 0: gRPC's default
-    tls: ServerTLSConfig | None = None
+    tls: TLSServerConfig | None = None
 
     def validate(self):
-        errs = _endpoint_errors(self.endpoint)
+        errs = endpoint_errors(self.endpoint)
         if self.max_recv_msg_size_mib < 1:
             errs.append((("max_recv_msg_size_mib",), "must be at least 1"))
         if self.max_concurrent_streams < 0:
@@ -109,12 +73,12 @@ class GRPCServerConfig:
 @dataclass
 class HTTPServerConfig:
     endpoint: str = "127.0.0.1:4318"
-    traces_url_path: str = "/v1/traces"
-    metrics_url_path: str = "/v1/metrics"
-    logs_url_path: str = "/v1/logs"
+    traces_url_path: str = HTTP_PATHS["traces"]
+    metrics_url_path: str = HTTP_PATHS["metrics"]
+    logs_url_path: str = HTTP_PATHS["logs"]
     max_request_body_size: int = 20 * MIB   # bytes, as sent and after decompression
     idle_timeout: Duration = Duration(60.0)  # also bounds each read of a slow client
-    tls: ServerTLSConfig | None = None
+    tls: TLSServerConfig | None = None
 
     def __post_init__(self):
         # the Collector prefixes a missing leading slash rather than failing
@@ -128,7 +92,7 @@ class HTTPServerConfig:
                 "logs": self.logs_url_path}
 
     def validate(self):
-        errs = _endpoint_errors(self.endpoint)
+        errs = endpoint_errors(self.endpoint)
         seen = {}
         for signal, path in self.url_paths().items():
             key = f"{signal}_url_path"

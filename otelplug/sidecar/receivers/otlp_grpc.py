@@ -16,7 +16,8 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from ..consumer import Refused
-from .otlp import GRPCServerConfig, Ingest, MIB, join_endpoint, messages, split_endpoint
+from ..config.transport import join_endpoint, split_endpoint
+from .otlp import GRPCServerConfig, Ingest, MIB, messages
 
 log = logging.getLogger("otelplug.sidecar")
 

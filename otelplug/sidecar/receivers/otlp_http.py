@@ -33,7 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from google.protobuf.message import DecodeError
 
 from ..consumer import Refused
-from .otlp import HTTPServerConfig, Ingest, join_endpoint, messages, split_endpoint
+from ..config.transport import join_endpoint, split_endpoint
+from .otlp import HTTPServerConfig, Ingest, messages
 
 log = logging.getLogger("otelplug.sidecar")
 

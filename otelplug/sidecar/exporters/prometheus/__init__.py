@@ -23,6 +23,7 @@ from otelplug import codec
 
 from ...component import Factory, Kind
 from ...config.decode import Duration
+from ...config.transport import endpoint_errors
 from ...helpers.exporter import Exporter, QueueConfig, RetryConfig
 from . import exposition, naming
 from .merge import MergedMetrics, Target
@@ -90,10 +91,7 @@ class PrometheusConfig:
     retry_on_failure: RetryConfig = field(default_factory=lambda: RetryConfig(enabled=False))
 
     def validate(self):
-        errs = []
-        host, sep, port = self.endpoint.rpartition(":")
-        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-            errs.append((("endpoint",), f"must be host:port, got {self.endpoint!r}"))
+        errs = endpoint_errors(self.endpoint)
         if self.namespace and not naming.VALID_METRIC_NAME.match(naming.clean_up(self.namespace)):
             errs.append((("namespace",), f"{self.namespace!r} gives no valid metric name prefix"))
         for k in self.const_labels:
