@@ -141,7 +141,10 @@ def _span_weights(records: RecordSet, cols) -> np.ndarray:
     spans = records.select(cols.row)
     info = sampling_records.tracestate_info(spans)
     for i in np.flatnonzero(~info.empty).tolist():
-        header = sampling_records.read_tracestate(spans, info, i)
+        try:
+            header = sampling_records.read_tracestate(spans, info, i)
+        except UnicodeDecodeError:      # corrupt bytes: the span counts once
+            continue
         if "ot=" in header:
             weights[i] = adjusted_count(header)
     return weights
