@@ -110,7 +110,7 @@ class CreateSettings:
     kind: Kind
     signal: str | None = None          # the pipeline signal it serves, where one applies
     telemetry: object = None           # sidecar self-telemetry (metrics registry)
-    host: object = None                # the running service (extensions, pipelines)
+    host: object = None                # the running service (its extensions)
     extra: dict = field(default_factory=dict)
     # instances shared between components, owned by the service (shared.py)
     shared: SharedInstances = field(default_factory=SharedInstances)
