@@ -29,10 +29,10 @@ import platform
 import shutil
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
+
+from _rounds import interleaved_rounds, run_app_process  # same folder: `python bench/app_overhead.py`
 
 CASES = ("none", "shm", "http", "grpc")
 LABEL = {"none": "(a) no processor", "shm": "(b) ShmSpanProcessor",
@@ -111,20 +111,34 @@ def http_sink(port, counter, ready):
     srv.serve_forever()
 
 
-def grpc_sink(port, counter, ready):
+def _count_log_records(req) -> int:
+    return sum(len(sl.log_records) for rl in req.resource_logs for sl in rl.scope_logs)
+
+
+def grpc_sink(port, counter, ready, signal="traces"):
+    """An OTLP/gRPC receiver counting spans (or, ``signal="logs"``, log records)."""
     from concurrent import futures
 
     import grpc
-    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+    if signal == "logs":
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as pb2
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc as pb2_grpc
+        servicer, add, reply, count = (pb2_grpc.LogsServiceServicer, pb2_grpc.add_LogsServiceServicer_to_server,
+                                       pb2.ExportLogsServiceResponse, _count_log_records)
+    else:
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as pb2
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc as pb2_grpc
+        servicer, add, reply, count = (pb2_grpc.TraceServiceServicer, pb2_grpc.add_TraceServiceServicer_to_server,
+                                       pb2.ExportTraceServiceResponse, _count_spans)
 
-    class Service(trace_service_pb2_grpc.TraceServiceServicer):
+    class Service(servicer):
         def Export(self, request, context):
             with counter.get_lock():
-                counter.value += _count_spans(request)
-            return trace_service_pb2.ExportTraceServiceResponse()
+                counter.value += count(request)
+            return reply()
 
     server = grpc.server(futures.ThreadPoolExecutor(4))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)
+    add(Service(), server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
     ready.set()
@@ -134,11 +148,13 @@ def grpc_sink(port, counter, ready):
 CONSUMER_INTERVAL = 0.005
 
 
-def ring_consumer(shm_dir, counter, ready, stop):
+def ring_consumer(shm_dir, counter, ready, stop, last_at=None, spans=True):
     """Drains the channel as the sidecar would: every CONSUMER_INTERVAL it
-    takes whatever is there, in batches, into numpy columns.  (Polling
-    flat out instead would take a whole core from a 2-core machine, and the
-    app's CPU time inflates with it.)"""
+    takes whatever is there, in batches, into numpy columns (span records;
+    ``spans=False`` counts records of any type).  (Polling flat out instead
+    would take a whole core from a 2-core machine, and the app's CPU time
+    inflates with it.)  ``last_at``: a shared double set to the time of the
+    last batch."""
     os.environ["OTELPLUG_SHM_DIR"] = shm_dir
     from otelplug.codec import decode_span_columns
     from otelplug.ring import ChannelConsumer
@@ -148,10 +164,12 @@ def ring_consumer(shm_dir, counter, ready, stop):
         while True:
             got = c.poll()
             for ring, batch in got:
-                n = len(decode_span_columns(batch))
+                n = len(decode_span_columns(batch)) if spans else batch.count
                 ring.commit(batch)
                 with counter.get_lock():
                     counter.value += n
+                if last_at is not None:
+                    last_at.value = time.perf_counter()
             if not got and stop.is_set():
                 c.discover()
                 if all(r.drained() for r in c.rings.values()):
@@ -189,12 +207,7 @@ def measure(case: str, n: int) -> dict:
             helper.start()
             if not ready.wait(30):
                 raise RuntimeError(f"{case}: helper did not start")
-        r = subprocess.run([sys.executable, __file__, "--app", case, "--spans", str(n)]
-                           + (["--endpoint", endpoint] if endpoint else []),
-                           env=env, capture_output=True, text=True, timeout=600)
-        if r.returncode:
-            raise RuntimeError(f"{case} app failed:\n{r.stderr[-3000:]}")
-        res = json.loads(r.stdout.strip().splitlines()[-1])
+        res = run_app_process(__file__, case, ["--spans", str(n)], endpoint, env)
         if case == "shm":
             stop.set()
             helper.join(30)
@@ -226,15 +239,7 @@ def main() -> None:
     cases = [c for c in args.cases.split(",") if c]
     print(f"# app_overhead: {args.spans} spans x {args.rounds} rounds; python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs, loadavg {os.getloadavg()[0]:.2f}")
-    runs = {c: [] for c in cases}
-    for rnd in range(args.rounds):
-        order = cases[rnd % len(cases):] + cases[:rnd % len(cases)]   # rotate: spread the noise
-        for case in order:
-            r = measure(case, args.spans)
-            runs[case].append(r)
-            print(f"  round {rnd + 1} {case:5s} cpu/span {r['cpu'] / args.spans * 1e6:7.2f} us  "
-                  f"loop {r['loop_wall']:6.2f} s  delivered {r['delivered']:6d}  dropped {r['dropped']:6d}",
-                  flush=True)
+    runs = interleaved_rounds(cases, args.rounds, lambda case: measure(case, args.spans), args.spans, "span")
     med = {c: {k: statistics.median(r[k] for r in runs[c]) for k in ("cpu", "loop_wall", "delivered", "dropped")}
            for c in cases}
     n = args.spans

@@ -171,8 +171,8 @@ def encode_corpus(spans) -> Corpus:
     return Corpus(payloads, defs, np.array(attrs, np.int64))
 
 
-def record_set(payloads, defs) -> RecordSet:
-    return RecordSet.from_parts("traces", payloads, defs)
+def record_set(payloads, defs, signal: str = "traces") -> RecordSet:
+    return RecordSet.from_parts(signal, payloads, defs)
 
 
 # ------------------------------------------------------- the null exporter
@@ -301,7 +301,7 @@ def run_sidecar(corpus: Corpus, n: int, registry: str, with_semconv: bool, encod
             "attrs": checked_attrs}
 
 
-def run_direct(corpus: Corpus, n: int, registry: str, encode: bool, chunk: int = 4):
+def run_direct(corpus: Corpus, n: int, registry: str, encode: bool, chunk: int = 4, signal: str = "traces"):
     """Both pipelines (without, with semconv) built up front and fed
     alternately, ``chunk`` batches at a time; CPU per span = the median over
     the chunks of each (a burst of load from other jobs on the machine hits
@@ -318,11 +318,11 @@ def run_direct(corpus: Corpus, n: int, registry: str, encode: bool, chunk: int =
             if encode:
                 payload_for(records)
 
-    st = CreateSettings(ComponentID("semconv"), Kind.PROCESSOR, "traces", Telemetry())
+    st = CreateSettings(ComponentID("semconv"), Kind.PROCESSOR, signal, Telemetry())
     pipes = {False: Sink(),
              True: semconv.factory.create(st, decode(semconv.SemconvConfig, {"registry": registry}), Sink())}
     size = 2048
-    sets = [record_set([corpus.payloads[(i + j) % len(corpus.payloads)] for j in range(size)], corpus.defs)
+    sets = [record_set([corpus.payloads[(i + j) % len(corpus.payloads)] for j in range(size)], corpus.defs, signal)
             for i in range(0, len(corpus.payloads), size)]
     for w in (False, True):            # first sight of every shape: not part of the steady state
         for s in sets:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Callable
 
@@ -15,6 +16,7 @@ import yaml
 
 from otelplug.semconv.errors import SemconvError
 from otelplug.semconv.livecheck import LEVEL_RANK
+from otelplug.semconv.yamlsrc import LineDict
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 FAIL_ON_CHOICES = ("violation", "improvement", "information", "none")
@@ -42,6 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("head", metavar="HEAD")
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     p.set_defaults(func=_guarded(_cmd_diff))
+
+    p = sub.add_parser("generate", help="generate code from a registry")
+    p.add_argument("language", choices=("python",), help="target language")
+    p.add_argument("registry", metavar="REGISTRY")
+    p.add_argument("-o", "--output", metavar="MODULE.py", help="file to write (default: stdout)")
+    p.set_defaults(func=_guarded(_cmd_generate))
 
     p = sub.add_parser("live-check", help="check telemetry samples against a registry")
     p.add_argument("--registry", required=True, metavar="DIR")
@@ -77,11 +85,17 @@ def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse
     return run
 
 
-class _NoAliasDumper(yaml.SafeDumper):
+class _NoAliasDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
     """Resolved attributes share objects; print them in full, not as anchors."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+
+# Mappings read from registry files are LineDicts (dicts that remember their
+# lines); nested ones survive into the output (e.g. under ``annotations``)
+# and must print as plain mappings.
+_NoAliasDumper.add_representer(LineDict, yaml.SafeDumper.represent_dict)
 
 
 def _dump(data: Any, fmt: str) -> None:
@@ -132,12 +146,39 @@ def _cmd_check(args: argparse.Namespace) -> int:
         for diag in list(errors) + list(warnings):
             print(diag.format())
         for f in compat:
-            print(f"{args.registry}: {f.level}: {f.id}: {f.message} {json.dumps(f.context, sort_keys=True)}")
+            print(f.format())
         verdict = "OK" if ok else "FAILED"
         print(f"{verdict}: {summary['groups']} groups, {summary['attributes']} attributes, "
               f"{summary['errors']} errors, {summary['warnings']} warnings"
               + (f", {len(compat)} compatibility findings against {args.baseline}" if args.baseline else ""))
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from otelplug.semconv import resolve_registry
+    from otelplug.semconv.codegen_python import GenerateError, generate_python
+
+    registry = resolve_registry(args.registry)
+    try:
+        # the command as typed, relative paths only: the same registry gives
+        # the same bytes wherever it is checked out
+        source = generate_python(registry, command=f"otelplug semconv generate python {args.registry}"
+                                 if not os.path.isabs(args.registry) else "otelplug semconv generate python")
+    except GenerateError as exc:
+        print(f"otelplug semconv: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    write_output(source, args.output, f"{source.count(chr(10) + '    def ') - 3} event methods")
+    return EXIT_OK
+
+
+def write_output(text: str, path: str | None, what: str) -> None:
+    """``text`` to the file ``path`` (saying so on stderr), or to stdout."""
+    if path:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        print(f"wrote {path}: {what}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
@@ -158,7 +199,7 @@ def _cmd_live_check(args: argparse.Namespace) -> int:
     from otelplug.semconv import resolve_registry
     from otelplug.semconv.livecheck import LiveChecker, highest_level
     from otelplug.semconv.samples import check_samples, parse_samples_text, read_samples
-    from otelplug.semconv.stats import LiveCheckStats
+    from otelplug.semconv.stats import LiveCheckStats, stats_text
 
     registry = resolve_registry(args.registry)
     samples = (parse_samples_text(sys.stdin.read(), "<stdin>") if args.input == "-" else read_samples(args.input))
@@ -178,12 +219,7 @@ def _cmd_live_check(args: argparse.Namespace) -> int:
             where = f"{f.signal_type or '-'} {f.signal_name or ''}".rstrip()
             print(f"{f.level:<11} {f.id:<44} [{where}] {f.message}")
         if not args.no_stats:
-            s = stats.to_dict()
-            print(f"samples: {s['total_entities']} {s['total_entities_by_type']}")
-            print(f"findings: {s['total_advisories']} {s['advice_level_counts']}")
-            print(f"by id: {s['advice_type_counts']}")
-            cov = s["coverage_by_signal"]
-            print("registry coverage: " + ", ".join(
-                f"{k} {v['seen']}/{v['total']} ({v['coverage']:.1%})" for k, v in cov.items()))
+            for text in stats_text(stats.to_dict()):
+                print(text)
         print(f"{'FAILED' if failed else 'OK'}: highest level {highest or 'none'} (fail-on {args.fail_on})")
     return EXIT_FAILED if failed else EXIT_OK

@@ -3,13 +3,41 @@ worker send, through the real OpenTelemetry SDK and otelplug's processors.
 
 Each adapter runs for a fixed time and reports what it produced, so the
 demo can check that every item is accounted for at the sidecar.
+
+Events (``adapter.started``/``adapter.stopped`` of the adapter contract, the
+job worker's ``otelplug.demo.item``) go through the typed emitter generated
+from the project's registry (``contract_events.py``, kept up to date by
+tests/events/test_demo_events.py), straight into the adapter's ring.
 """
 from __future__ import annotations
 
+import json
 import random
 import time
 
+import psutil
+
+from . import contract_events as ev
+
 KINDS = ("web", "job", "gpu")
+#: the contract's component identity of each demo adapter
+COMPONENTS = {"web": ev.AdapterComponent.ORCHESTRATOR, "job": ev.AdapterComponent.CONSENSUS_ENGINE,
+              "gpu": ev.AdapterComponent.GPU_KERNEL}
+
+
+def _resource_attributes(kind: str, index: int) -> dict:
+    return {"service.name": f"demo-{kind}", "service.instance.id": f"{kind}-{index}",
+            "deployment.environment.name": "demo"}
+
+
+def _events(kind: str, index: int, channel: str) -> ev.Events:
+    return ev.Events(adapter_component=COMPONENTS[kind],
+                     adapter_gpu_kernel_name="inference.batch" if kind == "gpu" else None,
+                     channel=channel, resource_attributes=_resource_attributes(kind, index))
+
+
+def _usage(process: psutil.Process) -> dict:
+    return {"usage_cpu_pct": process.cpu_percent(), "usage_memory_mb": process.memory_info().rss >> 20}
 
 
 def _sdk(kind: str, index: int, channel: str):
@@ -20,8 +48,7 @@ def _sdk(kind: str, index: int, channel: str):
     from opentelemetry.sdk.trace import TracerProvider
 
     from otelplug import ShmLogRecordProcessor, ShmMetricExporter, ShmSpanProcessor
-    resource = Resource.create({"service.name": f"demo-{kind}", "service.instance.id": f"{kind}-{index}",
-                                "deployment.environment.name": "demo"})
+    resource = Resource.create(_resource_attributes(kind, index))
     tp = TracerProvider(resource=resource)
     spans = ShmSpanProcessor(channel)
     tp.add_span_processor(spans)
@@ -44,6 +71,14 @@ def run_adapter(kind: str, index: int, channel: str, seconds: float, rate: float
     meter = mp.get_meter(f"otelplug.demo.{kind}", "0.1.0")
     rng = random.Random(index * 7919 + hash(kind) % 1000)
     tally = {"kind": kind, "index": index, "spans": 0, "logs": 0, "errors": 0, "slow": 0}
+    events = _events(kind, index, channel)
+    process = psutil.Process()
+    process.cpu_percent()  # starts psutil's CPU measurement interval
+    events.adapter_started(config=json.dumps({"kind": kind, "seconds": seconds, "rate": rate}, sort_keys=True),
+                           usage_memory_mb=process.memory_info().rss >> 20)
+    tally["logs"] += 1
+    started = time.monotonic()
+    items = 0
     requests = meter.create_counter("demo.requests", unit="{request}", description="Work items handled")
     duration = meter.create_histogram("demo.duration", unit="s", description="Work item duration")
     inflight = meter.create_up_down_counter("demo.inflight", unit="{item}")
@@ -95,12 +130,16 @@ def run_adapter(kind: str, index: int, channel: str, seconds: float, rate: float
                 if slow:
                     time.sleep(0.02)
             tally["spans"] += 1
-        severity = SeverityNumber.ERROR if error else SeverityNumber.INFO
-        logger.emit(body=f"{kind} item done" if not error else f"{kind} item failed",
-                    severity_number=severity, severity_text=severity.name,
-                    event_name="otelplug.demo.item" if kind == "job" else None,
-                    attributes={"otelplug.demo.kind": kind, "otelplug.demo.error": error})
+        if kind == "job":
+            events.otelplug_demo_item(demo_kind=ev.OtelplugDemoKind.JOB, demo_error=error,
+                                      level=ev.Level.ERROR if error else ev.Level.INFO)
+        else:
+            severity = SeverityNumber.ERROR if error else SeverityNumber.INFO
+            logger.emit(body=f"{kind} item done" if not error else f"{kind} item failed",
+                        severity_number=severity, severity_text=severity.name,
+                        attributes={"otelplug.demo.kind": kind, "otelplug.demo.error": error})
         tally["logs"] += 1
+        items += 1
         tally["errors"] += error
         tally["slow"] += slow
         requests.add(1, {"otelplug.demo.kind": kind, "otelplug.demo.outcome": "error" if error else "ok"})
@@ -111,6 +150,11 @@ def run_adapter(kind: str, index: int, channel: str, seconds: float, rate: float
             delay = next_at - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+    events.adapter_stopped(reason="finished", usage_throughput_per_sec=items / max(time.monotonic() - started, 1e-9),
+                           **_usage(process))
+    tally["logs"] += 1
+    tally["event_drops"] = events.stats()["dropped"]
+    events.close()
     mp.shutdown()      # final metric export
     tp.shutdown()
     lp.shutdown()

@@ -23,7 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .model import Group, requirement_level_name, type_name
+from .errors import location
+from .model import Attribute, Group, requirement_level_name, type_name
 from .registry import ResolvedRegistry
 from .signals import SignalView, signal_view
 
@@ -36,10 +37,39 @@ class CompatFinding:
     signal_type: str | None = None
     signal_name: str | None = None
     level: str = "violation"
+    #: where to look: the definition in the current registry, or in the
+    #: baseline for something removed (``in_baseline``)
+    path: str | None = None
+    line: int | None = None
+    in_baseline: bool = False
+
+    def format(self) -> str:
+        """One line for people: ``file:line: level: id: message``."""
+        where = " (where the baseline defined it)" if self.in_baseline else ""
+        return f"{location(self.path, self.line)}: {self.level}: {self.id}: {self.message}{where}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "level": self.level, "message": self.message, "context": self.context,
-                "signal_type": self.signal_type, "signal_name": self.signal_name}
+                "signal_type": self.signal_type, "signal_name": self.signal_name,
+                "path": self.path, "line": self.line, "in_baseline": self.in_baseline}
+
+
+_SIGNAL_TABLES = {"metric": "metrics", "event": "events", "span": "spans", "entity": "entities"}
+
+
+def _locate(finding: CompatFinding, base: SignalView, cur: SignalView) -> None:
+    """Point a finding at the definition it is about in the current
+    registry, or in the baseline when that definition is gone."""
+    if finding.signal_type in _SIGNAL_TABLES:
+        table, key = _SIGNAL_TABLES[finding.signal_type], finding.signal_name
+    elif "attribute_group_id" in finding.context:
+        table, key = "attribute_groups", finding.context["attribute_group_id"]
+    else:
+        table, key = "attributes", finding.context.get("attribute_key")
+    new, old = cur.kind(table).get(key), base.kind(table).get(key)
+    source = new if new is not None else old
+    finding.path, finding.line = getattr(source, "path", None), getattr(source, "line", None)
+    finding.in_baseline = new is None and old is not None
 
 
 def _set_text(names: list[str]) -> str:
@@ -55,6 +85,8 @@ def check_compatibility(baseline: ResolvedRegistry, current: ResolvedRegistry) -
     findings += _spans(base, cur)
     findings += _entities(base, cur)
     findings += _attribute_groups(base, cur)
+    for finding in findings:
+        _locate(finding, base, cur)
     return findings
 
 
@@ -68,27 +100,32 @@ def _names(group: Group, *, stable_only: bool = False, role: str | None = None) 
 
 
 def _attributes(base: SignalView, cur: SignalView) -> list[CompatFinding]:
-    out = []
+    out: list[CompatFinding] = []
     for key, old in sorted(base.attributes.items()):
         new = cur.attributes.get(key)
-        if new is None:
-            out.append(CompatFinding("compatibility_removed_attribute",
-                                     f"Attribute '{key}' no longer exists in the attribute registry",
+        out += _attribute(key, old, new)
+    return out
+
+
+def _attribute(key: str, old: Attribute, new: Attribute | None) -> list[CompatFinding]:
+    if new is None:
+        return [CompatFinding("compatibility_removed_attribute",
+                              f"Attribute '{key}' no longer exists in the attribute registry",
+                              {"attribute_key": key})]
+    out = []
+    if _stable(old):
+        if new.stability != "stable":
+            out.append(CompatFinding("compatibility_stable_attribute_now_unstable",
+                                     f"Attribute '{key}' was stable, but has new stability marker",
                                      {"attribute_key": key}))
-            continue
-        if _stable(old):
-            if new.stability != "stable":
-                out.append(CompatFinding("compatibility_stable_attribute_now_unstable",
-                                         f"Attribute '{key}' was stable, but has new stability marker",
-                                         {"attribute_key": key}))
-            if type_name(old.type) != type_name(new.type):
-                out.append(CompatFinding(
-                    "compatibility_stable_attribute_changed_type",
-                    f"Attribute '{key}' was {type_name(old.type)}, but has new type '{type_name(new.type)}'",
-                    {"attribute_key": key, "attribute_type": type_name(new.type),
-                     "previous_attribute_type": type_name(old.type)}))
-        if old.is_enum and new.is_enum:
-            out += _enum_members(key, old.type["members"], new.type["members"])
+        if type_name(old.type) != type_name(new.type):
+            out.append(CompatFinding(
+                "compatibility_stable_attribute_changed_type",
+                f"Attribute '{key}' was {type_name(old.type)}, but has new type '{type_name(new.type)}'",
+                {"attribute_key": key, "attribute_type": type_name(new.type),
+                 "previous_attribute_type": type_name(old.type)}))
+    if old.is_enum and new.is_enum:
+        out += _enum_members(key, old.type["members"], new.type["members"])
     return out
 
 

@@ -31,9 +31,7 @@ class Diagnostic:
 
     @property
     def location(self) -> str:
-        if self.path is None:
-            return "<registry>"
-        return f"{self.path}:{self.line}" if self.line else self.path
+        return location(self.path, self.line)
 
     def format(self) -> str:
         return f"{self.location}: {self.severity}: {self.kind}: {self.message}"
@@ -47,6 +45,13 @@ class Diagnostic:
             "line": self.line,
             "details": self.details,
         }
+
+
+def location(path: str | None, line: int | None) -> str:
+    """``file:line`` (or the file, or ``<registry>`` when unknown)."""
+    if path is None:
+        return "<registry>"
+    return f"{path}:{line}" if line else path
 
 
 class SemconvError(Exception):

@@ -40,6 +40,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from .constraints import Constraints, attribute_constraints, check_value, declared, predicate, short_field
 from .model import Attribute, Group, is_template_type, requirement_level_name, template_inner
 from .registry import ResolvedRegistry
 
@@ -71,6 +72,28 @@ class Finding:
         return {"id": self.id, "level": self.level, "message": self.message, "context": self.context,
                 "signal_type": self.signal_type, "signal_name": self.signal_name,
                 "sample_type": self.sample_type}
+
+
+#: the attributes otelplug's semconv processor adds when it annotates an item
+#: (defined in semconv/semconv_processor.yaml): known to every check, so
+#: checking annotated telemetry against another registry (upstream's) does
+#: not flag otelplug's own annotation as unknown
+SIDECAR_ATTRIBUTES = frozenset({"otelplug.semconv.findings", "otelplug.semconv.level"})
+
+
+#: :meth:`LiveChecker.value_class` of a value that meets its constraints
+VALID = ("<valid>",)
+
+
+def deprecation_text(deprecation: Mapping[str, Any]) -> str:
+    """``renamed to 'x'`` / ``obsoleted: <note>``: what to do instead."""
+    reason = deprecation.get("reason") or "uncategorized"
+    if reason == "renamed" and deprecation.get("renamed_to"):
+        text = f"renamed to '{deprecation['renamed_to']}'"
+    else:
+        text = f"reason: {reason}"
+    note = str(deprecation.get("note") or "").strip().rstrip(".")
+    return f"{text} ({note})" if note else text
 
 
 # ---------------------------------------------------------------- typing
@@ -136,11 +159,50 @@ class LiveChecker:
         #: its type) changes the findings, which is what a cache keyed by
         #: attribute shape needs to know
         self.enum_attributes: frozenset[str] = frozenset(n for n, a in self.attributes.items() if a.is_enum)
+        self._enum_names = self.enum_attributes
+        #: value constraints (otelplug's registry extension, .constraints):
+        #: per registry attribute, and per signal where a ``ref`` overrides them
+        self.constraints: dict[str, Constraints] = {}
+        for n, a in self.attributes.items():
+            c = attribute_constraints(a)
+            if c is not None:
+                self.constraints[n] = c
+        self.signal_constraints: dict[tuple[str, str], dict[str, Constraints | None]] = {}
+        for group in registry.groups:
+            for a in group.attributes:
+                if declared(a.annotations) != declared(getattr(self.attributes.get(a.name), "annotations", None)):
+                    key = ("span" if group.type == "span" else "log", group.signal_name)
+                    self.signal_constraints.setdefault(key, {})[a.name] = attribute_constraints(a)
+        # a constrained attribute's value changes the findings just as an
+        # enum's does (the sidecar's shape cache keys on these values,
+        # through value_class)
+        self._all_constraints: dict[str, list[Constraints]] = {n: [c] for n, c in self.constraints.items()}
+        for overrides in self.signal_constraints.values():
+            for n, c in overrides.items():
+                self._all_constraints.setdefault(n, []).extend([c] if c is not None else [])
+        self.enum_attributes = self.enum_attributes | frozenset(self._all_constraints)
+        self._predicates = {n: [predicate(c) for c in cs] for n, cs in self._all_constraints.items()
+                            if cs and n not in self._enum_names}
         self.span_index: dict[str, list[Group]] = {}
         for group in registry.of_type("span"):
             for key in dict.fromkeys((group.fields.get("name"), group.id, group.span_type)):
                 if key:
                     self.span_index.setdefault(key, []).append(group)
+
+    def value_class(self, name: str, value: Any) -> Any:
+        """What the findings depend on in the value of an attribute whose
+        value counts (:attr:`enum_attributes`): an enum's value itself; for a
+        constrained attribute, :data:`VALID` when it meets every constraint
+        declared for it (the registry's and the signals'), else the value
+        (whose finding message quotes it).  The sidecar's shape cache keys on
+        this, so continuous valid values share one cache entry."""
+        checks = self._predicates.get(name)
+        if checks is None:
+            return value
+        for meets in checks:
+            if not meets(value):
+                return value
+        return VALID
 
     # ------------------------------------------------------------ attributes
     def lookup_attribute(self, name: str) -> tuple[Attribute | None, bool]:
@@ -163,6 +225,8 @@ class LiveChecker:
                                signal_name, "attribute"))
 
         attr, is_template = self.lookup_attribute(name)
+        if attr is None and name in SIDECAR_ATTRIBUTES:
+            return out  # otelplug's own annotation: known, whatever registry is checked
         if self.stats is not None:
             self.stats.seen_attribute(name, attr.name if attr is not None else None)
         if attr is None:
@@ -173,10 +237,16 @@ class LiveChecker:
             add("template_attribute", INFORMATION,
                 f"Attribute '{name}' is a template instance of '{attr.name}'.", template=attr.name)
         if attr.deprecated is not None:
-            reason = attr.deprecated.get("reason") if isinstance(attr.deprecated, dict) else None
-            add("deprecated", VIOLATION, f"Attribute '{name}' is deprecated; reason: {reason}.",
-                deprecation_reason=reason, deprecation_note=(attr.deprecated or {}).get("note"))
-        if attr.stability != "stable":
+            deprecation = attr.deprecated if isinstance(attr.deprecated, dict) else {}
+            context = {"deprecation_reason": deprecation.get("reason"),
+                       "deprecation_note": deprecation.get("note")}
+            if deprecation.get("renamed_to"):
+                context["renamed_to"] = deprecation["renamed_to"]
+            add("deprecated", VIOLATION, f"Attribute '{name}' is deprecated; {deprecation_text(deprecation)}.",
+                **context)
+        elif attr.stability != "stable":
+            # a deprecated attribute is reported once, as deprecated: its
+            # stability says nothing more a person can act on
             add("not_stable", INFORMATION, f"Attribute '{name}' is not stable; stability = {attr.stability}.",
                 stability=attr.stability)
         sample_type = value_type or infer_type(value)
@@ -196,7 +266,20 @@ class LiveChecker:
                 add("type_mismatch", VIOLATION,
                     f"Attribute '{name}' has type '{sample_type}'. Type should be '{expected}'.",
                     attribute_type=sample_type, expected=expected)
+            elif value is not None:
+                self._check_constraints(name, value, signal_type, signal_name, add)
         return out
+
+    def _check_constraints(self, name: str, value: Any, signal_type: str | None, signal_name: str | None,
+                           add) -> None:
+        overrides = self.signal_constraints.get((signal_type or "", signal_name or ""))
+        c = overrides[name] if overrides and name in overrides else self.constraints.get(name)
+        if c is None:
+            return
+        found = check_value(c, value)
+        if found is not None:
+            add(found.finding_id, VIOLATION, found.message(signal_name, short_field(name, signal_name)),
+                attribute_value=value, constraints=c.to_dict())
 
     def _name_policy(self, name: str, add) -> None:
         """Weaver's default otel policy for names that are not in the registry."""
@@ -249,10 +332,14 @@ class LiveChecker:
     def _signal_status(self, group: Group, kind: str, name: str, sample_type: str) -> list[Finding]:
         out = []
         if group.deprecated is not None:
-            out.append(Finding("deprecated", VIOLATION, f"{kind.capitalize()} '{name}' is deprecated.",
-                               {"deprecation_reason": (group.deprecated or {}).get("reason")}, kind, name,
-                               sample_type))
-        if group.stability not in (None, "stable"):
+            deprecation = group.deprecated if isinstance(group.deprecated, dict) else {}
+            context = {"deprecation_reason": deprecation.get("reason")}
+            if deprecation.get("renamed_to"):
+                context["renamed_to"] = deprecation["renamed_to"]
+            out.append(Finding("deprecated", VIOLATION,
+                               f"{kind.capitalize()} '{name}' is deprecated; {deprecation_text(deprecation)}.",
+                               context, kind, name, sample_type))
+        elif group.stability not in (None, "stable"):
             out.append(Finding("not_stable", INFORMATION,
                                f"{kind.capitalize()} '{name}' is not stable; stability = {group.stability}.",
                                {"stability": group.stability}, kind, name, sample_type))

@@ -25,6 +25,7 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any
 
+from .constraints import constraint_diagnostics, declared
 from .errors import Diagnostic, SemconvError, error
 from .loader import LoadedRegistry, load_registry
 from .model import Attribute, AttrSpec, Group, GroupSpec
@@ -93,13 +94,14 @@ class _Resolver:
         for spec in self.pool:  # report bad refs in non-exported dependency groups too
             if id(spec) not in local_ids and id(spec) not in exported:
                 self._layers(spec)
-        if self.errors:
-            raise SemconvError(_dedupe(self.errors))
-        resolved.sort(key=lambda g: g.id)
         local_names = {a.name for g in self.local_groups for a in g.attributes if a.kind == "id"}
         local_names |= {n for n, (g, _s) in self._prefixed.items() if id(g) in local_ids}
         attributes = {name: self._root(name) for name in list(self._root_defs) + list(self._prefixed)}
         attributes = {k: v for k, v in attributes.items() if v is not None}
+        self.errors += _constraint_errors(attributes, resolved)
+        if self.errors:
+            raise SemconvError(_dedupe(self.errors))
+        resolved.sort(key=lambda g: g.id)
         return ResolvedRegistry(
             path=self.loaded.path, manifest=self.loaded.manifest, groups=resolved,
             attributes=attributes, local_attribute_names=local_names,
@@ -189,6 +191,9 @@ class _Resolver:
         parent = self._parent(group)
         if parent is not None:
             entries = {k: copy.copy(v) for k, v in self._layers(parent).items()}
+        # attribute name -> the ref_group of this group that brought it: two
+        # ref_groups bringing the same attribute is Weaver's DuplicateAttributeId
+        brought_by: dict[str, AttrSpec] = {}
         for spec in group.attributes:
             if spec.kind == "ref_group":
                 target = self.by_id.get(spec.name)
@@ -198,6 +203,9 @@ class _Resolver:
                         "an attribute group", spec.path, spec.line, group_id=group.id, group_ref=spec.name))
                     continue
                 for name, entry in self._layers(target).items():
+                    first = brought_by.setdefault(name, spec)
+                    if first is not spec:
+                        self._duplicate_via_ref_groups(group, name, first, spec)
                     entries[name] = entries[name].merged_with(entry) if name in entries else entry
                 continue
             name = spec.name
@@ -210,6 +218,14 @@ class _Resolver:
         self._in_progress.discard(key)
         self._layer_cache[key] = entries
         return entries
+
+    def _duplicate_via_ref_groups(self, group: GroupSpec, name: str, first: AttrSpec, second: AttrSpec) -> None:
+        self.errors.append(error(
+            "DuplicateAttributeId",
+            f"group '{group.id}' gets attribute '{name}' twice: through ref_group '{first.name}' "
+            f"(line {first.line}) and ref_group '{second.name}'",
+            second.path, second.line, attribute_id=name, group_id=group.id,
+            group_refs=[first.name, second.name]))
 
     def _parent(self, group: GroupSpec) -> GroupSpec | None:
         if group.extends:
@@ -327,6 +343,26 @@ class _Resolver:
 
     def _pool_of(self, loaded: LoadedRegistry) -> list[GroupSpec]:
         return [g for d in _all_dependencies(loaded) for g in d.groups]
+
+
+def _constraint_errors(attributes: dict[str, Attribute], groups: list[Group]) -> list[Diagnostic]:
+    """otelplug's value constraints (``annotations.otelplug.constraints``):
+    each definition once, and each ``ref`` that declares its own."""
+    out = []
+
+    def check(attr: Attribute, where: str, path: str | None, line: int | None) -> None:
+        for kind, message in constraint_diagnostics(attr, where):
+            out.append(error(kind, message, path, line, attribute_id=attr.name))
+
+    for name, attr in attributes.items():
+        check(attr, f"attribute '{name}'", attr.path, attr.line)
+    for group in groups:
+        for attr in group.attributes:
+            root = attributes.get(attr.name)
+            if declared(attr.annotations) is not None and (
+                    root is None or declared(attr.annotations) != declared(root.annotations)):
+                check(attr, f"group '{group.id}', attribute '{attr.name}'", group.path, group.line)
+    return out
 
 
 def _imported(group: GroupSpec, imports: dict[str, list[str]]) -> bool:

@@ -106,6 +106,30 @@ class LiveCheckStats:
         }
 
 
+def _counts_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in counts.items()) or "none"
+
+
+def stats_text(stats: dict[str, Any]) -> list[str]:
+    """The statistics of :meth:`LiveCheckStats.to_dict` as lines a person
+    reads (the JSON output keeps the dict)."""
+    lines = [
+        f"samples: {stats['total_entities']} ({_counts_text(stats['total_entities_by_type'])})",
+        f"findings: {stats['total_advisories']} ({_counts_text(stats['advice_level_counts'])})",
+    ]
+    by_id = stats["advice_type_counts"]
+    if by_id:
+        lines.append("findings by id:")
+        width = max(len(k) for k in by_id)
+        lines += [f"  {fid:<{width}}  {n}" for fid, n in sorted(by_id.items(), key=lambda kv: (-kv[1], kv[0]))]
+    lines.append("registry coverage: " + ", ".join(
+        f"{kind} {c['seen']}/{c['total']} ({c['coverage']:.1%})" for kind, c in stats["coverage_by_signal"].items()))
+    unknown = stats["seen_non_registry_attributes"]
+    if unknown:
+        lines.append(f"attributes not in the registry: {', '.join(sorted(unknown))}")
+    return lines
+
+
 def _coverage(seen: int, total: int) -> dict[str, Any]:
     return {"seen": seen, "total": total, "coverage": (seen / total) if total else 0.0}
 

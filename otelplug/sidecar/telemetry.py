@@ -100,6 +100,13 @@ class Telemetry:
         """``fn()`` runs before each exposition (to refresh gauges)."""
         self._collectors.append(fn)
 
+    def off_collect(self, fn) -> None:
+        """Forget a callback (its component is gone, e.g. after a reload)."""
+        try:
+            self._collectors.remove(fn)
+        except ValueError:
+            pass
+
     def get(self, name: str):
         return self._families.get(self.PREFIX + name)
 

@@ -99,7 +99,12 @@ def test_project_registry_content():
            "otelplug.demo.outcome", "otelplug.demo.batch_size", "otelplug.demo.gpu.id"}
     # upstream attributes otelplug's telemetry uses, declared here (no upstream dependency)
     upstream = {"otel.component.type", "otel.component.name", "error.type", "hw.id"}
-    assert set(reg.attributes) == labels | own | upstream
+    # the adapter telemetry contract (contract.yaml): its own namespaces
+    contract = {n for n in reg.attributes if n.split(".")[0] in (
+        "adapter", "usage", "processing", "consensus", "memory", "performance", "model", "generation", "token",
+        "runtime")}
+    assert len(contract) == 47
+    assert set(reg.attributes) == labels | own | upstream | contract
     assert all(reg.attributes[n].stability == "development" for n in reg.attributes)
     assert all(n.startswith("otelplug.") for n in own)
     own_metrics = {n for n in reg.metrics if n.startswith("otelplug_")}
@@ -115,7 +120,8 @@ def test_project_registry_content():
         assert {a.name for a in metric.attributes} <= labels, name
         assert {a.requirement_level for a in metric.attributes} <= {"required"}, name
     assert reg.metrics["otelplug_exporter_sent_spans"].attribute("exporter").requirement_level == "required"
-    assert set(reg.events) == {"otelplug.demo.item"}
+    assert set(reg.events) - {"otelplug.demo.item"} == {g.signal_name for g in reg.of_type("event")
+                                                         if g.path.endswith("contract.yaml")}
     assert {g.id for g in reg.of_type("span")} == {"span.inference.batch"}
 
 

@@ -195,10 +195,9 @@ def flask_spans():
 
 
 def deprecated(*names):
-    """What an attribute deprecated in upstream main yields: ``deprecated``
-    (violation) and, as every deprecated attribute there is development or
-    carries stability != stable, ``not_stable`` (information)."""
-    return {f"{fid}:{n}" for n in names for fid in ("deprecated", "not_stable")}
+    """What an attribute deprecated in upstream main yields: one
+    ``deprecated`` (violation), not also ``not_stable`` (issue 16 #10)."""
+    return {f"deprecated:{n}" for n in names}
 
 
 def test_requests_default_conventions_are_deprecated(upstream_main, semconv_mode, http_server):
@@ -696,7 +695,7 @@ def test_router_routes_annotates_and_emits_weaver_finding_logs(registry):
     span_log = next(r for r in logs if r.attributes["weaver.finding.id"] == "deprecated")
     assert span_log.event_name == "weaver.live_check.finding"
     assert span_log.severity_number == 17 and span_log.severity_text == "ERROR"
-    assert span_log.body == "Attribute 'app.old' is deprecated; reason: renamed."
+    assert span_log.body == "Attribute 'app.old' is deprecated; renamed to 'app.user'."
     assert span_log.attributes["weaver.finding.level"] == "violation"
     assert span_log.attributes["weaver.finding.sample_type"] == "attribute"
     assert span_log.attributes["weaver.finding.signal_type"] == "span"

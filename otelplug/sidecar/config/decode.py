@@ -10,6 +10,7 @@ message, or ``(subpath, message)`` to point at a field.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 import types
 import typing
@@ -39,6 +40,17 @@ class Duration(float):
         if pos != len(text) or pos == 0:
             raise ValueError(f"invalid duration {text!r}: use a number with a unit, like 5s or 200ms")
         return cls(total)
+
+
+def did_you_mean(word: str, choices) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or nothing."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def unknown_key(key: str, valid) -> str:
+    # the Collector's wording, one error per key so each points at its own line
+    return f"invalid keys: {key}{did_you_mean(key, valid)} (valid keys: {', '.join(sorted(valid))})"
 
 
 def _type_name(tp) -> str:
@@ -131,9 +143,8 @@ def decode(cls, data, path=(), errs: ErrorList | None = None):
     errors_before = len(errs.errors)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(str(k) for k in data if k not in fields)
-    if unknown:
-        errs.add(path, f"invalid keys: {', '.join(unknown)} (valid keys: {', '.join(sorted(fields))})")
+    for key in sorted(str(k) for k in data if k not in fields):
+        errs.add(path, unknown_key(key, fields), at=path + (key,))
     kwargs = {}
     for name in fields:
         if name in data:

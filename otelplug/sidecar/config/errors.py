@@ -30,17 +30,24 @@ class ErrorList:
     an error so that all are reported at once), with the YAML line table to
     place them."""
 
-    def __init__(self, lines: dict | None = None, filename: str | None = None):
+    def __init__(self, lines: dict | None = None, filename: str | None = None,
+                 unset: dict | None = None):
         self.errors: list[ConfigError] = []
         self.lines = lines or {}
         self.filename = filename
+        self.unset = unset or {}      # key path -> the unset env variable its value came from
 
-    def add(self, path, message: str) -> None:
+    def add(self, path, message: str, at=None) -> None:
+        """An error about ``path``, placed at the line of ``at`` (a path
+        below it, such as the offending key itself) when given."""
         path = tuple(str(p) for p in path)
+        at = path if at is None else tuple(str(p) for p in at)
+        if at in self.unset:
+            message += f" (environment variable {self.unset[at]} is not set)"
         loc = None
         # the deepest known position at or above the path
-        for k in range(len(path), -1, -1):
-            line = self.lines.get(path[:k])
+        for k in range(len(at), -1, -1):
+            line = self.lines.get(at[:k])
             if line is not None:
                 loc = f"{self.filename or '<config>'}:{line}"
                 break

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..component import SIGNALS, ComponentID, Kind, PipelineID
-from .decode import decode
+from .decode import decode, did_you_mean, unknown_key
 from .errors import ConfigErrors, ErrorList
+from .graph import find_cycles
 from .yaml_source import load_file, load_text
 
 TOP_LEVEL = ("receivers", "processors", "exporters", "connectors", "extensions", "service")
@@ -94,7 +95,8 @@ def _decode_components(kind: Kind, section, registry, errs: ErrorList, out) -> N
             if why:
                 errs.add(path, f"{kind.singular} type {cid.type!r} is not available: {why}")
             else:
-                errs.add(path, f"unknown type {cid.type!r} for id {str(cid)!r} "
+                errs.add(path, f"unknown type {cid.type!r} for id {str(cid)!r}"
+                               f"{did_you_mean(cid.type, registry.types(kind))} "
                                f"(valid values: {', '.join(registry.types(kind))})")
             continue
         cfg = decode(factory.config, raw_cfg, path, errs)
@@ -116,26 +118,29 @@ def _check_pipelines(service: ServiceSection, comps, errs: ErrorList):
                            ("exporters", None)):
             ids = []
             seen = set()
-            for raw in getattr(sec, role):
+            for i, raw in enumerate(getattr(sec, role)):
+                item = path + (role, str(i))      # errors point at the list item's line
                 try:
                     cid = ComponentID.parse(raw)
                 except ValueError as exc:
-                    errs.add(path, str(exc))
+                    errs.add(path, str(exc), at=item)
                     continue
                 singular = role[:-1]
                 kinds = [kind] if kind else [Kind.RECEIVER if role == "receivers" else Kind.EXPORTER,
                                             Kind.CONNECTOR]
                 found = next((k for k in kinds if (k, cid) in comps), None)
                 if found is None:
-                    errs.add(path, f'references {singular} "{cid}" which is not configured')
+                    configured = [str(c) for k, c in comps if k in kinds]
+                    errs.add(path, f'references {singular} "{cid}" which is not configured'
+                                   f"{did_you_mean(cid, configured)}", at=item)
                     continue
                 if cid in seen:
-                    errs.add(path, f'references {singular} "{cid}" multiple times')
+                    errs.add(path, f'references {singular} "{cid}" multiple times', at=item)
                     continue
                 seen.add(cid)
                 factory = comps[(found, cid)].factory
                 if found is not Kind.CONNECTOR and pid.signal not in factory.signals:
-                    errs.add(path, f'{singular} "{cid}" does not support {pid.signal}')
+                    errs.add(path, f'{singular} "{cid}" does not support {pid.signal}', at=item)
                 ids.append(cid)
             resolved[role] = ids
         if not sec.receivers:
@@ -168,29 +173,53 @@ def _check_pipelines(service: ServiceSection, comps, errs: ErrorList):
         if check is not None and not errs.has_errors_under(("connectors", str(cid))):
             for path, message in check(cc.config, cid, as_exp, as_rcv):
                 errs.add(("connectors", str(cid)) + tuple(path), message)
+    # data a connector hands back to a pipeline upstream of it would loop
+    # forever (the Collector refuses such graphs too)
+    for cycle in find_cycles(_connector_edges(comps, pipelines)):
+        hops = "".join(f"{p} -[{c}]-> " for p, c in cycle) + str(cycle[0][0])
+        errs.add(base, f"connectors form a cycle, data would loop forever: {hops}",
+                 at=base + (str(cycle[0][0]),))
     return pipelines
 
 
-def build_config(data: dict, registry, lines=None, filename="<config>", warnings=()) -> Config:
+def _connector_edges(comps, pipelines) -> dict:
+    """pipeline id -> [(connector id, pipeline id it feeds)]."""
+    edges: dict = {}
+    for (kind, cid), cc in comps.items():
+        if kind is not Kind.CONNECTOR:
+            continue
+        for e in pipelines.values():
+            if cid not in e.exporters:
+                continue
+            for r in pipelines.values():
+                if cid in r.receivers and (e.id.signal, r.id.signal) in cc.factory.connects:
+                    edges.setdefault(e.id, []).append((cid, r.id))
+    return edges
+
+
+def build_config(data: dict, registry, lines=None, filename="<config>", warnings=(),
+                 unset=None) -> Config:
     """Validate parsed config data; raises ConfigErrors with every problem."""
-    errs = ErrorList(lines, filename)
-    unknown = sorted(k for k in data if k not in TOP_LEVEL)
-    if unknown:
-        errs.add((), f"invalid keys: {', '.join(map(str, unknown))} (valid keys: {', '.join(TOP_LEVEL)})")
+    errs = ErrorList(lines, filename, unset)
+    for key in sorted(str(k) for k in data if k not in TOP_LEVEL):
+        errs.add((), unknown_key(key, TOP_LEVEL), at=(key,))
     comps: dict = {}
     for kind in Kind:
         _decode_components(kind, data.get(kind.value), registry, errs, comps)
     service = decode(ServiceSection, data.get("service"), ("service",), errs) or ServiceSection()
     pipelines = _check_pipelines(service, comps, errs)
     extensions = []
-    for raw in service.extensions:
+    for i, raw in enumerate(service.extensions):
+        item = ("service", "extensions", str(i))
         try:
             cid = ComponentID.parse(raw)
         except ValueError as exc:
-            errs.add(("service", "extensions"), str(exc))
+            errs.add(("service", "extensions"), str(exc), at=item)
             continue
         if (Kind.EXTENSION, cid) not in comps:
-            errs.add(("service", "extensions"), f'references extension "{cid}" which is not configured')
+            configured = [str(c) for k, c in comps if k is Kind.EXTENSION]
+            errs.add(("service", "extensions"), f'references extension "{cid}" which is not '
+                     f"configured{did_you_mean(cid, configured)}", at=item)
         else:
             extensions.append(cid)
     errs.raise_if_any()
@@ -199,11 +228,8 @@ def build_config(data: dict, registry, lines=None, filename="<config>", warnings
 
 def load(path: str | None, registry, environ=None, text: str | None = None) -> Config:
     """Load and validate a config file (or text)."""
-    if text is not None:
-        data, lines, warnings = load_text(text, path or "<config>", environ)
-    else:
-        data, lines, warnings = load_file(path, environ)
-    return build_config(data, registry, lines, path or "<config>", warnings)
+    src = load_text(text, path or "<config>", environ) if text is not None else load_file(path, environ)
+    return build_config(src.data, registry, src.lines, path or "<config>", src.warnings, src.unset)
 
 
 __all__ = ["Config", "ConfigErrors", "Pipeline", "SIGNALS", "build_config", "load"]

@@ -60,6 +60,10 @@ class FileExporter(Exporter):
         self._f = None
         self._lock = threading.Lock()
 
+    def claims(self) -> list[str]:
+        """What it holds exclusively while running (see Service.claims)."""
+        return [f"file {os.path.abspath(self.path)}"]
+
     def start(self, host) -> None:
         d = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(d, exist_ok=True)

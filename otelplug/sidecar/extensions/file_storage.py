@@ -26,13 +26,24 @@ class FileStorage:
     def __init__(self, settings, config: FileStorageConfig):
         self.root = Path(config.directory)
         self.config = config
+        self.label = f"extensions::{settings.id}"
         self.name = str(settings.id).replace("/", "_")
 
+    def claims(self) -> list[str]:
+        """What it holds exclusively while running (see Service.claims)."""
+        return [f"directory {self.root.resolve()}"]
+
     def start(self, host) -> None:
-        if self.config.create_directory:
-            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if not os.access(self.root, os.W_OK):
-            raise RuntimeError(f"extensions::{self.name}: directory {self.root} is not writable")
+        try:
+            if self.config.create_directory:
+                self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not self.root.is_dir():
+                raise NotADirectoryError(20, "not a directory")
+        except OSError as exc:
+            raise RuntimeError(f"{self.label}: cannot use directory {self.root}: "
+                               f"{exc.strerror or exc}") from None
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise RuntimeError(f"{self.label}: directory {self.root} is not writable")
 
     def directory_for(self, component: str) -> Path:
         d = self.root / f"{self.name}-{component.replace('/', '_')}"

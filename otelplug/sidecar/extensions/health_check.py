@@ -28,6 +28,10 @@ class HealthCheck:
         self.status = "starting"
         self.server = None
 
+    def claims(self) -> list[str]:
+        """What it holds exclusively while running (see Service.claims)."""
+        return [f"tcp {self.config.endpoint}"]
+
     def start(self, host) -> None:
         from ..helpers.http_server import NOT_FOUND, GetServer, Response
 

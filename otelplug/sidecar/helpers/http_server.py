@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ..config.transport import split_endpoint
 
 log = logging.getLogger("otelplug.sidecar")
+_POLL_INTERVAL = 0.05
 
 
 @dataclass
@@ -58,10 +59,17 @@ class GetServer:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer((host or "127.0.0.1", port), Handler)
+        try:
+            self.server = ThreadingHTTPServer((host or "127.0.0.1", port), Handler)
+        except OSError as exc:      # say who could not listen where, not just "[Errno 98]"
+            raise OSError(exc.errno, f"{name}: cannot listen on {endpoint}: {exc.strerror}") from None
         self.server.daemon_threads = True
         self.address = "%s:%d" % self.server.server_address[:2]
-        self._thread = threading.Thread(target=self.server.serve_forever, name=name, daemon=True)
+        # shutdown() waits for the serve loop to notice, up to one poll
+        # interval: the default 0.5 s made every stop (and SIGTERM) wait
+        # that long per server; an idle wake-up every 50 ms costs nothing
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(_POLL_INTERVAL,),
+                                        name=name, daemon=True)
 
     def start(self) -> "GetServer":
         self._thread.start()

@@ -430,6 +430,10 @@ class AdaptiveSampler(Processor):
             },
         }
 
+    def claims(self) -> list[str]:
+        """What it holds exclusively while running (see Service.claims)."""
+        return [f"tcp {self.config.endpoint}"] if self.config.endpoint else []
+
     def start(self, host) -> None:
         if self.config.endpoint:
             self.server = _StrategyServer(self, self.config.endpoint)

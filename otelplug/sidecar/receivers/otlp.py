@@ -237,6 +237,11 @@ class OTLPReceiver:
     def http_address(self) -> str | None:
         return self._http.address if self._http else None
 
+    def claims(self) -> list[str]:
+        """What it holds exclusively while running (see Service.claims)."""
+        p = self.config.protocols
+        return [f"tcp {s.endpoint}" for s in (p.grpc, p.http) if s is not None]
+
     def start(self, host) -> None:
         p = self.config.protocols
         try:

@@ -106,6 +106,11 @@ class ShmReceiver:
         self._lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------
+    def claims(self) -> list[str]:
+        """What it holds exclusively while running (see Service.claims)."""
+        from otelplug.ring.segment import resolve_channel
+        return [f"shm channel {resolve_channel(ch or None)}" for ch in self.config.channels]
+
     def start(self, host) -> None:
         for ch in self.config.channels:
             c = ChannelConsumer(ch or None, discover_interval=float(self.config.discover_interval),

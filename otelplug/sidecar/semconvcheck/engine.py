@@ -278,9 +278,10 @@ class Engine:
                 return v, False
         return v, True
 
-    @staticmethod
-    def _variant_key(e: _Shape, attrs) -> tuple:
+    def _variant_key(self, e: _Shape, attrs) -> tuple:
         vk = tuple(map(attrs.__getitem__, e.enum_keys))
+        if self.checker.constraints:  # a valid constrained value stands for all valid ones
+            vk = tuple(map(self.checker.value_class, e.enum_keys, vk))
         if e.array_keys:
             vk += tuple(infer_type(attrs[k]) for k in e.array_keys)
         return vk

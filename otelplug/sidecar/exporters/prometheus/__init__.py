@@ -209,6 +209,10 @@ class PrometheusExporter(Exporter):
         body = exposition.render(self.store.snapshot(), om).encode()
         return body, exposition.OPENMETRICS_TYPE if om else exposition.TEXT_TYPE
 
+    def claims(self) -> list[str]:
+        """What it holds exclusively while running (see Service.claims)."""
+        return [f"tcp {self.config.endpoint}"]
+
     def start(self, host) -> None:
 
         from ...helpers.http_server import NOT_FOUND, GetServer, Response
