@@ -256,6 +256,21 @@ class Engine:
     def _lookup(self, e: _Shape, attrs, compute):
         return self._lookup_cached(e, attrs, compute)[0]
 
+    def _attrs_verdict(self, head: tuple, attrs, check, signal: str) -> Verdict:
+        """The verdict of a log record or data point: level 1 keyed by
+        ``head`` plus its attribute keys and value types, ``check()`` run
+        only when no cached verdict fits."""
+        keys = tuple(attrs)
+        types = tuple(map(type, attrs.values()))
+        k1 = (*head, keys, types)
+        e = self._l1.get(k1)
+        if e is None:
+            e = self._shape(k1, keys, types)
+        v = e.plain
+        if v is None:
+            v = self._lookup(e, attrs, lambda: self._verdict(check, signal))
+        return v
+
     def _lookup_cached(self, e: _Shape, attrs, compute) -> tuple[Verdict, bool]:
         """(verdict, whether the cache holds it)."""
         if e.variants is None:
@@ -345,17 +360,18 @@ class Engine:
         """Decoding every span (no native shapes): (actions, (verdict, n)
         pairs, {index: (decoded item, verdict)} where ``keep(verdict)``,
         resource keys)."""
-        decode = codec.decode_span
-        verdicts = []
-        kept = {}
-        rkeys = set()
+        return self._item_verdicts(records, codec.decode_span, lambda s: self.span_verdict(s)[0],
+                                   keep)
+
+    def _item_verdicts(self, records: RecordSet, decode, verdict_of, keep):
+        verdicts, kept, rkeys = [], {}, set()
         for i, p in enumerate(records.payloads()):
-            s = decode(p)
-            v = self.span_verdict(s)[0]
+            item = decode(p)
+            v = verdict_of(item)
             verdicts.append(v)
             if keep(v):
-                kept[i] = (s, v)
-            rkeys.add(s.resource_key)
+                kept[i] = (item, v)
+            rkeys.add(item.resource_key)
         actions = np.fromiter((v.action for v in verdicts), np.int8, len(verdicts))
         return actions, Counter(verdicts).items(), kept, rkeys
 
@@ -441,34 +457,18 @@ class Engine:
                              "span")
 
     def log_verdicts(self, records: RecordSet, keep):
-        decode = codec.decode_log
-        l1 = self._l1
-        verdicts, kept, rkeys = [], {}, set()
-        for i, p in enumerate(records.payloads()):
-            r = decode(p)
-            a = r.attributes
-            keys = tuple(a)
-            types = tuple(map(type, a.values()))
-            k1 = ("log", r.event_name, keys, types)
-            e = l1.get(k1)
-            if e is None:
-                e = self._shape(k1, keys, types)
-            v = e.plain
-            if v is None:
-                v = self._lookup(e, a, lambda r=r: self._verdict(
-                    lambda: self.checker.check_log(r.event_name, r.attributes, r.body), "log"))
-            verdicts.append(v)
-            if keep(v):
-                kept[i] = (r, v)
-            rkeys.add(r.resource_key)
-        actions = np.fromiter((v.action for v in verdicts), np.int8, len(verdicts))
-        return actions, Counter(verdicts).items(), kept, rkeys
+        """As ``span_verdicts``, for log records."""
+        return self._item_verdicts(records, codec.decode_log, self._log_verdict, keep)
+
+    def _log_verdict(self, r) -> Verdict:
+        return self._attrs_verdict(
+            ("log", r.event_name), r.attributes,
+            lambda: self.checker.check_log(r.event_name, r.attributes, r.body), "log")
 
     def metric_verdicts(self, records: RecordSet):
         """(verdicts per record - each a list: metric then points -, point
         counts, resource keys, decoded metrics)."""
         decode = codec.decode_metric
-        l1 = self._l1
         heads = self._metric_heads
         per_record, points, rkeys, decoded = [], [], set(), []
         for p in records.payloads():
@@ -483,18 +483,10 @@ class Engine:
                     lambda: self.checker.check_metric(m.name, instrument, m.unit), "metric")
             vs = [hv]
             for pt in m.points:
-                a = pt.attributes
-                keys = tuple(a)
-                types = tuple(map(type, a.values()))
-                k1 = ("point", m.name, keys, types)
-                e = l1.get(k1)
-                if e is None:
-                    e = self._shape(k1, keys, types)
-                v = e.plain
-                if v is None:
-                    v = self._lookup(e, a, lambda a=a, name=m.name: self._verdict(
-                        lambda: self.checker.check_data_point(name, a), "metric"))
-                vs.append(v)
+                vs.append(self._attrs_verdict(
+                    ("point", m.name), pt.attributes,
+                    lambda a=pt.attributes, name=m.name: self.checker.check_data_point(name, a),
+                    "metric"))
             per_record.append(vs)
             points.append(len(m.points))
             rkeys.add(m.resource_key)
