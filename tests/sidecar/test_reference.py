@@ -64,8 +64,6 @@ UNDESCRIBED = {
     ("otlp", "protocols.http"), ("otlp", "protocols.http.endpoint"),
     ("otlp", "protocols.http.traces_url_path"), ("otlp", "protocols.http.metrics_url_path"),
     ("otlp", "protocols.http.logs_url_path"), ("otlp", "protocols.http.tls"),
-    ("shm", "max_batch_records"), ("shm", "discover_interval"), ("shm", "max_idle_sleep"),
-    ("shm", "min_poll_interval"), ("shm", "refused_backoff"),
     ("batch", "send_batch_size"), ("batch", "timeout"),
     ("memory_limiter", "check_interval"), ("memory_limiter", "limit_mib"),
     ("memory_limiter", "limit_percentage"), ("memory_limiter", "spike_limit_percentage"),
