@@ -24,6 +24,7 @@ import psutil
 from .component import CreateSettings, Kind
 from .config import ConfigErrors
 from .consumer import FanOut, PipelineRouter
+from .memory import HELD
 from .shared import SharedInstances
 from .telemetry import MetricsServer, Telemetry
 from . import watchdog
@@ -307,6 +308,7 @@ class Service:
             up.set(time.monotonic() - t0)
 
         self.telemetry.on_collect(refresh)
+        HELD.install_metrics(self.telemetry)
 
 
 class _ScopedTelemetry:
