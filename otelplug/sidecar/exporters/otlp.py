@@ -8,11 +8,11 @@ from the records (``payload_for``) and handed to the transport as is.
 from __future__ import annotations
 
 import gzip
-import os
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Literal
 
+from otelplug import implementation
 from otelplug.otlp.protocol import GRPC_METHODS, HTTP_PATHS
 
 from ..component import Factory, Kind
@@ -21,11 +21,9 @@ from ..helpers.exporter import ExporterSettingsMixin, Exporter, Permanent, Retry
 from ..helpers.http_client import KeepAliveClient
 
 
-try:
-    if os.environ.get("OTELPLUG_PURE_PYTHON", "") not in ("", "0"):
-        raise ImportError("pure Python requested")
+if implementation.use_compiled():
     from otelplug._ext import otlp_encoder as _fast
-except ImportError:  # extension not built: the reference encoder
+else:  # the reference encoder (otelplug.implementation says why)
     _fast = None
 
 

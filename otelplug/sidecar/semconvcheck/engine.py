@@ -66,6 +66,7 @@ import numpy as np
 from otelplug import codec
 from otelplug.codec import model, views
 from otelplug.codec import types as wire
+from otelplug import implementation
 from otelplug.semconv.livecheck import LEVEL_RANK, LiveChecker, infer_type
 from otelplug.semconv.stats import LiveCheckStats, StatsRecorder
 
@@ -74,9 +75,9 @@ from .config import ACTIONS, ANNOTATE, PASS, ROUTE, SemconvConfig, registry_for
 from .findings import (_SEVERITY, FINDING_EVENT, FINDINGS_ATTRIBUTE, LEVEL_ATTRIBUTE, Verdict,
                        _attr_value, _subject)
 
-try:
+if implementation.use_compiled():
     from otelplug._ext import span_shape as _span_shape
-except ImportError:  # extension not built: spans are keyed after decoding, slowly
+else:  # the reference: spans are keyed after decoding, slowly
     _span_shape = None
 
 SPAN_KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
