@@ -65,7 +65,7 @@ def run(args) -> int:
 
     from otelplug.sidecar.config.model import load
     from otelplug.sidecar.default_config import DEFAULT_CONFIG
-    from otelplug.sidecar.registry import Registry
+    from otelplug.sidecar.factories import Registry
     from otelplug.sidecar.service import Service
     from . import alerts as demo_alerts
     cfg = load("<embedded default config + demo alerts>", Registry.default(),
