@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from otelplug import codec  # noqa: E402
 from otelplug.analytics.windows import StreamAggregator, StreamConfig, WindowSpec  # noqa: E402
 from otelplug.sidecar.connectors import analytics, spanmetrics  # noqa: E402
-from otelplug.sidecar.connectors.analytics.core import RecordSet  # noqa: E402
+from otelplug.codec.recordset import RecordSet  # noqa: E402
 from otelplug.sidecar.exporters.otlp import payload_for  # noqa: E402
 from tests.sidecar.helpers import records_from_spans  # noqa: E402
 

@@ -100,7 +100,7 @@ def test_overflow_and_late_items_are_counted_in_self_metrics():
 def test_log_records_to_metrics():
     from opentelemetry._logs import SeverityNumber
     from opentelemetry._logs import LogRecord
-    from otelplug.sidecar.connectors.analytics.core import RecordSet
+    from otelplug.codec.recordset import RecordSet
     res = codec.encode_resource(Resource.create({"service.name": "gen"}))
     rk = codec.definition_key(res)
     parts = [codec.encode_log(LogRecord(timestamp=T0 + S, severity_number=sev, body="x",
@@ -153,10 +153,7 @@ def test_invalid_rules_are_config_errors_with_their_path():
 
 def test_rules_without_their_alerts_extension_are_a_config_error_with_the_path():
     from otelplug.sidecar.config.model import load
-    try:
-        from otelplug.sidecar.factories import Registry
-    except ImportError:
-        from otelplug.sidecar.registry import Registry
+    from otelplug.sidecar.factories import Registry
     from otelplug.sidecar.service import Service
     text = """
 receivers: {otlp: {protocols: {http: {endpoint: 127.0.0.1:0}}}}

@@ -131,7 +131,8 @@ def _decode_value(tp, value, path, errs: ErrorList):
     return value
 
 
-def _config_key(name: str) -> str:
+def config_key(name: str) -> str:
+    """The config key of a dataclass field: ``for_`` is written ``for``."""
     return name[:-1] if name.endswith("_") and keyword.iskeyword(name[:-1]) else name
 
 
@@ -149,7 +150,7 @@ def decode(cls, data, path=(), errs: ErrorList | None = None):
     hints = typing.get_type_hints(cls)
     # a field named after a Python keyword plus "_" (``for_``) is written
     # without the "_" in config (``for:``, as in Prometheus rules)
-    fields = {_config_key(f.name): f for f in dataclasses.fields(cls) if f.init}
+    fields = {config_key(f.name): f for f in dataclasses.fields(cls) if f.init}
     for key in sorted(str(k) for k in data if k not in fields):
         errs.add(path, unknown_key(key, fields), at=path + (key,))
     kwargs = {}

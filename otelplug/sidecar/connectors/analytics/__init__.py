@@ -43,5 +43,7 @@ class Analytics(Consumer):
         self.core.detach()
 
 
+# window metrics go to the metrics pipelines it feeds, alert events (state
+# changes, anomaly findings) to the logs pipelines it feeds
 factory = Factory("analytics", Kind.CONNECTOR, AnalyticsConfig, Analytics,
-                  connects=(("traces", "metrics"), ("logs", "metrics")))
+                  connects=(("traces", "metrics"), ("logs", "metrics"), ("traces", "logs"), ("logs", "logs")))

@@ -197,6 +197,7 @@ class BurnRateRule:
     windows: list[BurnWindow] = field(default_factory=lambda: [
         BurnWindow(Duration(3600.0), Duration(300.0), 14.4),
         BurnWindow(Duration(21600.0), Duration(1800.0), 6.0)])
+    """Pairs of (long, short) windows and the burn rate both must exceed."""
 
     def validate(self):
         errs = [] if 0 < self.objective < 1 else [(("objective",), "must be between 0 and 1")]
@@ -217,15 +218,21 @@ class RuleConfig:
     annotations: dict[str, str] = field(default_factory=dict)
     """Annotations of its alerts (summary, description, runbook_url ...)."""
     for_: Duration = Duration(0.0)
-    """(``for`` in config) how long the condition must hold before the alert fires."""
+    """How long the condition must hold before the alert fires."""
     keep_firing_for: Duration = Duration(0.0)
     """How long a firing alert keeps firing after its condition clears."""
     threshold: ThresholdRule | None = None
+    """Condition: a window metric of a group against a value."""
     anomaly: AnomalyRule | None = None
+    """Condition: a window metric's anomaly score at or above a level."""
     count: CountRule | None = None
+    """Condition: matching items within a sliding window against a value."""
     sequence: SequenceRule | None = None
+    """Condition: A followed (or not followed) by B within a time, per key."""
     absence: AbsenceRule | None = None
+    """Condition: no matching item for a time."""
     burn_rate: BurnRateRule | None = None
+    """Condition: SLO error budget burning too fast over pairs of windows."""
 
     @property
     def kind(self) -> str:

@@ -19,10 +19,7 @@ from otelplug.analytics.anomaly import Detector
 from otelplug.analytics.rules import evaluator, labels_key, window_metric
 from otelplug.analytics.windows import StreamAggregator, StreamConfig, WindowSpec
 
-try:        # where RecordSet lives from the codec reshape on
-    from otelplug.codec.recordset import RecordSet
-except ImportError:
-    from ...data import RecordSet
+from otelplug.codec.recordset import RecordSet
 from ...telemetry import Telemetry
 from . import output
 from .columns import Interner, Resources, log_items, span_items
@@ -158,9 +155,8 @@ class Core:
                 self._on_event(ev)
         for signal, (parts, items) in out:
             if parts:
-                self.outputs[signal].consume(RecordSet.from_parts("metrics", parts, output.definitions(), items=items)
-                                             if hasattr(RecordSet, "from_parts")
-                                             else _record_set(parts, items))
+                self.outputs[signal].consume(
+                    RecordSet.from_parts("metrics", parts, output.definitions(), items=items))
 
     def _labels(self, signal, agg, gid: int) -> tuple:
         """A group's sorted label tuple, cached until groups expire (ids
@@ -243,8 +239,7 @@ class Core:
         if name.startswith("analytics.") and ev.get("connector") != self.id:
             return
         rec = output.event_record(ev)
-        out.consume(RecordSet.from_parts("logs", [rec], output.definitions(), items=1)
-                    if hasattr(RecordSet, "from_parts") else _record_set([rec], 1, "logs"))
+        out.consume(RecordSet.from_parts("logs", [rec], output.definitions(), items=1))
 
     def _run(self) -> None:
         while not self._stop.wait(float(self.config.flush_interval)):
@@ -273,12 +268,3 @@ class Core:
         with _cores_lock:
             if _cores.get(id(self.config)) is self:
                 del _cores[id(self.config)]
-
-
-def _record_set(parts, items, signal="metrics") -> RecordSet:
-    lengths = np.array([len(p) for p in parts], dtype=np.uint32)
-    offsets = np.zeros(len(parts), dtype=np.uint64)
-    if len(parts) > 1:
-        offsets[1:] = np.cumsum(lengths[:-1], dtype=np.uint64)
-    # generated data carries no acks: the items' acks settled on consume
-    return RecordSet(signal, b"".join(parts), offsets, lengths, output.definitions(), (), items)

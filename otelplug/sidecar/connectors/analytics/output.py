@@ -16,18 +16,7 @@ import numpy as np
 from otelplug import codec
 from otelplug.analytics.rules import window_metric
 
-try:        # the codec's shared SDK-shaped views (otelplug/codec/views.py, from the reshape on)
-    from otelplug.codec.views import Gauge, Metric, NumberPoint, Scope
-except ImportError:      # before it: the same shapes from spanmetrics
-    from ..spanmetrics import _Metric as Metric, _NumberPoint as NumberPoint
-
-    class Gauge:
-        def __init__(self, points):
-            self.data_points = points
-
-    class Scope:
-        def __init__(self, name):
-            self.name, self.version, self.schema_url, self.attributes = name, None, None, {}
+from otelplug.codec.views import Gauge, Metric, NumberPoint, Scope
 
 _SCOPE = codec.encode_scope(Scope("otelplug.analytics"))
 
