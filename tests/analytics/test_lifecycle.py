@@ -77,3 +77,41 @@ def test_alert_state_changes_become_log_records_in_the_logs_pipelines(tmp_path):
     conn.shutdown()
     ext.shutdown()
     assert all(rs.signal == "metrics" for rs in metrics.got) and metrics.got
+
+
+def test_in_a_service_metrics_go_to_metrics_pipelines_and_alert_events_to_logs(tmp_path):
+    from otelplug.sidecar.config.model import load
+    from otelplug.sidecar.factories import Registry
+    from otelplug.sidecar.service import Service
+    from tests.analytics.conftest import wait_for
+    m, lg = tmp_path / "m.jsonl", tmp_path / "l.jsonl"
+    text = f"""
+receivers: {{otlp: {{protocols: {{http: {{endpoint: 127.0.0.1:0}}}}}}}}
+exporters:
+  file/m: {{path: {m}}}
+  file/l: {{path: {lg}}}
+connectors:
+  analytics:
+    windows: [{{name: w, size: 1s}}]
+    flush_interval: 200ms
+    alerts: alerts
+    rules: [{{name: AnySpan, count: {{match: {{signal: traces}}, within: 1h, op: ">", value: 0}}}}]
+extensions:
+  alerts: {{endpoint: "", evaluation_interval: 100ms, state_file: {tmp_path / 'state.json'}}}
+service:
+  extensions: [alerts]
+  telemetry: {{metrics: {{level: none}}}}
+  pipelines:
+    traces: {{receivers: [otlp], exporters: [analytics]}}
+    metrics: {{receivers: [analytics], exporters: [file/m]}}
+    logs: {{receivers: [analytics], exporters: [file/l]}}
+"""
+    svc = Service(load("cfg.yaml", Registry.default(), text=text))
+    svc.start()
+    try:
+        next(iter(svc.connectors.values())).consume(records_from_spans(sdk_spans(5)))
+        wait_for(lambda: lg.exists() and '"stringValue":"firing"' in lg.read_text(), 20, "the firing event")
+    finally:
+        svc.shutdown()
+    assert "analytics.span.count" in m.read_text() and "logRecords" not in m.read_text()
+    assert "analytics.span" not in lg.read_text()
