@@ -1,8 +1,11 @@
-"""One trace's analysis: tree, critical path, self/child time, latency
-breakdown per operation and per service, counts, and the bad input found.
+"""Trace analysis: tree, critical path, self/child time, latency breakdown
+per operation and per service, counts, and the bad input met.
 
-Input is columns (``TraceSpans``), never one object per span; every step is
-numpy except the critical-path walk over the spans on the path.
+``analyse_many`` takes the spans of many traces at once (a ``group``
+column says which trace each span is in) and does everything in one numpy
+pass over all of them: per-call overhead, not per-span work, is what small
+traces cost.  Only the critical-path walk is a Python loop, over the spans
+on the paths.  ``analyse`` is the one-trace case.
 """
 from __future__ import annotations
 
@@ -10,17 +13,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .critical_path import critical_path
+from .critical_path import PathWalker
 from .self_time import child_time
-from .tree import Anomalies, build_tree, keep_first, parent_index
+from .tree import ANOMALY_FIELDS, Anomalies, build_tree, keep_first, parent_index
 
 STATUS_ERROR = 2   # OTLP Status.code ERROR
 
 
 @dataclass
 class TraceSpans:
-    """The spans of one trace as columns.  ``name_id``/``service_id`` index
-    ``names``/``services``."""
+    """Spans as columns.  ``name_id``/``service_id`` index ``names``/``services``."""
     span_id: np.ndarray
     parent_span_id: np.ndarray
     start: np.ndarray
@@ -35,20 +37,26 @@ class TraceSpans:
     def __len__(self) -> int:
         return len(self.span_id)
 
+    def take(self, idx) -> "TraceSpans":
+        return TraceSpans(self.span_id[idx], self.parent_span_id[idx], self.start[idx],
+                          self.end[idx], self.name_id[idx], self.names, self.service_id[idx],
+                          self.services, self.status_code[idx],
+                          None if self.kind is None else self.kind[idx])
+
     @classmethod
     def build(cls, span_id, parent_span_id, start, end, names, services,
               status_code=None, kind=None) -> "TraceSpans":
         """From per-span values (names/services as strings): for tests and
         small callers."""
         n = len(span_id)
-        name_tab, name_id = np.unique(np.asarray(names, dtype=object).astype(str),
-                                      return_inverse=True) if n else ([], np.zeros(0))
-        svc_tab, svc_id = np.unique(np.asarray(services, dtype=object).astype(str),
-                                    return_inverse=True) if n else ([], np.zeros(0))
+        name_tab, name_id = np.unique(np.asarray(names, dtype=str), return_inverse=True) \
+            if n else (np.zeros(0, str), np.zeros(0, np.int64))
+        svc_tab, svc_id = np.unique(np.asarray(services, dtype=str), return_inverse=True) \
+            if n else (np.zeros(0, str), np.zeros(0, np.int64))
         return cls(np.asarray(span_id, np.uint64), np.asarray(parent_span_id, np.uint64),
                    np.asarray(start, np.int64), np.asarray(end, np.int64),
-                   np.asarray(name_id, np.int64), [str(x) for x in name_tab],
-                   np.asarray(svc_id, np.int64), [str(x) for x in svc_tab],
+                   name_id.ravel().astype(np.int64), [str(x) for x in name_tab],
+                   svc_id.ravel().astype(np.int64), [str(x) for x in svc_tab],
                    np.zeros(n, np.uint8) if status_code is None
                    else np.asarray(status_code, np.uint8),
                    None if kind is None else np.asarray(kind, np.uint8))
@@ -108,12 +116,13 @@ class TraceAnalysis:
         return int(self.spans.end[self.root] - self.spans.start[self.root])
 
     def summary(self) -> dict:
+        sp = self.spans
         return {"span_count": self.span_count, "depth": self.max_depth,
                 "error_count": self.error_count, "duration_ns": self.duration,
                 "critical_path": [
-                    {"span_id": format(int(self.spans.span_id[s]), "016x"),
-                     "name": self.spans.names[int(self.spans.name_id[s])],
-                     "service": self.spans.services[int(self.spans.service_id[s])],
+                    {"span_id": format(int(sp.span_id[s]), "016x"),
+                     "name": sp.names[int(sp.name_id[s])],
+                     "service": sp.services[int(sp.service_id[s])],
                      "start_ns": int(a), "end_ns": int(b)}
                     for s, a, b in zip(self.path_span.tolist(), self.path_start.tolist(),
                                        self.path_end.tolist())],
@@ -122,69 +131,135 @@ class TraceAnalysis:
                 "anomalies": self.anomalies.as_dict()}
 
 
-def _breakdown(key: np.ndarray, labels: list, dur, self_t, crit, err) -> Breakdown:
-    k = len(labels)
+class _Table:
+    """Sums per (trace, label), sorted by trace then label."""
 
-    def total(w):
-        out = np.zeros(k, np.int64)
-        np.add.at(out, key, w)
-        return out
+    def __init__(self, group, label, nlabels, dur, own, crit, err):
+        key = group.astype(np.int64) * max(nlabels, 1) + label
+        uniq, inv = np.unique(key, return_inverse=True)
+        inv = inv.ravel()
+        self.group = uniq // max(nlabels, 1)
+        self.label = uniq % max(nlabels, 1)
+        k = len(uniq)
 
-    return Breakdown(list(labels), np.bincount(key, minlength=k).astype(np.int64),
-                     total(dur), total(self_t), total(crit), total(err.astype(np.int64)))
+        def total(w):
+            out = np.zeros(k, np.int64)
+            np.add.at(out, inv, w)
+            return out
+
+        self.count = np.bincount(inv, minlength=k).astype(np.int64)
+        self.total, self.own, self.crit = total(dur), total(own), total(crit)
+        self.err = total(err.astype(np.int64))
+
+    def breakdown(self, g: int, labels: list) -> Breakdown:
+        a, b = np.searchsorted(self.group, [g, g + 1])
+        return Breakdown([labels[i] for i in self.label[a:b].tolist()], self.count[a:b],
+                         self.total[a:b], self.own[a:b], self.crit[a:b], self.err[a:b])
 
 
-def _pick_root(parent: np.ndarray, parent_span_id: np.ndarray, end: np.ndarray,
-               start: np.ndarray, anomalies: Anomalies) -> int:
-    """The real root (no parent id) ending last; without one (missing root)
-    the top-level span (an orphan) that ends last, earliest start on ties."""
-    real = np.flatnonzero(parent_span_id == 0)
-    if not len(real):
-        anomalies.missing_root = True
-        real = np.flatnonzero(parent < 0)
-        if not len(real):
-            return -1
-    best = real[np.lexsort((start[real], -end[real]))]
-    return int(best[0])
+class ForestAnalysis:
+    """The analysis of many traces; ``trace(g)`` gives trace ``g``'s."""
+
+    def __init__(self, spans: TraceSpans, group: np.ndarray, ngroups: int):
+        self.ngroups = ngroups
+        anomalies = {f: np.zeros(ngroups, np.int64) for f in ANOMALY_FIELDS}
+
+        def count(name, groups_hit):
+            anomalies[name] += np.bincount(groups_hit, minlength=ngroups)
+
+        span_id = np.asarray(spans.span_id, np.uint64)
+        keep, invalid, dups = keep_first(span_id, group)
+        count("invalid_span_ids", group[invalid])
+        count("duplicate_span_ids", group[dups])
+        # one contiguous range of spans per trace
+        keep = keep[np.argsort(group[keep], kind="stable")]
+        s = spans.take(keep)
+        g = group[keep]
+        self.spans, self.group = s, g
+        self.bounds = np.searchsorted(g, np.arange(ngroups + 1))
+        start = np.asarray(s.start, np.int64)
+        end = np.asarray(s.end, np.int64)
+        bad = end < start
+        count("end_before_start", g[bad])
+        end = np.where(bad, start, end)
+        s.start, s.end = start, end
+        pid = np.asarray(s.parent_span_id, np.uint64)
+        parent, orphan = parent_index(s.span_id, pid, g)
+        count("orphans", g[orphan])
+        tree = build_tree(parent, start, end)
+        count("cycle_spans", g[tree.cyclic])
+        count("cycle_links_cut", g[tree.cut])
+        count("outside_parent", g[tree.outside])
+        self.tree = tree
+        dur = end - start
+        self.child_time = child_time(tree.parent, start, end)
+        self.self_time = dur - self.child_time
+        self.root, missing = self._roots(tree.parent, pid, g, start, end, ngroups)
+        anomalies["missing_root"] = missing.astype(np.int64)
+        self.anomalies = anomalies
+        # the path of each trace covers only its chosen root's tree: other
+        # top-level spans (orphans) get empty windows
+        root_of_span = self.root[g]
+        in_root = tree.top == root_of_span
+        ws = np.where(in_root, tree.win_start, 0)
+        we = np.where(in_root, tree.win_end, 0)
+        walker = PathWalker(tree.parent, ws, we, s.span_id)
+        ps, pa, pb = [], [], []
+        self.path_bounds = np.zeros(ngroups + 1, np.int64)
+        for k, r in enumerate(self.root.tolist()):
+            if r >= 0:
+                walker.walk(r, ps, pa, pb)
+            self.path_bounds[k + 1] = len(ps)
+        self.path_span = np.array(ps, np.int64)
+        self.path_start = np.array(pa, np.int64)
+        self.path_end = np.array(pb, np.int64)
+        self.critical_time = np.zeros(len(g), np.int64)
+        np.add.at(self.critical_time, self.path_span, self.path_end - self.path_start)
+        err = s.status_code == STATUS_ERROR
+        self.by_operation = _Table(g, np.asarray(s.name_id, np.int64), len(s.names), dur,
+                                   self.self_time, self.critical_time, err)
+        self.by_service = _Table(g, np.asarray(s.service_id, np.int64), len(s.services), dur,
+                                 self.self_time, self.critical_time, err)
+
+    @staticmethod
+    def _roots(parent, pid, g, start, end, ngroups):
+        """Per trace: the real root (no parent id) ending last, earliest start
+        on ties; without one (missing root) the top-level span that ends last."""
+        root = np.full(ngroups, -1, np.int64)
+        real = pid == 0
+        for cand in (np.flatnonzero(real), np.flatnonzero(parent < 0)):
+            cand = cand[np.lexsort((start[cand], -end[cand], g[cand]))]
+            gc = g[cand]
+            first = np.ones(len(cand), bool)
+            first[1:] = gc[1:] != gc[:-1]
+            unset = root[gc[first]] < 0
+            root[gc[first][unset]] = cand[first][unset]
+        has_real = np.zeros(ngroups, bool)
+        has_real[g[real]] = True
+        return root, ~has_real
+
+    def trace(self, k: int) -> TraceAnalysis:
+        a, b = int(self.bounds[k]), int(self.bounds[k + 1])
+        pa, pb = int(self.path_bounds[k]), int(self.path_bounds[k + 1])
+        parent = self.tree.parent[a:b]
+        an = Anomalies(**{f: int(v[k]) for f, v in self.anomalies.items()})
+        an.missing_root = bool(an.missing_root)
+        return TraceAnalysis(
+            spans=self.spans.take(slice(a, b)), root=int(self.root[k]) - a if self.root[k] >= 0
+            else -1, parent=np.where(parent >= 0, parent - a, -1), depth=self.tree.depth[a:b],
+            self_time=self.self_time[a:b], child_time=self.child_time[a:b],
+            critical_time=self.critical_time[a:b], path_span=self.path_span[pa:pb] - a,
+            path_start=self.path_start[pa:pb], path_end=self.path_end[pa:pb],
+            by_operation=self.by_operation.breakdown(k, self.spans.names),
+            by_service=self.by_service.breakdown(k, self.spans.services), anomalies=an)
+
+
+def analyse_many(spans: TraceSpans, group: np.ndarray, ngroups: int | None = None) -> ForestAnalysis:
+    group = np.asarray(group, np.int64)
+    if ngroups is None:
+        ngroups = int(group.max()) + 1 if len(group) else 0
+    return ForestAnalysis(spans, group, ngroups)
 
 
 def analyse(spans: TraceSpans) -> TraceAnalysis:
-    anomalies = Anomalies()
-    keep = keep_first(np.asarray(spans.span_id, np.uint64), anomalies)
-    s = TraceSpans(*(None if col is None else (col[keep] if isinstance(col, np.ndarray) else col)
-                     for col in (spans.span_id, spans.parent_span_id, spans.start, spans.end,
-                                 spans.name_id, spans.names, spans.service_id, spans.services,
-                                 spans.status_code, spans.kind)))
-    start = np.asarray(s.start, np.int64)
-    end = np.asarray(s.end, np.int64)
-    bad = end < start
-    anomalies.end_before_start = int(np.count_nonzero(bad))
-    end = np.where(bad, start, end)
-    s.start, s.end = start, end
-    parent = parent_index(s.span_id, np.asarray(s.parent_span_id, np.uint64), anomalies)
-    tree = build_tree(parent, start, end, anomalies)
-    dur = end - start
-    kids = child_time(tree.parent, start, end)
-    own = dur - kids
-    root = _pick_root(tree.parent, s.parent_span_id, end, start, anomalies)
-    crit = np.zeros(len(s), np.int64)
-    if root >= 0:
-        # only the chosen root's tree: other top-level spans (orphans) are
-        # not on its path; their windows are their own
-        in_root = tree.top == root
-        ws = np.where(in_root, tree.win_start, 0)
-        we = np.where(in_root, tree.win_end, 0)
-        path = critical_path(tree.parent, ws, we, root, s.span_id)
-        np.add.at(crit, path[0], path[2] - path[1])
-    else:
-        path = (np.zeros(0, np.int64),) * 3
-    err = s.status_code == STATUS_ERROR
-    name_id = np.asarray(s.name_id, np.int64)
-    svc_id = np.asarray(s.service_id, np.int64)
-    return TraceAnalysis(
-        spans=s, root=root, parent=tree.parent, depth=tree.depth, self_time=own,
-        child_time=kids, critical_time=crit, path_span=path[0], path_start=path[1],
-        path_end=path[2],
-        by_operation=_breakdown(name_id, s.names, dur, own, crit, err),
-        by_service=_breakdown(svc_id, s.services, dur, own, crit, err),
-        anomalies=anomalies)
+    return analyse_many(spans, np.zeros(len(spans), np.int64), 1).trace(0)

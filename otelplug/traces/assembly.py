@@ -14,9 +14,11 @@ for a new quiet gap and is analysed again (``revision`` + 1).  A late span
 whose trace has already been forgotten starts a fragment, flagged by its
 missing root.
 
-Spans are held as numpy columns per batch piece (about 50 bytes a span,
-see ``SPAN_BYTES``), never one Python object per span; the Python work per
-batch is one step per distinct trace.
+Spans are held as rows of one packed numpy record array per batch (42
+bytes a span, ``SPAN_DTYPE``); a trace keeps a view of its rows in each
+batch it came in, never one Python object per span.  The Python work per
+batch is one step per distinct trace, and the traces closed by one ``poll``
+are analysed together in one pass (``analyse_many``).
 """
 from __future__ import annotations
 
@@ -25,14 +27,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .analysis import TraceAnalysis, TraceSpans, analyse
+from .analysis import ForestAnalysis, TraceAnalysis, TraceSpans, analyse_many
 
-# per buffered span: span id, parent id, start, end (8 bytes each), name and
-# service ids (4 each), status and kind (1 each), rounded up for the
-# per-piece array headers (bench/traces.py measures the real figure)
-SPAN_BYTES = 48
-_COLS = ("span_id", "parent_span_id", "start", "end", "name_id", "service_id",
-         "status_code", "kind")
+SPAN_DTYPE = np.dtype([("span_id", "<u8"), ("parent_span_id", "<u8"), ("start", "<i8"),
+                       ("end", "<i8"), ("name_id", "<i4"), ("service_id", "<i4"),
+                       ("status_code", "u1"), ("kind", "u1")])
+_COLS = SPAN_DTYPE.names
 
 
 @dataclass
@@ -78,11 +78,19 @@ class _Open:
 @dataclass
 class Completed:
     trace_id: bytes
-    spans: TraceSpans
-    analysis: TraceAnalysis
+    forest: ForestAnalysis   # the analysis of every trace closed with this one
+    index: int               # this trace's group in ``forest``
     reason: str              # quiet | max_wait | memory | shutdown
     revision: int            # 0 first analysis, +1 per re-attachment of late spans
     late_spans: int
+
+    @property
+    def analysis(self) -> TraceAnalysis:
+        return self.forest.trace(self.index)
+
+    @property
+    def spans(self) -> TraceSpans:
+        return self.analysis.spans
 
 
 class Interner:
@@ -128,10 +136,12 @@ class TraceAssembler:
         sorted_keys = keys[order]
         cuts = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
         bounds = np.concatenate([[0], cuts, [n]]).tolist()
-        cols = {c: np.asarray(getattr(batch, c))[order] for c in _COLS}
-        cols["name_id"] = name_map[cols["name_id"]]
-        cols["service_id"] = svc_map[cols["service_id"]]
-        is_root = cols["parent_span_id"] == 0
+        rows = np.empty(n, SPAN_DTYPE)
+        for c in _COLS:
+            rows[c] = np.asarray(getattr(batch, c))[order]
+        rows["name_id"] = name_map[rows["name_id"]]
+        rows["service_id"] = svc_map[rows["service_id"]]
+        is_root = rows["parent_span_id"] == 0
         for a, b in zip(bounds[:-1], bounds[1:]):
             key = sorted_keys[a].tobytes()
             t = self._open.get(key)
@@ -147,15 +157,18 @@ class TraceAssembler:
                     t = _Open(now)
                     self.counts["traces"] += 1
                 self._open[key] = t
-            t.pieces.append({c: v[a:b] for c, v in cols.items()})
+            t.pieces.append(rows[a:b])
             t.count += b - a
             t.last = now
             t.root_seen = t.root_seen or bool(is_root[a:b].any())
             self.buffered += b - a
-        out = []
-        while self.buffered > self.config.max_spans and self._open:
-            out.append(self._close(next(iter(self._open)), "memory", now))
-        return out
+        over, total = [], self.buffered
+        for key, t in self._open.items():
+            if total <= self.config.max_spans:
+                break
+            over.append((key, "memory"))
+            total -= t.count
+        return self._close(over, now)
 
     # -- completion ---------------------------------------------------------------
     def poll(self, now: float) -> list[Completed]:
@@ -164,24 +177,38 @@ class TraceAssembler:
         due = [(k, "quiet" if t.root_seen and now - t.last >= cfg.quiet_gap else "max_wait")
                for k, t in self._open.items()
                if (t.root_seen and now - t.last >= cfg.quiet_gap) or now - t.first >= cfg.max_wait]
-        out = [self._close(k, reason, now) for k, reason in due]
+        out = self._close(due, now)
         self._forget(now)
         return out
 
     def flush(self, now: float) -> list[Completed]:
         """Close everything (shutdown)."""
-        return [self._close(k, "shutdown", now) for k in list(self._open)]
+        return self._close([(k, "shutdown") for k in self._open], now)
 
-    def _close(self, key: bytes, reason: str, now: float) -> Completed:
-        t = self._open.pop(key)
-        self.buffered -= t.count
-        self.counts["closed_" + reason] += 1
-        spans = self._columns(t)
-        done = Completed(key, spans, analyse(spans), reason, t.revision, t.late)
-        t.closed_at = now
-        self._closed[key] = t
-        self.retained += t.count
-        return done
+    def _close(self, due: list, now: float) -> list[Completed]:
+        if not due:
+            return []
+        closing = []
+        for key, reason in due:
+            t = self._open.pop(key)
+            self.buffered -= t.count
+            self.counts["closed_" + reason] += 1
+            if len(t.pieces) > 1:     # one piece from now on: re-closing is cheap
+                t.pieces = [np.concatenate(t.pieces)]
+            t.closed_at = now
+            self._closed[key] = t
+            self.retained += t.count
+            closing.append(t)
+        rows = np.concatenate([t.pieces[0] for t in closing])
+        group = np.repeat(np.arange(len(closing)), [t.count for t in closing])
+        spans = TraceSpans(*(np.ascontiguousarray(rows[c]) for c in _COLS[:4]),
+                           np.ascontiguousarray(rows["name_id"]), self.names.values,
+                           np.ascontiguousarray(rows["service_id"]), self.services.values,
+                           np.ascontiguousarray(rows["status_code"]),
+                           np.ascontiguousarray(rows["kind"]))
+        forest = analyse_many(spans, group, len(closing))
+        return [Completed(key, forest, k, reason, t.revision, t.late)
+                for k, ((key, reason), t) in enumerate(zip(due, closing))]
 
     def _forget(self, now: float) -> None:
         cfg = self.config
@@ -191,19 +218,6 @@ class TraceAssembler:
                 break
             del self._closed[key]
             self.retained -= t.count
-
-    def _columns(self, t: _Open) -> TraceSpans:
-        if len(t.pieces) > 1:          # merge pieces once, so later closes are cheap
-            t.pieces = [{c: np.concatenate([p[c] for p in t.pieces]) for c in _COLS}]
-        p = t.pieces[0]
-        # label tables local to the trace: the analysis groups by them, and
-        # its cost must not grow with every name the assembler has seen
-        names, name_id = np.unique(p["name_id"], return_inverse=True)
-        svcs, svc_id = np.unique(p["service_id"], return_inverse=True)
-        return TraceSpans(p["span_id"], p["parent_span_id"], p["start"], p["end"],
-                          name_id.ravel(), [self.names.values[i] for i in names.tolist()],
-                          svc_id.ravel(), [self.services.values[i] for i in svcs.tolist()],
-                          p["status_code"], p["kind"])
 
     def open_traces(self) -> int:
         return len(self._open)

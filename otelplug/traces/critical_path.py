@@ -29,44 +29,49 @@ from bisect import bisect_right
 import numpy as np
 
 
-def critical_path(parent: np.ndarray, win_start: np.ndarray, win_end: np.ndarray,
-                  root: int, span_id: np.ndarray):
-    """Segments ``(span_index, start, end)`` as three numpy arrays, ordered
-    from the end of ``root`` backwards."""
-    n = len(parent)
-    cand = np.flatnonzero((parent >= 0) & (win_end > win_start))
-    # children grouped by parent, in each group by window end, then by
-    # latest start first so a bisect to the right picks the earliest start
-    order = cand[np.lexsort((span_id[cand], -win_start[cand], win_end[cand], parent[cand]))]
-    grp = parent[order]
-    lo = np.searchsorted(grp, np.arange(n), side="left").tolist()
-    hi = np.searchsorted(grp, np.arange(n), side="right").tolist()
-    ends = win_end[order].tolist()
-    kids = order.tolist()
-    starts = win_start.tolist()
-    wends = win_end.tolist()
-    par = parent.tolist()
-    seg_span, seg_start, seg_end = [], [], []
-    cursor = {root: wends[root]}
-    s = root
-    while s >= 0:
-        t = cursor[s]
-        # the unvisited children of s are kids[lo[s]:hi[s]]
-        j = bisect_right(ends, t, lo[s], hi[s]) - 1
-        if j >= lo[s]:
-            c = kids[j]
-            hi[s] = j          # c and everything ending later: visited
-            ce = ends[j]
-            if t > ce:
-                seg_span.append(s); seg_start.append(ce); seg_end.append(t)
-            cursor[s] = starts[c]
-            cursor[c] = ce
-            s = c
-        else:
-            if t > starts[s]:
-                seg_span.append(s); seg_start.append(starts[s]); seg_end.append(t)
-            if s == root:
-                break
-            s = par[s]
-    return (np.array(seg_span, np.int64), np.array(seg_start, np.int64),
-            np.array(seg_end, np.int64))
+class PathWalker:
+    """The children lists of a forest, sorted once; ``walk(root)`` then
+    costs one step per span on that root's path."""
+
+    def __init__(self, parent: np.ndarray, win_start: np.ndarray, win_end: np.ndarray,
+                 span_id: np.ndarray):
+        n = len(parent)
+        cand = np.flatnonzero((parent >= 0) & (win_end > win_start))
+        # children grouped by parent, in each group by window end, then
+        # latest start first, then span id: the rightmost entry at or before
+        # the cursor is the one the definition picks
+        order = cand[np.lexsort((span_id[cand], -win_start[cand], win_end[cand], parent[cand]))]
+        grp = parent[order]
+        self.lo = np.searchsorted(grp, np.arange(n), side="left").tolist()
+        self.hi = np.searchsorted(grp, np.arange(n), side="right").tolist()
+        self.ends = win_end[order].tolist()
+        self.kids = order.tolist()
+        self.starts = win_start.tolist()
+        self.wends = win_end.tolist()
+        self.par = parent.tolist()
+
+    def walk(self, root: int, out_span: list, out_start: list, out_end: list) -> None:
+        """Append the path segments of ``root``'s tree, latest first."""
+        lo, hi, ends, kids, starts, par = (self.lo, self.hi, self.ends, self.kids, self.starts,
+                                           self.par)
+        cursor = {root: self.wends[root]}
+        s = root
+        while True:
+            t = cursor[s]
+            # the unvisited children of s are kids[lo[s]:hi[s]]
+            j = bisect_right(ends, t, lo[s], hi[s]) - 1
+            if j >= lo[s]:
+                c = kids[j]
+                hi[s] = j          # c and everything ending later: visited
+                ce = ends[j]
+                if t > ce:
+                    out_span.append(s); out_start.append(ce); out_end.append(t)
+                cursor[s] = starts[c]
+                cursor[c] = ce
+                s = c
+            else:
+                if t > starts[s]:
+                    out_span.append(s); out_start.append(starts[s]); out_end.append(t)
+                if s == root:
+                    return
+                s = par[s]

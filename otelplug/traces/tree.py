@@ -1,21 +1,26 @@
-"""The span tree of one trace as numpy arrays: parent index, depth, root,
-and each span's window (its interval clipped to every ancestor's).
+"""The span trees of one or many traces as numpy arrays: parent index,
+depth, top-level span and each span's window (its interval clipped to
+every ancestor's).
+
+Many traces are handled in one pass (a forest: ``group`` says which trace
+each span belongs to), because per-call numpy overhead, not per-span work,
+dominates small traces.
 
 Everything here is pointer doubling over the parent array: ceil(log2 n)
-vectorised steps give each span its depth, its root and the intersection
-of its ancestors' intervals, so a 100,000-span chain costs 17 numpy passes
-instead of 100,000 Python steps.  The same passes find parent cycles
-(bad input): after enough doublings a span whose ancestor pointer has not
-run off the top of the tree is in, or hangs below, a cycle.
+vectorised steps give each span its depth, its top-level span and the
+intersection of its ancestors' intervals, so a 100,000-span chain costs 17
+numpy passes instead of 100,000 Python steps.  The same passes find parent
+cycles (bad input): after enough doublings a span whose ancestor pointer
+has not run off the top of its tree is in, or hangs below, a cycle.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 # a cycle is cut one link at a time (the smallest change to the input) for
-# this many rounds; a trace with more cycles than that has every span that
+# this many rounds; input with more cycles than that has every span that
 # sits on a cycle cut at once, so the work stays bounded
 _SINGLE_CUT_ROUNDS = 8
 
@@ -35,8 +40,8 @@ class Anomalies:
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
-    def total(self) -> int:
-        return sum(int(v) for v in self.__dict__.values())
+
+ANOMALY_FIELDS = tuple(Anomalies().as_dict())
 
 
 @dataclass
@@ -46,32 +51,39 @@ class Tree:
     top: np.ndarray           # int64 index of the top-level span above each span
     win_start: np.ndarray     # int64 span interval clipped to all ancestors
     win_end: np.ndarray
-    anomalies: Anomalies = field(default_factory=Anomalies)
+    cyclic: np.ndarray        # bool: in or below a parent cycle (before the cuts)
+    cut: np.ndarray           # int64 spans whose parent link was cut
+    outside: np.ndarray       # bool: not inside its parent's interval
 
 
-def keep_first(span_id: np.ndarray, anomalies: Anomalies) -> np.ndarray:
-    """Indices of the spans to analyse: the first copy of each non-zero id."""
+def keep_first(span_id: np.ndarray, group: np.ndarray):
+    """(indices to analyse, indices with span id 0, indices of later copies
+    of an id within their trace); the first copy of each id is kept."""
     valid = np.flatnonzero(span_id != 0)
-    anomalies.invalid_span_ids += len(span_id) - len(valid)
-    _, first = np.unique(span_id[valid], return_index=True)
-    anomalies.duplicate_span_ids += len(valid) - len(first)
-    return np.sort(valid[first])
+    order = valid[np.lexsort((valid, span_id[valid], group[valid]))]
+    g, s = group[order], span_id[order]
+    first = np.ones(len(order), bool)
+    first[1:] = (g[1:] != g[:-1]) | (s[1:] != s[:-1])
+    return np.sort(order[first]), np.flatnonzero(span_id == 0), order[~first]
 
 
-def parent_index(span_id: np.ndarray, parent_span_id: np.ndarray,
-                 anomalies: Anomalies) -> np.ndarray:
-    """Index of each span's parent among ``span_id`` (unique), -1 if none."""
-    order = np.argsort(span_id, kind="stable")
-    ids = span_id[order]
-    pos = np.searchsorted(ids, parent_span_id)
-    pos_c = np.minimum(pos, max(len(ids) - 1, 0))
-    found = (parent_span_id != 0) & (pos < len(ids))
-    if len(ids):
-        found &= ids[pos_c] == parent_span_id
-    anomalies.orphans += int(np.count_nonzero((parent_span_id != 0) & ~found))
-    parent = np.full(len(span_id), -1, np.int64)
-    parent[found] = order[pos_c[found]]
-    return parent
+def parent_index(span_id: np.ndarray, parent_span_id: np.ndarray, group: np.ndarray):
+    """(index of each span's parent within its own trace or -1, orphan mask)."""
+    n = len(span_id)
+    parent = np.full(n, -1, np.int64)
+    if not n:
+        return parent, np.zeros(0, bool)
+    # (trace, id) pairs as one int64: ids replaced by their rank (< n)
+    ids = np.unique(span_id)
+    key = (group.astype(np.int64) << 32) | np.searchsorted(ids, span_id)
+    order = np.argsort(key, kind="stable")
+    skey = key[order]
+    prank = np.minimum(np.searchsorted(ids, parent_span_id), len(ids) - 1)
+    pkey = (group.astype(np.int64) << 32) | prank
+    pos = np.minimum(np.searchsorted(skey, pkey), n - 1)
+    found = (parent_span_id != 0) & (ids[prank] == parent_span_id) & (skey[pos] == pkey)
+    parent[found] = order[pos[found]]
+    return parent, (parent_span_id != 0) & ~found
 
 
 def _double(parent: np.ndarray, start: np.ndarray, end: np.ndarray):
@@ -86,7 +98,7 @@ def _double(parent: np.ndarray, start: np.ndarray, end: np.ndarray):
         if not len(live):
             break
         a = anc[live]
-        # all right-hand sides read the arrays of the previous step
+        # every right-hand side reads the arrays of the previous step
         dist_a, ws_a, we_a, anc_a = dist[a], ws[a], we[a], anc[a]
         dist[live] += dist_a
         np.maximum(ws[live], ws_a, out=ws_a)
@@ -97,26 +109,27 @@ def _double(parent: np.ndarray, start: np.ndarray, end: np.ndarray):
     return anc, dist, top, ws, we
 
 
-def build_tree(parent: np.ndarray, start: np.ndarray, end: np.ndarray,
-               anomalies: Anomalies) -> Tree:
+def build_tree(parent: np.ndarray, start: np.ndarray, end: np.ndarray) -> Tree:
     parent = parent.copy()
+    cyclic = np.zeros(len(parent), bool)
+    cuts = []
     rounds = 0
     while True:
         anc, depth, top, ws, we = _double(parent, start, end)
-        cyclic = np.flatnonzero(anc >= 0)
-        if not len(cyclic):
+        stuck = np.flatnonzero(anc >= 0)
+        if not len(stuck):
             break
-        if rounds == 0:
-            anomalies.cycle_spans = len(cyclic)
+        cyclic[stuck] = True
         # after more than n hops an ancestor pointer stands on the cycle
         # itself: cutting the link above that span breaks this cycle
-        on_cycle = np.unique(anc[cyclic])
+        on_cycle = np.unique(anc[stuck])
         cut = on_cycle[:1] if rounds < _SINGLE_CUT_ROUNDS else on_cycle
         parent[cut] = -1
-        anomalies.cycle_links_cut += len(cut)
+        cuts.append(cut)
         rounds += 1
-    has_parent = parent >= 0
+    has_parent = np.flatnonzero(parent >= 0)
     p = parent[has_parent]
-    outside = (start[has_parent] < start[p]) | (end[has_parent] > end[p])
-    anomalies.outside_parent += int(np.count_nonzero(outside))
-    return Tree(parent, depth, top, ws, we, anomalies)
+    outside = np.zeros(len(parent), bool)
+    outside[has_parent] = (start[has_parent] < start[p]) | (end[has_parent] > end[p])
+    return Tree(parent, depth, top, ws, we, cyclic,
+                np.concatenate(cuts) if cuts else np.zeros(0, np.int64), outside)

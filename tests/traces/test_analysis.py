@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from otelplug.traces import TraceSpans, analyse
+from otelplug.traces import TraceSpans, analyse, analyse_many
 
 from . import reference
 
@@ -150,3 +150,33 @@ def test_matches_brute_force_reference(t):
         depth[i] = depth[parents[i]] + 1 if parents[i] >= 0 else 0
     assert [int(a.depth[back[i]]) for i in range(n)] == depth
     assert a.anomalies.orphans == sum(1 for i in range(1, n) if parents[i] < 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(random_trace(), min_size=1, max_size=6))
+def test_many_traces_in_one_pass_equal_one_at_a_time(traces):
+    # the same span ids in every trace: ids only link within their trace
+    rows, group = [], []
+    for g, (parents, start, end, _) in enumerate(traces):
+        for i, p in enumerate(parents):
+            rows.append((100 + i, 0 if i == 0 else (100 + p if p >= 0 else 7), start[i], end[i],
+                         f"op{i % 4}", f"s{i % 3}"))
+            group.append(g)
+    sid, pid, s, e, names, svcs = zip(*rows)
+    forest = analyse_many(TraceSpans.build(sid, pid, s, e, names, svcs), np.array(group))
+    for g in range(len(traces)):
+        idx = [k for k, x in enumerate(group) if x == g]
+        one = analyse(TraceSpans.build(*(np.array(c)[idx] for c in (sid, pid, s, e, names, svcs))))
+        got = forest.trace(g)
+        assert got.summary() == one.summary()
+        assert got.self_time.tolist() == one.self_time.tolist()
+        assert got.parent.tolist() == one.parent.tolist()
+        assert got.root == one.root
+
+
+def test_empty_and_all_dropped_traces():
+    forest = analyse_many(TraceSpans.build([0, 5, 5], [0, 0, 0], [0, 0, 0], [1, 1, 1],
+                                           ["a"] * 3, ["s"] * 3), np.array([0, 2, 2]), 4)
+    assert forest.trace(0).span_count == 0 and forest.trace(0).anomalies.invalid_span_ids == 1
+    assert forest.trace(2).anomalies.duplicate_span_ids == 1
+    assert forest.trace(3).root == -1 and forest.trace(3).anomalies.missing_root
