@@ -142,6 +142,9 @@ class TraceAssembler:
         rows["name_id"] = name_map[rows["name_id"]]
         rows["service_id"] = svc_map[rows["service_id"]]
         is_root = rows["parent_span_id"] == 0
+        # pieces are kept as opaque 42-byte rows: concatenating those is a
+        # memcpy, concatenating the structured dtype promotes every field
+        raw = rows.view(f"V{SPAN_DTYPE.itemsize}")
         for a, b in zip(bounds[:-1], bounds[1:]):
             key = sorted_keys[a].tobytes()
             t = self._open.get(key)
@@ -157,7 +160,7 @@ class TraceAssembler:
                     t = _Open(now)
                     self.counts["traces"] += 1
                 self._open[key] = t
-            t.pieces.append(rows[a:b])
+            t.pieces.append(raw[a:b])
             t.count += b - a
             t.last = now
             t.root_seen = t.root_seen or bool(is_root[a:b].any())
@@ -199,7 +202,7 @@ class TraceAssembler:
             self._closed[key] = t
             self.retained += t.count
             closing.append(t)
-        rows = np.concatenate([t.pieces[0] for t in closing])
+        rows = np.concatenate([t.pieces[0] for t in closing]).view(SPAN_DTYPE)
         group = np.repeat(np.arange(len(closing)), [t.count for t in closing])
         spans = TraceSpans(*(np.ascontiguousarray(rows[c]) for c in _COLS[:4]),
                            np.ascontiguousarray(rows["name_id"]), self.names.values,

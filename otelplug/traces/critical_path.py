@@ -41,9 +41,10 @@ class PathWalker:
         # latest start first, then span id: the rightmost entry at or before
         # the cursor is the one the definition picks
         order = cand[np.lexsort((span_id[cand], -win_start[cand], win_end[cand], parent[cand]))]
-        grp = parent[order]
-        self.lo = np.searchsorted(grp, np.arange(n), side="left").tolist()
-        self.hi = np.searchsorted(grp, np.arange(n), side="right").tolist()
+        # each span's children are order[lo:hi] (CSR offsets from counts)
+        hi = np.cumsum(np.bincount(parent[order], minlength=n))
+        self.hi = hi.tolist()
+        self.lo = (hi - np.bincount(parent[order], minlength=n)).tolist()
         self.ends = win_end[order].tolist()
         self.kids = order.tolist()
         self.starts = win_start.tolist()
