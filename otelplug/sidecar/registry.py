@@ -15,7 +15,7 @@ COMPONENT_MODULES = {
     Kind.PROCESSOR: ["batch", "memory_limiter", "attributes", "resource", "semconv",
                       "probabilistic_sampler", "adaptive_sampler", "tail_sampling"],
     Kind.EXPORTER: ["otlp", "file", "debug", "prometheus", "jaeger"],
-    Kind.CONNECTOR: ["forward", "semconv_router", "spanmetrics"],
+    Kind.CONNECTOR: ["forward", "semconv_router", "spanmetrics", "servicegraph"],
     Kind.EXTENSION: ["health_check", "file_storage"],
 }
 

@@ -24,10 +24,11 @@ DROPPED = "traces_service_graph_dropped_spans_total"
 
 
 class _Hist:
-    __slots__ = ("count", "sum", "buckets")
+    __slots__ = ("count", "sum", "buckets", "min", "max")
 
     def __init__(self, n):
         self.count, self.sum, self.buckets = 0, 0.0, np.zeros(n, np.uint64)
+        self.min, self.max = float("inf"), float("-inf")
 
 
 class GraphSeries:
@@ -55,6 +56,7 @@ class GraphSeries:
                     h = table[key] = _Hist(nb)
                 h.count += 1
                 h.sum += v
+                h.min, h.max = min(h.min, v), max(h.max, v)
                 h.buckets[b] += 1
 
     @staticmethod
