@@ -1,6 +1,7 @@
 """The loadbalancing hash ring: deterministic, balanced, minimal remapping."""
 from __future__ import annotations
 
+import struct
 import zlib
 
 import numpy as np
@@ -15,11 +16,18 @@ def trace_ids(n, seed=7):
 
 
 def by_scan(ring_endpoints, key: bytes) -> str:
-    """The rule written out: first owned position at or after crc32 % 36000."""
+    """The rule written out plainly: candidates in (position, hash, name)
+    order take their position or one of the next 9; a key belongs to the
+    first taken position at or after crc32(key) % 131071, wrapping."""
+    cands = sorted((h % MAX_POSITIONS, h, e) for e in ring_endpoints for h in
+                   (zlib.crc32(e.encode() + struct.pack("<I", i)) for i in range(200)))
     owners = {}
-    for e in sorted(ring_endpoints):
-        for i in range(100):
-            owners.setdefault(zlib.crc32(e.encode() + bytes([i])) % MAX_POSITIONS, e)
+    for pos, _, e in cands:
+        for step in range(10):
+            p = (pos + step) % MAX_POSITIONS
+            if p not in owners:
+                owners[p] = e
+                break
     want = zlib.crc32(key) % MAX_POSITIONS
     at = [p for p in sorted(owners) if p >= want]
     return owners[at[0] if at else min(owners)]

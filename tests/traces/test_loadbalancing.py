@@ -4,15 +4,10 @@ move only to a joining backend or away from a leaving one, nothing is
 lost, and each batch's ack settles once."""
 from __future__ import annotations
 
-import os
 import random
 import socket
-import subprocess
-import sys
-import threading
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 from opentelemetry import trace
@@ -29,53 +24,7 @@ from otelplug.sidecar.exporters import loadbalancing as lb
 from otelplug.sidecar.exporters.loadbalancing.ring import HashRing
 from otelplug.sidecar.telemetry import Telemetry
 from tests.sidecar.helpers import counting_ack, records_from_spans
-
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
-
-
-class SinkProcess:
-    """lb_sink.py in its own process; ``got[trace_hex]`` counts spans."""
-
-    def __init__(self, host="127.0.0.1", port=0):
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        self.proc = subprocess.Popen([sys.executable, str(HERE / "lb_sink.py"), host, str(port)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                                     env=env)
-        self.host, self.port = host, None
-        self.got: dict[str, int] = defaultdict(int)
-        self._lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
-        deadline = time.monotonic() + 30
-        while self.port is None:
-            assert time.monotonic() < deadline and self.proc.poll() is None, "sink did not start"
-            time.sleep(0.02)
-
-    def _read(self):
-        for line in self.proc.stdout:
-            a, b = line.split()
-            if a == "port":
-                self.port = int(b)
-            else:
-                with self._lock:
-                    self.got[a] += int(b)
-
-    @property
-    def endpoint(self):
-        return f"{self.host}:{self.port}"
-
-    def snapshot(self):
-        with self._lock:
-            return dict(self.got)
-
-    def close(self):
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
+from tests.traces.lb_backends import SinkProcess
 
 def make_traces(n, seed):
     """n traces of 4 spans over 2 services, returned as per-trace span lists."""

@@ -33,7 +33,7 @@ from ...component import ComponentID, CreateSettings, Factory, Kind
 from ...config.decode import Duration
 from ...consumer import Consumer, Refused
 from ..otlp import OTLPGrpcConfig, factories as otlp_factories
-from .resolver import DEFAULT_PORT, DNSResolver, lookup, with_port
+from .resolver import DNSResolver, lookup, with_port
 from .ring import HashRing
 
 log = logging.getLogger("otelplug.sidecar")
@@ -69,14 +69,15 @@ class StaticResolverConfig:
 class DNSResolverConfig:
     """``hostname``: the name whose addresses are the backends.
 
-    ``port``: the backends' OTLP/gRPC port.
+    ``port``: the backends' OTLP/gRPC port; unset: addresses alone in the
+    ring (as the Collector), connected to on port 4317.
 
     ``interval``: how often the name is resolved again.
 
     ``timeout``: how long one lookup may take.
     """
     hostname: str = ""
-    port: int = DEFAULT_PORT
+    port: int | None = None
     interval: Duration = Duration(5.0)
     timeout: Duration = Duration(1.0)
 
@@ -84,7 +85,7 @@ class DNSResolverConfig:
         errs = []
         if not self.hostname:
             errs.append((("hostname",), "must be set"))
-        if not 0 < self.port < 65536:
+        if self.port is not None and not 0 < self.port < 65536:
             errs.append((("port",), "must be a TCP port (1-65535)"))
         if self.interval <= 0:
             errs.append((("interval",), "must be positive"))
@@ -153,7 +154,9 @@ class LoadBalancingExporter(Consumer):
     def _resolved(self, ok: bool) -> None:
         self.m_resolutions.add(1, exporter=self.id, success=str(ok).lower())
 
-    def _backend(self, endpoint: str):
+    def _backend(self, name: str):
+        # the ring hashes names as resolved; the connection needs a port
+        endpoint = with_port(name)
         cfg = dataclasses.replace(self.config.protocol.otlp, endpoint=endpoint)
         st = CreateSettings(ComponentID(self.settings.id.type,
                                         f"{self.settings.id.name or 'default'}[{endpoint}]"),
@@ -224,7 +227,7 @@ class LoadBalancingExporter(Consumer):
         self._host = host
         static = self.config.resolver.static
         if static is not None:
-            self.set_backends([with_port(h) for h in static.hostnames])
+            self.set_backends(list(static.hostnames))
             self._resolved(True)
         else:
             self._resolver.start()

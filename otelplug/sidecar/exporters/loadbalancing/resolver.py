@@ -32,7 +32,7 @@ def lookup(hostname: str, timeout: float) -> list[str]:
 
 
 class DNSResolver:
-    def __init__(self, hostname: str, port: int, interval: float, timeout: float, on_change,
+    def __init__(self, hostname: str, port: int | None, interval: float, timeout: float, on_change,
                  on_result, resolve=lookup):
         self.hostname, self.port = hostname, port
         self.interval, self.timeout = interval, timeout
@@ -50,7 +50,9 @@ class DNSResolver:
             self._on_result(False)
             return
         self._on_result(True)
-        self._on_change([with_port(a, self.port) for a in addrs])
+        # as the Collector: address:port when a port is configured, else the
+        # bare address (the ring hashes these names)
+        self._on_change([with_port(a, self.port) if self.port else a for a in addrs])
 
     def start(self) -> None:
         self.resolve_once()

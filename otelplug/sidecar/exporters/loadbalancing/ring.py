@@ -1,38 +1,61 @@
-"""The consistent hash ring of the Collector's loadbalancing exporter, so
-that an otelplug sidecar and a Collector given the same backends send each
-trace to the same one.
+"""The consistent hash ring of the Collector's loadbalancing exporter (as
+of contrib v0.161.0, the release tests/peers builds), so that an otelplug
+sidecar and a Collector given the same backends send each trace to the
+same one (tests/traces/test_loadbalancing_vs_collector.py checks it
+against the real Collector).
 
-The ring has 36,000 positions.  Each backend takes 100 of them: position
-``crc32(endpoint + bytes([i])) % 36000`` for i in 0..99 (a position already
-taken by a backend earlier in sorted order stays with that one).  A key (a
-trace id's 16 bytes, or a service name) goes to the backend owning the
-first position at or after ``crc32(key) % 36000``, wrapping around.  A
-backend joining or leaving moves only the keys of the arcs it takes or
-gives back (about 1/n of them).
+The ring has 131,071 positions.  Each backend (its name as resolved, e.g.
+``host:port`` or a bare address) puts 200 candidates on it: candidate i
+hashes ``crc32(name + i as 4 little-endian bytes)`` and wants position
+``hash % 131071``.  Candidates are placed in order of (position, hash,
+name); one whose position is taken moves to the next free one, giving up
+after 9 steps.  A key (a trace id's 16 bytes, or a service name) goes to
+the backend owning the first position at or after ``crc32(key) % 131071``,
+wrapping around.  A backend joining or leaving only takes or gives back
+its own arcs, so about 1/n of the keys move.
 
-CRC-32 is zlib's (the same IEEE polynomial as Go's hash/crc32).
+CRC-32 is zlib's (the IEEE polynomial, as Go's hash/crc32).
 """
 from __future__ import annotations
 
+import struct
 import zlib
 
 import numpy as np
 
-MAX_POSITIONS = 36000
-POINTS_PER_ENDPOINT = 100
+MAX_POSITIONS = 131071
+POINTS_PER_ENDPOINT = 200
+PROBE_LIMIT = 10
+
+
+def _place(endpoints: list[str]) -> dict[int, int]:
+    """position -> index of the endpoint owning it."""
+    candidates = []
+    for e, name in enumerate(endpoints):
+        raw = name.encode()
+        for i in range(POINTS_PER_ENDPOINT):
+            h = zlib.crc32(raw + struct.pack("<I", i))
+            candidates.append((h % MAX_POSITIONS, h, name, e))
+    candidates.sort()
+    owner: dict[int, int] = {}
+    for pos, _h, _name, e in candidates:
+        probed = 0
+        while pos in owner and probed < PROBE_LIMIT:
+            pos = (pos + 1) % MAX_POSITIONS
+            probed += 1
+        if probed >= PROBE_LIMIT:
+            continue          # as the Collector: no free spot near, no candidate
+        owner[pos] = e
+    return owner
 
 
 class HashRing:
     def __init__(self, endpoints):
         self.endpoints = sorted(set(endpoints))
-        taken: dict[int, int] = {}
-        for e, endpoint in enumerate(self.endpoints):
-            raw = endpoint.encode()
-            for i in range(POINTS_PER_ENDPOINT):
-                taken.setdefault(zlib.crc32(raw + bytes([i])) % MAX_POSITIONS, e)
-        pos = sorted(taken)
+        owner = _place(self.endpoints)
+        pos = sorted(owner)
         self._positions = np.array(pos, np.int64)
-        self._owner = np.array([taken[p] for p in pos], np.int64)
+        self._owner = np.array([owner[p] for p in pos], np.int64)
 
     def __eq__(self, other) -> bool:
         return isinstance(other, HashRing) and self.endpoints == other.endpoints
