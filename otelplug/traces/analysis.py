@@ -204,15 +204,15 @@ class ForestAnalysis:
         ws = np.where(in_root, tree.win_start, 0)
         we = np.where(in_root, tree.win_end, 0)
         walker = PathWalker(tree.parent, ws, we, s.span_id)
-        ps, pa, pb = [], [], []
-        self.path_bounds = np.zeros(ngroups + 1, np.int64)
-        for k, r in enumerate(self.root.tolist()):
+        segs: list = []
+        bounds = [0]
+        for r in self.root.tolist():
             if r >= 0:
-                walker.walk(r, ps, pa, pb)
-            self.path_bounds[k + 1] = len(ps)
-        self.path_span = np.array(ps, np.int64)
-        self.path_start = np.array(pa, np.int64)
-        self.path_end = np.array(pb, np.int64)
+                walker.walk(r, segs)
+            bounds.append(len(segs))
+        self.path_bounds = np.array(bounds, np.int64)
+        seg = np.array(segs, np.int64).reshape(-1, 3)
+        self.path_span, self.path_start, self.path_end = seg[:, 0], seg[:, 1], seg[:, 2]
         self.critical_time = np.zeros(len(g), np.int64)
         np.add.at(self.critical_time, self.path_span, self.path_end - self.path_start)
         err = s.status_code == STATUS_ERROR

@@ -131,21 +131,23 @@ class TraceAssembler:
             return []
         self.counts["spans"] += n
         name_map, svc_map = self.names.map(batch.names), self.services.map(batch.services)
-        keys = np.ascontiguousarray(batch.trace_id).view("V16").ravel()
-        order = np.argsort(keys, kind="stable")
-        sorted_keys = keys[order]
+        tid = np.ascontiguousarray(batch.trace_id)
+        halves = tid.view(">u8")            # (n, 2): sorting two integers beats 16-byte voids
+        order = np.lexsort((halves[:, 1], halves[:, 0]))
+        sorted_keys = tid.view("V16").ravel()[order]
         cuts = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
-        bounds = np.concatenate([[0], cuts, [n]]).tolist()
+        starts = np.concatenate([[0], cuts])
+        bounds = np.concatenate([starts, [n]]).tolist()
         rows = np.empty(n, SPAN_DTYPE)
         for c in _COLS:
             rows[c] = np.asarray(getattr(batch, c))[order]
         rows["name_id"] = name_map[rows["name_id"]]
         rows["service_id"] = svc_map[rows["service_id"]]
-        is_root = rows["parent_span_id"] == 0
+        has_root = np.maximum.reduceat(rows["parent_span_id"] == 0, starts).tolist()
         # pieces are kept as opaque 42-byte rows: concatenating those is a
         # memcpy, concatenating the structured dtype promotes every field
         raw = rows.view(f"V{SPAN_DTYPE.itemsize}")
-        for a, b in zip(bounds[:-1], bounds[1:]):
+        for a, b, root_here in zip(bounds[:-1], bounds[1:], has_root):
             key = sorted_keys[a].tobytes()
             t = self._open.get(key)
             if t is None:
@@ -163,7 +165,7 @@ class TraceAssembler:
             t.pieces.append(raw[a:b])
             t.count += b - a
             t.last = now
-            t.root_seen = t.root_seen or bool(is_root[a:b].any())
+            t.root_seen = t.root_seen or root_here
             self.buffered += b - a
         over, total = [], self.buffered
         for key, t in self._open.items():

@@ -51,11 +51,13 @@ class PathWalker:
         self.wends = win_end.tolist()
         self.par = parent.tolist()
 
-    def walk(self, root: int, out_span: list, out_start: list, out_end: list) -> None:
-        """Append the path segments of ``root``'s tree, latest first."""
+    def walk(self, root: int, out: list) -> None:
+        """Append the path segments ``(span, start, end)`` of ``root``'s
+        tree to ``out``, latest first."""
         lo, hi, ends, kids, starts, par = (self.lo, self.hi, self.ends, self.kids, self.starts,
                                            self.par)
         cursor = {root: self.wends[root]}
+        append = out.append
         s = root
         while True:
             t = cursor[s]
@@ -66,13 +68,13 @@ class PathWalker:
                 hi[s] = j          # c and everything ending later: visited
                 ce = ends[j]
                 if t > ce:
-                    out_span.append(s); out_start.append(ce); out_end.append(t)
+                    append((s, ce, t))
                 cursor[s] = starts[c]
                 cursor[c] = ce
                 s = c
             else:
                 if t > starts[s]:
-                    out_span.append(s); out_start.append(starts[s]); out_end.append(t)
+                    append((s, starts[s], t))
                 if s == root:
                     return
                 s = par[s]
