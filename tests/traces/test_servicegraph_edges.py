@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from otelplug.sidecar.connectors.servicegraph.edges import EdgeStore, SideSpans
+from otelplug.traces.edges import EdgeStore, SideSpans
 from otelplug.sidecar.connectors.servicegraph.metrics import GraphSeries
 
 SERVER, CLIENT, PRODUCER, CONSUMER, INTERNAL = 2, 3, 4, 5, 1

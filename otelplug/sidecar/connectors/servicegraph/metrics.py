@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .edges import Completed
+from otelplug.traces.edges import Completed
 
 # the Collector's default bounds in seconds
 DEFAULT_BOUNDS = (0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8, 1, 1.4, 2, 5,
