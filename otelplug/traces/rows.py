@@ -51,3 +51,42 @@ def side_spans(rows: list[dict], database_attributes, peer_attributes) -> SideSp
                      np.array([r["StatusCode"] == "STATUS_CODE_ERROR" for r in rows], bool),
                      np.array([r["Duration"] for r in rows], np.float64) / 1e9,
                      np.array([r["ServiceName"] or None for r in rows], dtype=object), db, peer)
+
+
+_KIND_NAMES = {v: k for k, v in KINDS.items()}
+_STATUS_NAMES = {v: k for k, v in STATUS.items()}
+
+
+def _json_value(v: dict):
+    """An OTLP-JSON AnyValue's scalar (arrays and maps as their JSON)."""
+    for key in ("stringValue", "boolValue", "doubleValue"):
+        if key in v:
+            return v[key]
+    if "intValue" in v:
+        return int(v["intValue"])
+    return v
+
+
+def rows_from_otlp_json(requests) -> list[dict]:
+    """Spans of OTLP-JSON ExportTraceServiceRequest objects (the file
+    exporter's lines) as store-shaped rows."""
+    rows = []
+    for req in requests:
+        for rs in req.get("resourceSpans", []):
+            res = {a["key"]: _json_value(a["value"])
+                   for a in rs.get("resource", {}).get("attributes", [])}
+            for ss in rs.get("scopeSpans", []):
+                for s in ss.get("spans", []):
+                    start, end = int(s["startTimeUnixNano"]), int(s["endTimeUnixNano"])
+                    rows.append({
+                        "Timestamp": start, "TraceId": s["traceId"], "SpanId": s["spanId"],
+                        "ParentSpanId": s.get("parentSpanId", ""), "SpanName": s["name"],
+                        "SpanKind": _KIND_NAMES.get(int(s.get("kind", 0)), "SPAN_KIND_UNSPECIFIED"),
+                        "ServiceName": str(res.get("service.name", "")),
+                        "Duration": max(end - start, 0),
+                        "StatusCode": _STATUS_NAMES.get(int(s.get("status", {}).get("code", 0)),
+                                                        "STATUS_CODE_UNSET"),
+                        "SpanAttributes": {a["key"]: _json_value(a["value"])
+                                           for a in s.get("attributes", [])},
+                        "ResourceAttributes": res})
+    return rows
