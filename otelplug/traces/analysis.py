@@ -204,14 +204,7 @@ class ForestAnalysis:
         ws = np.where(in_root, tree.win_start, 0)
         we = np.where(in_root, tree.win_end, 0)
         walker = PathWalker(tree.parent, ws, we, s.span_id)
-        segs: list = []
-        bounds = [0]
-        for r in self.root.tolist():
-            if r >= 0:
-                walker.walk(r, segs)
-            bounds.append(len(segs))
-        self.path_bounds = np.array(bounds, np.int64)
-        seg = np.array(segs, np.int64).reshape(-1, 3)
+        seg, self.path_bounds = walker.walk_all(self.root)
         self.path_span, self.path_start, self.path_end = seg[:, 0], seg[:, 1], seg[:, 2]
         self.critical_time = np.zeros(len(g), np.int64)
         np.add.at(self.critical_time, self.path_span, self.path_end - self.path_start)

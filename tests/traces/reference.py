@@ -1,5 +1,6 @@
 """Brute-force references for the trace analysis, written from the
-definitions (README "Trace analysis") without sharing code with it:
+definitions (docstrings of otelplug/traces/critical_path.py and
+self_time.py) without sharing code with them:
 recursion over Python lists, unions counted cell by cell on integer times."""
 from __future__ import annotations
 

@@ -180,3 +180,27 @@ def test_empty_and_all_dropped_traces():
     assert forest.trace(0).span_count == 0 and forest.trace(0).anomalies.invalid_span_ids == 1
     assert forest.trace(2).anomalies.duplicate_span_ids == 1
     assert forest.trace(3).root == -1 and forest.trace(3).anomalies.missing_root
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(random_trace(), min_size=1, max_size=5))
+def test_c_walk_equals_the_python_reference(traces):
+    from otelplug.traces.critical_path import PathWalker, _native
+    from otelplug.traces.tree import build_tree
+    if _native() is None:
+        from tests.requirements import missing
+        missing("the trace_walk extension", "python setup.py build_ext --inplace")
+    parent, start, end, roots = [], [], [], []
+    for parents, s, e, _ in traces:
+        base = len(parent)
+        roots.append(base)
+        parent += [p + base if p >= 0 else -1 for p in parents]
+        start += s
+        end += e
+    parent, start, end = (np.array(x, np.int64) for x in (parent, start, end))
+    tree = build_tree(parent, start, end)
+    ids = np.arange(1, len(parent) + 1, dtype=np.uint64)
+    roots = np.array(roots + [-1], np.int64)
+    c = PathWalker(tree.parent, tree.win_start, tree.win_end, ids).walk_all(roots)
+    py = PathWalker(tree.parent, tree.win_start, tree.win_end, ids, native=False).walk_all(roots)
+    assert c[0].tolist() == py[0].tolist() and c[1].tolist() == py[1].tolist()
