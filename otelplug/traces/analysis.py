@@ -15,7 +15,7 @@ import numpy as np
 
 from .critical_path import PathWalker
 from .self_time import child_time
-from .tree import ANOMALY_FIELDS, Anomalies, build_tree, keep_first, parent_index
+from .tree import ANOMALY_FIELDS, Anomalies, build_tree, index_spans
 
 STATUS_ERROR = 2   # OTLP Status.code ERROR
 
@@ -168,11 +168,11 @@ class ForestAnalysis:
             anomalies[name] += np.bincount(groups_hit, minlength=ngroups)
 
         span_id = np.asarray(spans.span_id, np.uint64)
-        keep, invalid, dups = keep_first(span_id, group)
+        # kept spans come grouped: one contiguous range of spans per trace
+        keep, invalid, dups, parent, orphan = index_spans(
+            span_id, np.asarray(spans.parent_span_id, np.uint64), group)
         count("invalid_span_ids", group[invalid])
         count("duplicate_span_ids", group[dups])
-        # one contiguous range of spans per trace
-        keep = keep[np.argsort(group[keep], kind="stable")]
         s = spans.take(keep)
         g = group[keep]
         self.spans, self.group = s, g
@@ -184,7 +184,6 @@ class ForestAnalysis:
         end = np.where(bad, start, end)
         s.start, s.end = start, end
         pid = np.asarray(s.parent_span_id, np.uint64)
-        parent, orphan = parent_index(s.span_id, pid, g)
         count("orphans", g[orphan])
         tree = build_tree(parent, start, end)
         count("cycle_spans", g[tree.cyclic])

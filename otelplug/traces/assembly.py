@@ -22,7 +22,7 @@ are analysed together in one pass (``analyse_many``).
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -147,11 +147,14 @@ class TraceAssembler:
         # pieces are kept as opaque 42-byte rows: concatenating those is a
         # memcpy, concatenating the structured dtype promotes every field
         raw = rows.view(f"V{SPAN_DTYPE.itemsize}")
-        for a, b, root_here in zip(bounds[:-1], bounds[1:], has_root):
-            key = sorted_keys[a].tobytes()
-            t = self._open.get(key)
+        # the trace ids as bytes keys, cut from one buffer (one call, not one per trace)
+        blob = sorted_keys[starts].tobytes()
+        opened, closed = self._open, self._closed
+        for i, (a, b, root_here) in enumerate(zip(bounds[:-1], bounds[1:], has_root)):
+            key = blob[16 * i:16 * i + 16]
+            t = opened.get(key)
             if t is None:
-                t = self._closed.pop(key, None)
+                t = closed.pop(key, None)
                 if t is not None:             # a late span: re-open the trace
                     self.retained -= t.count
                     t.revision += 1
@@ -161,12 +164,13 @@ class TraceAssembler:
                 else:
                     t = _Open(now)
                     self.counts["traces"] += 1
-                self._open[key] = t
+                opened[key] = t
             t.pieces.append(raw[a:b])
             t.count += b - a
             t.last = now
-            t.root_seen = t.root_seen or root_here
-            self.buffered += b - a
+            if root_here:
+                t.root_seen = True
+        self.buffered += n
         over, total = [], self.buffered
         for key, t in self._open.items():
             if total <= self.config.max_spans:
@@ -193,19 +197,23 @@ class TraceAssembler:
     def _close(self, due: list, now: float) -> list[Completed]:
         if not due:
             return []
-        closing = []
+        closing, pieces, sizes = [], [], []
+        opened, closed = self._open, self._closed
         for key, reason in due:
-            t = self._open.pop(key)
-            self.buffered -= t.count
-            self.counts["closed_" + reason] += 1
-            if len(t.pieces) > 1:     # one piece from now on: re-closing is cheap
-                t.pieces = [np.concatenate(t.pieces)]
+            t = opened.pop(key)
             t.closed_at = now
-            self._closed[key] = t
-            self.retained += t.count
+            closed[key] = t
             closing.append(t)
-        rows = np.concatenate([t.pieces[0] for t in closing]).view(SPAN_DTYPE)
-        group = np.repeat(np.arange(len(closing)), [t.count for t in closing])
+            pieces += t.pieces
+            sizes.append(t.count)
+        spans_closed = sum(sizes)
+        self.buffered -= spans_closed
+        self.retained += spans_closed
+        for reason, k in Counter(r for _, r in due).items():
+            self.counts["closed_" + reason] += k
+        # every piece of every closing trace in one copy
+        rows = np.concatenate(pieces).view(SPAN_DTYPE)
+        group = np.repeat(np.arange(len(closing)), sizes)
         spans = TraceSpans(*(np.ascontiguousarray(rows[c]) for c in _COLS[:4]),
                            np.ascontiguousarray(rows["name_id"]), self.names.values,
                            np.ascontiguousarray(rows["service_id"]), self.services.values,

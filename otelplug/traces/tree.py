@@ -56,36 +56,52 @@ class Tree:
     outside: np.ndarray       # bool: not inside its parent's interval
 
 
-def keep_first(span_id: np.ndarray, group: np.ndarray):
-    """(indices to analyse, indices with span id 0, indices of later copies
-    of an id within their trace); the first copy of each id is kept."""
-    valid = np.flatnonzero(span_id != 0)
-    order = valid[np.lexsort((valid, span_id[valid], group[valid]))]
-    g, s = group[order], span_id[order]
-    first = np.ones(len(order), bool)
-    first[1:] = (g[1:] != g[:-1]) | (s[1:] != s[:-1])
-    return np.sort(order[first]), np.flatnonzero(span_id == 0), order[~first]
+def index_spans(span_id: np.ndarray, parent_span_id: np.ndarray, group: np.ndarray):
+    """Which spans to analyse and who their parents are, with one sort.
 
-
-def parent_index(span_id: np.ndarray, parent_span_id: np.ndarray, group: np.ndarray):
-    """(index of each span's parent within its own trace or -1, orphan mask)."""
+    Returns (kept: indices into the input, grouped by trace and otherwise
+    in input order; invalid: indices with span id 0; dups: later copies of
+    an id within its trace; parent: per kept span, the index into ``kept``
+    of its parent in the same trace or -1; orphan: per kept span, a parent
+    id that no span of its trace has).  The first copy of an id is kept.
+    """
     n = len(span_id)
-    parent = np.full(n, -1, np.int64)
+    empty = np.zeros(0, np.int64)
     if not n:
-        return parent, np.zeros(0, bool)
-    # (trace, id) pairs as one int64: ids replaced by their rank (< n)
-    # sorted distinct ids (np.unique's hash path is slow for uint64 here)
+        return empty, empty, empty, empty, np.zeros(0, bool)
+    # (trace, id) pairs as one int64: ids replaced by their rank among the
+    # distinct ids (< n); np.unique's hash path is slow for uint64 here
     ids = np.sort(span_id)
     ids = ids[np.concatenate([[True], ids[1:] != ids[:-1]])]
-    key = (group.astype(np.int64) << 32) | np.searchsorted(ids, span_id)
+    g64 = group.astype(np.int64) << 32
+    key = g64 | np.searchsorted(ids, span_id)
     order = np.argsort(key, kind="stable")
     skey = key[order]
-    prank = np.minimum(np.searchsorted(ids, parent_span_id), len(ids) - 1)
-    pkey = (group.astype(np.int64) << 32) | prank
-    pos = np.minimum(np.searchsorted(skey, pkey), n - 1)
-    found = (parent_span_id != 0) & (ids[prank] == parent_span_id) & (skey[pos] == pkey)
-    parent[found] = order[pos[found]]
-    return parent, (parent_span_id != 0) & ~found
+    first = np.ones(n, bool)
+    first[1:] = skey[1:] != skey[:-1]
+    valid = span_id[order] != 0
+    take = first & valid
+    by_key = order[take]
+    dups = order[~first & valid]
+    invalid = np.flatnonzero(span_id == 0)
+    kept = np.sort(by_key)
+    gk = group[kept]
+    if len(gk) > 1 and np.any(gk[1:] < gk[:-1]):
+        kept = kept[np.argsort(gk, kind="stable")]
+    where = np.empty(n, np.int64)
+    where[kept] = np.arange(len(kept))
+    kkey, kpos = skey[take], where[by_key]
+    pid = parent_span_id[kept]
+    prank = np.minimum(np.searchsorted(ids, pid), len(ids) - 1)
+    pkey = g64[kept] | prank
+    pos = np.minimum(np.searchsorted(kkey, pkey), max(len(kkey) - 1, 0))
+    found = (pid != 0) & (ids[prank] == pid)
+    if len(kkey):
+        found &= kkey[pos] == pkey
+    else:
+        found[:] = False
+    parent = np.where(found, kpos[pos] if len(kkey) else -1, -1).astype(np.int64)
+    return kept, invalid, dups, parent, (pid != 0) & ~found
 
 
 def _double(parent: np.ndarray, start: np.ndarray, end: np.ndarray):
