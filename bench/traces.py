@@ -81,10 +81,10 @@ def batches(cols: dict, batch: int, per_trace: int):
     order = np.argsort(pos, kind="stable")
     for a in range(0, n, batch):
         idx = order[a:a + batch]
-        yield Batch(cols["trace_id"][idx], cols["span_id"][idx], cols["parent_span_id"][idx],
-                    cols["start"][idx], cols["end"][idx], cols["name_id"][idx], NAMES,
-                    cols["service_id"][idx], SERVICES, cols["status_code"][idx],
-                    cols["kind"][idx])
+        yield Batch(cols["span_id"][idx], cols["parent_span_id"][idx], cols["start"][idx],
+                    cols["end"][idx], cols["name_id"][idx], NAMES, cols["service_id"][idx],
+                    SERVICES, cols["status_code"][idx], cols["kind"][idx],
+                    trace_id=cols["trace_id"][idx])
 
 
 # -- the peer: one Python object per span ------------------------------------------

@@ -45,20 +45,10 @@ class AssemblyConfig:
 
 
 @dataclass
-class Batch:
-    """Spans of one batch as columns; ``name_id``/``service_id`` index
-    ``names``/``services`` (local to the batch)."""
-    trace_id: np.ndarray      # (n, 16) uint8
-    span_id: np.ndarray
-    parent_span_id: np.ndarray
-    start: np.ndarray
-    end: np.ndarray
-    name_id: np.ndarray
-    names: list
-    service_id: np.ndarray
-    services: list
-    status_code: np.ndarray
-    kind: np.ndarray
+class Batch(TraceSpans):
+    """Spans of one batch as columns, with each span's trace id;
+    ``names``/``services`` are local to the batch."""
+    trace_id: np.ndarray | None = None      # (n, 16) uint8
 
 
 class _Open:

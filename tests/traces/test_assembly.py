@@ -13,12 +13,12 @@ def batch(*rows):
     names = sorted(set(col[5]))
     svcs = sorted(set(col[6]))
     n = len(rows)
-    return Batch(np.array([[t] * 16 for t in col[0]], np.uint8).reshape(n, 16),
-                 np.array(col[1], np.uint64), np.array(col[2], np.uint64),
+    return Batch(np.array(col[1], np.uint64), np.array(col[2], np.uint64),
                  np.array(col[3], np.int64), np.array(col[4], np.int64),
                  np.array([names.index(x) for x in col[5]]), names,
                  np.array([svcs.index(x) for x in col[6]]), svcs,
-                 np.zeros(n, np.uint8), np.zeros(n, np.uint8))
+                 np.zeros(n, np.uint8), np.zeros(n, np.uint8),
+                 trace_id=np.array([[t] * 16 for t in col[0]], np.uint8).reshape(n, 16))
 
 
 def assembler(**kw):

@@ -28,6 +28,7 @@ from otelplug import codec
 from ...component import Factory, Kind
 from ...config.decode import Duration
 from ...consumer import Consumer
+from ...processors._sampling.attributes import ResourceAttributes
 from otelplug.traces.edges import KIND_CLIENT, KIND_PRODUCER, EdgeStore, SideSpans
 from .metrics import DEFAULT_BOUNDS, GraphSeries
 from .records import series_records
@@ -107,8 +108,7 @@ class ServiceGraph(Consumer):
         self.store = EdgeStore(float(config.store.ttl), config.store.max_items)
         self.series = GraphSeries([float(b) for b in config.latency_histogram_buckets])
         self.start_ns = time.time_ns()
-        self._services: dict[int, str | None] = {}     # resource key -> service.name
-        self._resource_attrs: dict[int, dict] = {}
+        self._resources = ResourceAttributes()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -124,12 +124,7 @@ class ServiceGraph(Consumer):
 
     # -- consuming ------------------------------------------------------------------
     def _resource(self, key: int, defs) -> dict:
-        attrs = self._resource_attrs.get(key)
-        if attrs is None:
-            payload = defs.get(key)
-            attrs = codec.decode_definition(payload).attributes if payload is not None else {}
-            self._resource_attrs[key] = attrs
-        return attrs
+        return self._resources.get(defs, key)
 
     def _side_spans(self, records) -> SideSpans:
         cols = records.cached("span_columns", codec.decode_span_columns)

@@ -31,6 +31,7 @@ from otelplug.traces.assembly import AssemblyConfig, Batch, TraceAssembler
 from ...component import Factory, Kind
 from ...config.decode import Duration
 from ...consumer import Consumer
+from ...processors._sampling.attributes import ResourceAttributes
 from .records import analysis_records
 
 log = logging.getLogger("otelplug.sidecar")
@@ -86,7 +87,7 @@ class TraceAssembly(Consumer):
             quiet_gap=float(config.quiet_gap), max_wait=float(config.max_wait),
             max_spans=config.max_spans, late_window=float(config.late_window),
             max_retained_spans=config.max_retained_spans))
-        self._services: dict[int, str] = {}
+        self._resources = ResourceAttributes()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = None
@@ -113,21 +114,17 @@ class TraceAssembly(Consumer):
         self.g_traces.set(self.assembler.open_traces(), connector=self.id)
 
     def _service(self, key: int, defs) -> str:
-        name = self._services.get(key)
-        if name is None:
-            payload = defs.get(key)
-            attrs = codec.decode_definition(payload).attributes if payload is not None else {}
-            name = self._services[key] = str(attrs.get("service.name", ""))
-        return name
+        return str(self._resources.get(defs, key).get("service.name", ""))
 
     def _batch(self, records) -> Batch:
         cols = records.cached("span_columns", codec.decode_span_columns)
         rkeys, rinv = np.unique(cols.resource_key, return_inverse=True)
         services = [self._service(int(k), records.defs) for k in rkeys.tolist()]
-        return Batch(cols.trace_id, cols.span_id, cols.parent_span_id,
-                     cols.start_time_unix_nano.astype(np.int64),
-                     cols.end_time_unix_nano.astype(np.int64), cols.name_id, cols.names,
-                     rinv.ravel(), services, cols.status_code, cols.kind)
+        return Batch(span_id=cols.span_id, parent_span_id=cols.parent_span_id,
+                     start=cols.start_time_unix_nano.astype(np.int64),
+                     end=cols.end_time_unix_nano.astype(np.int64), name_id=cols.name_id,
+                     names=cols.names, service_id=rinv.ravel(), services=services,
+                     status_code=cols.status_code, kind=cols.kind, trace_id=cols.trace_id)
 
     def consume(self, records) -> None:
         try:

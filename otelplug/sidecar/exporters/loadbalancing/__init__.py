@@ -32,6 +32,7 @@ from ...ack import hold_all
 from ...component import ComponentID, CreateSettings, Factory, Kind
 from ...config.decode import Duration
 from ...consumer import Consumer, Refused
+from ...processors._sampling.attributes import ResourceAttributes
 from ..otlp import OTLPGrpcConfig, factories as otlp_factories
 from .resolver import DNSResolver, lookup, with_port
 from .ring import HashRing
@@ -131,7 +132,7 @@ class LoadBalancingExporter(Consumer):
         self.backends: dict[str, Consumer] = {}
         self._lock = threading.Lock()
         self._host = None
-        self._services: dict[int, int] = {}   # resource key -> crc32 of service.name
+        self._resources = ResourceAttributes()
         tel = settings.telemetry
         lab = ("exporter",)
         self.m_resolutions = tel.counter("loadbalancer_num_resolutions",
@@ -185,12 +186,7 @@ class LoadBalancingExporter(Consumer):
 
     # -- routing ----------------------------------------------------------------------
     def _service_hash(self, key: int, defs) -> int:
-        h = self._services.get(key)
-        if h is None:
-            payload = defs.get(key)
-            attrs = codec.decode_definition(payload).attributes if payload is not None else {}
-            h = self._services[key] = zlib.crc32(str(attrs.get("service.name", "")).encode())
-        return h
+        return zlib.crc32(str(self._resources.get(defs, key).get("service.name", "")).encode())
 
     def route(self, records, ring: HashRing) -> np.ndarray:
         """Backend index (into ``ring.endpoints``) of every record."""
