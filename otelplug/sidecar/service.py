@@ -24,6 +24,7 @@ import psutil
 from .component import CreateSettings, Kind
 from .config import ConfigErrors
 from .consumer import FanOut
+from .memory import HELD
 from .telemetry import MetricsServer, Telemetry
 from . import watchdog
 
@@ -304,6 +305,7 @@ class Service:
             up.set(time.monotonic() - t0)
 
         self.telemetry.on_collect(refresh)
+        HELD.install_metrics(self.telemetry)
 
 
 class _ScopedTelemetry:
