@@ -173,3 +173,26 @@ def test_config_errors_name_the_field():
         assert path in text
     with pytest.raises(ConfigErrors, match="exactly one of static or dns"):
         decode(lb.LoadBalancingConfig, {})
+
+
+def test_service_routing_keeps_each_service_on_one_backend():
+    sinks = [SinkProcess() for _ in range(3)]
+    exp = exporter({"routing_key": "service", "protocol": PROTOCOL,
+                    "resolver": {"static": {"hostnames": [s.endpoint for s in sinks]}}})
+    try:
+        exp.start(None)
+        traces = make_traces(40, seed=3)
+        spans = [s for v in traces.values() for s in v]
+        send(exp, spans)
+        wait_for(lambda: sum(sum(s.snapshot().values()) for s in sinks) >= len(spans))
+        ring = HashRing([s.endpoint for s in sinks])
+        want = {svc: ring.endpoint_for(svc.encode()) for svc in ("web", "api")}
+        for s in sinks:
+            got = s.snapshot()
+            expected = sum(1 for sp in spans
+                           if want[sp.resource.attributes["service.name"]] == s.endpoint)
+            assert sum(got.values()) == expected
+    finally:
+        exp.shutdown()
+        for s in sinks:
+            s.close()
