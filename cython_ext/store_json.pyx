@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: language_level=3, cdivision=True
 """The store's text columns of span records, written straight from the ring
 bytes: SpanAttributes, Events and Links as JSON, TraceState and
 StatusMessage.  The reference is ``otelplug.store.rows`` (decode_span, then

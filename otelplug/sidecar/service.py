@@ -296,6 +296,12 @@ class Service:
         cpu = self.telemetry.gauge("process_cpu_seconds", "Total CPU user and system time in seconds")
         rss = self.telemetry.gauge("process_memory_rss", "Total physical memory (resident set size)")
         up = self.telemetry.gauge("process_uptime", "Uptime of the process in seconds")
+        # which implementation runs the hot path: "python" in production
+        # means the compiled extension is missing (otelplug.implementation)
+        from otelplug import __version__, implementation
+        self.telemetry.gauge("build_info", "otelplug version and the implementation of its hot path",
+                             ("version", "implementation")).set(
+            1, version=__version__, implementation=implementation.SELECTED.name)
         t0 = time.monotonic()
 
         def refresh():

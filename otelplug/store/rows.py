@@ -13,11 +13,10 @@ import base64
 import binascii
 import json
 import math
-import os
 
 import numpy as np
 
-from otelplug import codec
+from otelplug import codec, implementation
 from otelplug.codec import model
 from otelplug.codec import types as wire
 
@@ -59,11 +58,9 @@ def to_json(value) -> str:
                           default=_json_default)
 
 
-try:
-    if os.environ.get("OTELPLUG_PURE_PYTHON", "") not in ("", "0"):
-        raise ImportError("pure Python requested")
+if implementation.use_compiled():
     from otelplug._ext.store_json import span_text_columns as _fast_texts
-except ImportError:   # extension not built: the reference below
+else:   # the reference below (otelplug.implementation says why)
     _fast_texts = None
 
 

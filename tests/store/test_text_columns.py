@@ -16,10 +16,13 @@ from tests.codec.codec_strategies import readable_spans
 
 from otelplug.sidecar.data import RecordSet
 
+from tests.requirements import require_native
+
 from .data import span_records
 from .data import spans as make_spans
 
-pytestmark = pytest.mark.skipif(rows._fast_texts is None, reason="store_json extension not built")
+require_native("otelplug._ext.store_json")
+pytestmark = pytest.mark.skipif(rows._fast_texts is None, reason="OTELPLUG_PURE_PYTHON=1 selects the reference")
 
 
 @settings(max_examples=50, deadline=None,
