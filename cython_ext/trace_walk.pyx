@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: language_level=3, cdivision=True
 """The critical-path walk of ``otelplug.traces.critical_path`` in C: the
 same definition and the same steps as ``PathWalker.walk`` (its pure-Python
 reference, which tests hold this to), for every root of a forest at once.
