@@ -21,7 +21,7 @@ from otelplug.sidecar.component import ComponentID, CreateSettings, Kind
 from otelplug.sidecar.config.decode import decode
 from otelplug.sidecar.config.model import load
 from otelplug.sidecar.connectors import trace_assembly as ta
-from otelplug.sidecar.registry import Registry
+from otelplug.sidecar.factories import Registry
 from otelplug.sidecar.service import Service
 from otelplug.sidecar.telemetry import Telemetry
 from otelplug.store import open_store

@@ -20,7 +20,7 @@ from otelplug.sidecar.config.decode import decode
 from otelplug.sidecar.config.errors import ConfigErrors
 from otelplug.sidecar.config.model import load
 from otelplug.sidecar.connectors import trace_assembly as ta
-from otelplug.sidecar.registry import Registry
+from otelplug.sidecar.factories import Registry
 from otelplug.sidecar.service import Service
 from otelplug.sidecar.telemetry import Telemetry
 from tests.sidecar.helpers import Capture, counting_ack, records_from_spans

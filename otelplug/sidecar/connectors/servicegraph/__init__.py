@@ -28,7 +28,7 @@ from otelplug import codec
 from ...component import Factory, Kind
 from ...config.decode import Duration
 from ...consumer import Consumer
-from ...processors._sampling.attributes import ResourceAttributes
+from ...sampling.attributes import ResourceAttributes
 from otelplug.traces.edges import KIND_CLIENT, KIND_PRODUCER, EdgeStore, SideSpans
 from .metrics import DEFAULT_BOUNDS, GraphSeries
 from .records import series_records

@@ -3,23 +3,15 @@ resource, scope ``traces_service_graph``, cumulative), as the Collector
 emits them."""
 from __future__ import annotations
 
-import numpy as np
-
 from otelplug import codec
+from otelplug.codec import views
+from otelplug.codec.recordset import RecordSet
 
-from ..spanmetrics import CUMULATIVE, Histogram, Sum, _HistPoint, _Metric, _NumberPoint
+from ..spanmetrics import CUMULATIVE
 from .metrics import (DROPPED, REQUEST_CLIENT, REQUEST_FAILED, REQUEST_SERVER, REQUEST_TOTAL,
                       UNPAIRED, GraphSeries)
 
 SCOPE_NAME = "traces_service_graph"
-
-
-class _Scope:
-    name, version, schema_url, attributes = SCOPE_NAME, None, None, {}
-
-
-class _Resource:
-    attributes, schema_url = {}, ""
 
 
 def _side_labels(key):
@@ -29,29 +21,28 @@ def _side_labels(key):
 
 def series_records(series: GraphSeries, store, start_ns: int, now_ns: int):
     """A metrics RecordSet of every series, or None when there is none."""
-    from ...data import RecordSet
-    scope = codec.encode_scope(_Scope())
-    resource = codec.encode_resource(_Resource())
+    scope = codec.encode_scope(views.Scope(SCOPE_NAME))
+    resource = codec.encode_resource(views.Resource(views.attributes()))
     skey, rkey = codec.definition_key(scope), codec.definition_key(resource)
     parts, items = [], 0
 
     def counter(name, table, labels):
         nonlocal items
         if table:
-            pts = [_NumberPoint(labels(k), start_ns, now_ns, int(v)) for k, v in table.items()]
-            parts.append(codec.encode_metric(_Metric(name, "", "1", Sum(pts, CUMULATIVE)),
-                                             rkey, skey))
+            pts = [views.NumberPoint(labels(k), start_ns, now_ns, int(v)) for k, v in table.items()]
+            parts.append(codec.encode_metric(
+                views.Metric(name, "", "1", views.Sum(pts, CUMULATIVE, True)), rkey, skey))
             items += len(pts)
 
     def histogram(name, table):
         nonlocal items
         if table:
             bounds = tuple(series.bounds.tolist())
-            pts = [_HistPoint(series.labels(k), start_ns, now_ns, h.count, h.sum,
-                              tuple(int(c) for c in h.buckets), bounds, h.min, h.max)
+            pts = [views.HistogramPoint(series.labels(k), start_ns, now_ns, h.count, h.sum,
+                                        tuple(int(c) for c in h.buckets), bounds, h.min, h.max)
                    for k, h in table.items()]
-            parts.append(codec.encode_metric(_Metric(name, "", "s", Histogram(pts, CUMULATIVE)),
-                                             rkey, skey))
+            parts.append(codec.encode_metric(
+                views.Metric(name, "", "s", views.Histogram(pts, CUMULATIVE)), rkey, skey))
             items += len(pts)
 
     counter(REQUEST_TOTAL, series.requests, series.labels)
@@ -62,8 +53,4 @@ def series_records(series: GraphSeries, store, start_ns: int, now_ns: int):
     counter(DROPPED, store.dropped, _side_labels)
     if not parts:
         return None
-    lengths = np.array([len(p) for p in parts], dtype=np.uint32)
-    offsets = np.zeros(len(parts), dtype=np.uint64)
-    offsets[1:] = np.cumsum(lengths[:-1], dtype=np.uint64)
-    return RecordSet("metrics", b"".join(parts), offsets, lengths,
-                     {skey: scope, rkey: resource}, (), items)
+    return RecordSet.from_parts("metrics", parts, {skey: scope, rkey: resource}, (), items)

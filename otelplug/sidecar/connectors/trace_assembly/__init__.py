@@ -31,7 +31,7 @@ from otelplug.traces.assembly import AssemblyConfig, Batch, TraceAssembler
 from ...component import Factory, Kind
 from ...config.decode import Duration
 from ...consumer import Consumer
-from ...processors._sampling.attributes import ResourceAttributes
+from ...sampling.attributes import ResourceAttributes
 from .records import analysis_records
 
 log = logging.getLogger("otelplug.sidecar")

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-
 from otelplug import codec
-from otelplug.codec import model
+from otelplug.codec import model, views
+from otelplug.codec.recordset import RecordSet
 
 from ...rewrite import encode_log, encode_resource
 
@@ -17,12 +16,8 @@ SCOPE = "otelplug.sidecar.trace_assembly"
 _SEVERITY_INFO = 9
 
 
-class _Scope:
-    name, version, schema_url, attributes = SCOPE, None, None, {}
-
-
 _RESOURCE = encode_resource(model.Resource({"service.name": "otelplug"}))
-_SCOPE = codec.encode_scope(_Scope())
+_SCOPE = codec.encode_scope(views.Scope(SCOPE))
 _RKEY, _SKEY = codec.definition_key(_RESOURCE), codec.definition_key(_SCOPE)
 
 
@@ -54,7 +49,6 @@ def analysis_attributes(c) -> tuple[dict, str, int]:
 
 def analysis_records(closed):
     """A logs RecordSet with one record per closed trace."""
-    from ...data import RecordSet
     parts = []
     for c in closed:
         attrs, body, ts = analysis_attributes(c)
@@ -63,8 +57,4 @@ def analysis_records(closed):
             trace_id=int.from_bytes(c.trace_id, "big"), severity_number=_SEVERITY_INFO,
             severity_text="INFO", event_name=EVENT, body=body, attributes=attrs,
             resource_key=_RKEY, scope_key=_SKEY)))
-    lengths = np.fromiter((len(p) for p in parts), dtype=np.uint32, count=len(parts))
-    offsets = np.zeros(len(parts), dtype=np.uint64)
-    offsets[1:] = np.cumsum(lengths[:-1], dtype=np.uint64)
-    return RecordSet("logs", b"".join(parts), offsets, lengths,
-                     {_RKEY: _RESOURCE, _SKEY: _SCOPE})
+    return RecordSet.from_parts("logs", parts, {_RKEY: _RESOURCE, _SKEY: _SCOPE})

@@ -32,7 +32,7 @@ from ...ack import hold_all
 from ...component import ComponentID, CreateSettings, Factory, Kind
 from ...config.decode import Duration
 from ...consumer import Consumer, Refused
-from ...processors._sampling.attributes import ResourceAttributes
+from ...sampling.attributes import ResourceAttributes
 from ..otlp import OTLPGrpcConfig, factories as otlp_factories
 from .resolver import DNSResolver, lookup, with_port
 from .ring import HashRing
