@@ -95,7 +95,12 @@ class DNSResolverConfig:
 
 @dataclass
 class ResolverConfig:
-    """``static`` or ``dns``: exactly one."""
+    """Exactly one of:
+
+    ``static``: a fixed list of backends.
+
+    ``dns``: the addresses a DNS name resolves to, looked up again and again.
+    """
     static: StaticResolverConfig | None = None
     dns: DNSResolverConfig | None = None
 
