@@ -20,24 +20,49 @@ def _fail(what: str, exc, code: int) -> int:
     return code
 
 
-def run_analysis(args) -> int:
+class _Failed(Exception):
+    """A query failed; ``code`` is the exit status (2 bad arguments, 1 store)."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
+
+
+def _read(url, fetch):
+    """``fetch(store)`` on the store at ``url`` opened for reading; the
+    store's errors as _Failed with the CLI's exit codes."""
     from otelplug.store import QueryError, StoreError
+    try:
+        store = out.open_for(url, "read")
+        try:
+            return fetch(store)
+        finally:
+            store.close()
+    except QueryError as exc:
+        raise _Failed(exc, 2) from None
+    except StoreError as exc:
+        raise _Failed(exc, 1) from None
+
+
+def run_analysis(args) -> int:
+    from otelplug.store import QueryError
     from otelplug.store import queries as q
     from otelplug.traces import analyse
     from otelplug.traces.report import trace_report
     from otelplug.traces.rows import trace_spans
     try:
         q.check_id(args.trace_id, 16, "trace id")
-        store = out.open_for(args.store, "read")
-        try:
-            rows = store.trace(args.trace_id)
-            stored = store.trace_analysis(args.trace_id) if rows else None
-        finally:
-            store.close()
     except QueryError as exc:
         return _fail("trace", exc, 2)
-    except StoreError as exc:
-        return _fail("trace", exc, 1)
+
+    def fetch(store):
+        rows = store.trace(args.trace_id)
+        return rows, (store.trace_analysis(args.trace_id) if rows else None)
+
+    try:
+        rows, stored = _read(args.store, fetch)
+    except _Failed as exc:
+        return _fail("trace", exc, exc.code)
     if not rows:
         return _fail("trace", f"no spans of trace {args.trace_id} in the store", 1)
     a = analyse(trace_spans(rows))
@@ -55,7 +80,6 @@ def run_analysis(args) -> int:
 
 
 def run_graph(args) -> int:
-    from otelplug.store import QueryError, StoreError
     from otelplug.store.timeparse import parse_instant
     from otelplug.traces.graph import graph_from_rows
     try:
@@ -64,15 +88,10 @@ def run_graph(args) -> int:
     except ValueError as exc:
         return _fail("graph", f"bad --since/--until: {exc}", 2)
     try:
-        store = out.open_for(args.store, "read")
-        try:
-            rows = store.graph_spans(since=since, until=until, limit=args.limit)
-        finally:
-            store.close()
-    except QueryError as exc:
-        return _fail("graph", exc, 2)
-    except StoreError as exc:
-        return _fail("graph", exc, 1)
+        rows = _read(args.store, lambda store: store.graph_spans(since=since, until=until,
+                                                                  limit=args.limit))
+    except _Failed as exc:
+        return _fail("graph", exc, exc.code)
     g = graph_from_rows(rows)
     print({"json": g.as_json, "dot": g.as_dot, "table": g.as_table}[args.format]())
     return 0
