@@ -149,6 +149,8 @@ def _summary(s, tallies, retired, outdir: Path, elapsed: float) -> int:
     for name in ("traces", "metrics", "logs"):
         f = outdir / f"otelplug-{name}.jsonl"
         print(f"  {f}  ({f.stat().st_size if f.exists() else 0:,} bytes)")
+    from .traces_view import print_traces
+    print_traces(outdir / "otelplug-traces.jsonl")
     exported_all = s["spans_in"] == s["spans_out"] and s["logs_in"] == s["logs_out"] \
         and s["points_in"] == s["points_out"] \
         and s["stored"] == s["spans_in"] + s["logs_in"] + s["points_in"]

@@ -14,8 +14,9 @@ COMPONENT_MODULES = {
     Kind.RECEIVER: ["shm", "otlp"],
     Kind.PROCESSOR: ["batch", "memory_limiter", "attributes", "resource", "semconv",
                       "probabilistic_sampler", "adaptive_sampler", "tail_sampling"],
-    Kind.EXPORTER: ["otlp", "file", "debug", "prometheus", "jaeger", "store"],
-    Kind.CONNECTOR: ["forward", "semconv_router", "spanmetrics"],
+    Kind.EXPORTER: ["otlp", "file", "debug", "prometheus", "jaeger", "store", "loadbalancing"],
+    Kind.CONNECTOR: ["forward", "semconv_router", "spanmetrics", "servicegraph",
+                      "trace_assembly"],
     Kind.EXTENSION: ["health_check", "file_storage"],
 }
 
