@@ -16,7 +16,7 @@ COMPONENT_MODULES = {
                       "probabilistic_sampler", "adaptive_sampler", "tail_sampling"],
     Kind.EXPORTER: ["otlp", "file", "debug", "prometheus", "jaeger"],
     Kind.CONNECTOR: ["forward", "semconv_router", "spanmetrics"],
-    Kind.EXTENSION: ["health_check", "file_storage"],
+    Kind.EXTENSION: ["health_check", "file_storage", "api"],
 }
 
 

@@ -1,0 +1,102 @@
+"""The api extension in a real sidecar: status, health that turns
+unhealthy while exports fail, the sanitized public view, findings,
+collect, and the OpenAPI document."""
+from __future__ import annotations
+
+import json
+
+from tests.otlp_sink import OTLPSink
+from tests.sidecar.test_reliability import free_port
+
+from .sidecar import TOKENS, call, config, send_spans, sidecar, wait_api, wait_for
+
+FORBIDDEN = ["secret-host-7", "424242", "leak@example.com", "db.internal.example", "/secret/path",
+             "127.0.0.1", "GET /secret"]
+
+
+def test_status_public_findings_collect_and_health(tmp_path):
+    with OTLPSink(http_enabled=False) as sink:
+        api, otlp = free_port(), free_port()
+        with sidecar(tmp_path, config(api, otlp, sink.grpc_endpoint)) as p:
+            log = tmp_path / "sidecar.log"
+            wait_api(api, p, log)
+            trace_ids = send_spans(otlp, "checkout", n_ok=30, n_err=10)
+            # every span reaches the destination
+            wait_for(lambda: sink.span_count() >= 40, "spans at the sink", proc=p, log_path=log)
+
+            def exported():
+                st = call(api, "/api/v1/status", TOKENS["reader"])[1]
+                exp = next(e for e in st["exporters"] if e["id"] == "exporters::otlp")
+                return st if exp["sent"] >= 40 else None
+            st = wait_for(exported, "the exporter's sent count", proc=p, log_path=log)
+            assert st["health"]["status"] == "healthy", st["health"]
+            assert {c["id"] for c in st["components"]} >= {
+                "receivers::otlp", "processors::batch", "exporters::otlp", "extensions::api"}
+            assert all(c["state"] == "running" for c in st["components"])
+            exp = next(e for e in st["exporters"] if e["id"] == "exporters::otlp")
+            assert exp["sent"] >= 40 and exp["send_failed"] == 0
+            recv = next(c for c in st["components"] if c["id"] == "receivers::otlp")
+            assert recv["counters"]["receiver_accepted_spans"] == 40
+            assert st["pipelines"][0]["id"] == "traces"
+            assert st["semconv"] and st["semconv"][0]["id"] == "processors::semconv"
+
+            # public: per-service aggregates once spanmetrics has them
+            def public():
+                code, body = call(api, "/api/v1/public?window=600")
+                assert code == 200      # anonymous allowed by this config
+                rows = {r["service"]: r for r in body["services"]}
+                return rows.get("checkout") if rows.get("checkout", {}).get("throughput_per_second") else None
+            wait_for(lambda: call(api, "/api/v1/public?window=600")[1]["services"], "public rows",
+                     proc=p, log_path=log)
+            row = wait_for(public, "a public row with throughput", proc=p, log_path=log)
+            assert set(row) == {"service", "throughput_per_second", "error_rate", "p95_ms", "availability"}
+            assert abs(row["error_rate"] - 0.25) < 1e-6, row
+            assert abs(row["availability"] - 0.75) < 1e-6
+            assert row["p95_ms"] is not None
+            text = json.dumps(call(api, "/api/v1/public?window=600")[1])
+            for bad in FORBIDDEN + trace_ids:
+                assert bad not in text, f"{bad!r} leaked into /public: {text}"
+
+            # findings: deprecated http.method, with its replacement
+            code, f = call(api, "/api/v1/findings", TOKENS["reader"])
+            assert code == 200
+            dep = [g for g in f["findings"] if g["attribute_or_metric"] == "http.method"]
+            assert dep and dep[0]["id"] == "deprecated" and dep[0]["count"] == 40, f
+            assert dep[0]["renamed_to"] == "http.request.method"
+            assert dep[0]["first_seen"] <= dep[0]["last_seen"]
+            code, only = call(api, "/api/v1/findings?level=information", TOKENS["reader"])
+            assert code == 200 and all(g["level"] == "information" for g in only["findings"])
+
+            # collect flushes the batch processor and spanmetrics now
+            code, c = call(api, "/api/v1/collect", TOKENS["admin"], method="POST")
+            assert code == 200 and "processors::batch" in c["flushed"], c
+
+            # the OpenAPI document lists every endpoint
+            code, doc = call(api, "/api/v1/openapi.json")
+            assert code == 200 and doc["openapi"].startswith("3.")
+            for path in ("/api/v1/status", "/api/v1/public", "/api/v1/history", "/api/v1/traces/{trace_id}",
+                         "/api/v1/spans", "/api/v1/logs", "/api/v1/findings", "/api/v1/alerts",
+                         "/api/v1/collect"):
+                assert path in doc["paths"], path
+
+            # no store / alert engine configured: said so, not a crash
+            code, body = call(api, "/api/v1/spans", TOKENS["reader"])
+            assert code == 503 and "store" in body["error"]
+            code, body = call(api, "/api/v1/alerts", TOKENS["reader"])
+            assert code == 503 and "alert" in body["error"]
+
+            # exports now fail: health turns unhealthy naming the exporter and why
+            sink.stop()
+            send_spans(otlp, "checkout", n_ok=5, n_err=0)
+
+            def unhealthy():
+                h = call(api, "/api/v1/status", TOKENS["reader"])[1]["health"]
+                return h if h["status"] == "unhealthy" else None
+            h = wait_for(unhealthy, "unhealthy status", proc=p, log_path=log)
+            prob = h["problems"][0]
+            assert prob["component"] == "exporters::otlp"
+            assert "failed to export" in prob["reason"] and "none were sent" in prob["reason"]
+            st = call(api, "/api/v1/status", TOKENS["reader"])[1]
+            exp = next(e for e in st["exporters"] if e["id"] == "exporters::otlp")
+            assert exp["send_failed"] >= 5 and exp["last_error"], exp
+            assert p.poll() is None
