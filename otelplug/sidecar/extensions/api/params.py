@@ -40,8 +40,8 @@ class P:
         elif self.kind == "enum":
             s = {"type": "string", "enum": list(self.enum)}
         elif self.kind == "time":
-            s = {"type": "string", "maxLength": 40,
-                 "description": "unix seconds, an ISO 8601 time, or now-<N>s|m|h|d"}
+            s = {"type": "string", "pattern": TIME_PATTERN,
+                 "description": "unix seconds, an ISO 8601 UTC time, or now-<N>s|m|h|d"}
         else:
             s = {"type": "string", "maxLength": MAX_STRING}
             if self.pattern:
@@ -98,6 +98,11 @@ class P:
         return raw
 
 
+# what the document promises parse_time accepts (days up to 28 so that every
+# string the pattern allows is a real date)
+TIME_PATTERN = (r"^(now(-[0-9]{1,9}[smhd])?|[0-9]{1,10}(\.[0-9]{1,9})?"
+                r"|[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+                r"(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?Z?)?)$")
 _REL = re.compile(r"now(?:-(\d{1,9})([smhd]))?")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -142,6 +147,5 @@ def parse_all(specs: list[P], query, path_params=None) -> dict:
         if len(values) > 1:
             raise ParamError(f"parameter {p.name!r} given {len(values)} times")
         out[p.name] = p.parse(values[0] if values else None)
-    if out.get("since") is not None and out.get("until") is not None and out["since"] > out["until"]:
-        raise ParamError("'since' is after 'until'")
+    # since after until is an empty range, not an error
     return out

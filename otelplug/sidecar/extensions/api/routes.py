@@ -37,7 +37,7 @@ class Route:
 def _store(ctx):
     s = providers.find(ctx.service, "store")
     if s is None:
-        raise HttpError(503, "no telemetry store in this sidecar: add the store exporter to a pipeline")
+        raise HttpError(404, "no telemetry store in this sidecar: add the store exporter to a pipeline")
     return s
 
 
@@ -89,14 +89,14 @@ def get_findings(ctx, p, body):
 def get_alerts(ctx, p, body):
     a = providers.find(ctx.service, "alerts")
     if a is None:
-        raise HttpError(503, "no alert engine in this sidecar")
+        raise HttpError(404, "no alert engine in this sidecar")
     return {"alerts": a.api_alerts()}
 
 
 def post_alert(ctx, p, body):
     a = providers.find(ctx.service, "alerts")
     if a is None:
-        raise HttpError(503, "no alert engine in this sidecar")
+        raise HttpError(404, "no alert engine in this sidecar")
     try:
         return a.api_alert_action(p["alert_id"], p["action"], ctx.principal.name, body or {})
     except KeyError:
@@ -108,7 +108,7 @@ def post_alert(ctx, p, body):
 def get_graph(ctx, p, body):
     g = providers.find(ctx.service, "graph")
     if g is None:
-        raise HttpError(503, "no trace assembly (service graph) in this sidecar")
+        raise HttpError(404, "no trace assembly (service graph) in this sidecar")
     return g.api_service_graph()
 
 
