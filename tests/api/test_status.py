@@ -64,6 +64,7 @@ def test_status_public_findings_collect_and_health(tmp_path):
             assert dep and dep[0]["id"] == "deprecated" and dep[0]["count"] == 40, f
             assert dep[0]["renamed_to"] == "http.request.method"
             assert dep[0]["first_seen"] <= dep[0]["last_seen"]
+            assert dep[0]["example"]["trace_id"] in trace_ids and dep[0]["service"] == "checkout"
             code, only = call(api, "/api/v1/findings?level=information", TOKENS["reader"])
             assert code == 200 and all(g["level"] == "information" for g in only["findings"])
 

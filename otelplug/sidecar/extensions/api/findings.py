@@ -34,9 +34,10 @@ def groups(service, telemetry, sampler) -> list[dict]:
     for key, count in fam.samples():
         lab = dict(zip(names, key))
         seen = sampler.findings_seen.get(key)
-        ex = examples.get((lab["id"], lab["attribute_or_metric"]))
+        ex = examples.get((lab["id"], lab["level"], lab["signal"], lab["attribute_or_metric"]))
         out.append({"id": lab["id"], "level": lab["level"], "signal": lab["signal"],
                     "attribute_or_metric": lab["attribute_or_metric"], "component": lab["component"],
+                    "service": ex["service"] if ex else None,
                     "count": int(count),
                     "first_seen": seen[0] if seen else None, "last_seen": seen[1] if seen else None,
                     "example": ex,
