@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES = (
     "otelplug.cli.run_cmd",
     "otelplug.cli.semconv_cmd",
     "otelplug.cli.contract_cmd",
+    "otelplug.cli.findings_cmd",
 )
 
 

@@ -11,7 +11,7 @@ import importlib
 from .component import Factory, Kind
 
 COMPONENT_MODULES = {
-    Kind.RECEIVER: ["shm", "otlp"],
+    Kind.RECEIVER: ["shm", "otlp", "semconv_findings"],
     Kind.PROCESSOR: ["batch", "memory_limiter", "attributes", "resource", "semconv",
                       "probabilistic_sampler", "adaptive_sampler", "tail_sampling"],
     Kind.EXPORTER: ["otlp", "file", "debug", "prometheus", "jaeger"],

@@ -25,6 +25,7 @@ def config(api_port: int, otlp_port: int, export_endpoint: str, failure_window="
     return f"""
 receivers:
   otlp: {{protocols: {{http: {{endpoint: 127.0.0.1:{otlp_port}}}}}}}
+  semconv_findings: {{interval: 300ms}}
 processors:
   batch: {{timeout: 200ms}}
   semconv: {{registry: {require_shared('semconv-upstream', 'main')}}}
@@ -49,6 +50,7 @@ service:
   pipelines:
     traces: {{receivers: [otlp], processors: [semconv, batch], exporters: [otlp, spanmetrics]}}
     metrics: {{receivers: [spanmetrics], exporters: [otlp]}}
+    logs/findings: {{receivers: [semconv_findings], exporters: [otlp]}}
 """
 
 

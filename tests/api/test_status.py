@@ -4,11 +4,14 @@ collect, and the OpenAPI document."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 from tests.otlp_sink import OTLPSink
 from tests.sidecar.test_reliability import free_port
 
-from .sidecar import TOKENS, call, config, send_spans, sidecar, wait_api, wait_for
+from .sidecar import ROOT, TOKENS, call, config, send_spans, sidecar, wait_api, wait_for
 
 FORBIDDEN = ["secret-host-7", "424242", "leak@example.com", "db.internal.example", "/secret/path",
              "127.0.0.1", "GET /secret"]
@@ -65,6 +68,30 @@ def test_status_public_findings_collect_and_health(tmp_path):
             assert dep[0]["renamed_to"] == "http.request.method"
             assert dep[0]["first_seen"] <= dep[0]["last_seen"]
             assert dep[0]["example"]["trace_id"] in trace_ids and dep[0]["service"] == "checkout"
+            # ... and left the sidecar as one OTLP log record for the group, with the example's ids
+            def finding_logs():
+                out = []
+                for r in sink.log_records():
+                    a = {kv.key: kv.value for kv in r.attributes}
+                    if a.get("otelplug.finding.subject") and a["otelplug.finding.subject"].string_value == "http.method" \
+                            and a["weaver.finding.id"].string_value == "deprecated":
+                        out.append((r, a))
+                return out
+            (rec, attrs), = wait_for(finding_logs, "the finding group's log record", proc=p, log_path=log)
+            assert attrs["otelplug.finding.count"].int_value == 40
+            assert attrs["weaver.finding.context.renamed_to"].string_value == "http.request.method"
+            assert rec.trace_id.hex() == dep[0]["example"]["trace_id"] and rec.span_id.hex() == dep[0]["example"]["span_id"]
+            # otelplug findings prints the grouped view from the API
+            out = subprocess.run([sys.executable, "-m", "otelplug.cli.main", "findings", "--url", f"http://127.0.0.1:{api}",
+                                  "--token", TOKENS["reader"]], capture_output=True, text=True, timeout=60,
+                                 env=dict(os.environ, PYTHONPATH=str(ROOT)))
+            assert out.returncode == 0, out.stderr
+            line = next(ln for ln in out.stdout.splitlines() if "http.method" in ln and "deprecated" in ln)
+            assert " 40 " in line and "renamed to http.request.method" in line and dep[0]["example"]["trace_id"] in line
+            denied = subprocess.run([sys.executable, "-m", "otelplug.cli.main", "findings", "--url",
+                                     f"http://127.0.0.1:{api}", "--token", TOKENS["pub"]],
+                                    capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+            assert denied.returncode == 1 and "403" in denied.stderr and "lacks the 'read' scope" in denied.stderr
             code, only = call(api, "/api/v1/findings?level=information", TOKENS["reader"])
             assert code == 200 and all(g["level"] == "information" for g in only["findings"])
 

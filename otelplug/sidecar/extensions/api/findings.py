@@ -33,12 +33,12 @@ def groups(service, telemetry, sampler) -> list[dict]:
     names = fam.labelnames
     for key, count in fam.samples():
         lab = dict(zip(names, key))
-        seen = sampler.findings_seen.get(key)
+        seen = sampler.findings_seen.get(key) if sampler is not None else None
         ex = examples.get((lab["id"], lab["level"], lab["signal"], lab["attribute_or_metric"]))
         out.append({"id": lab["id"], "level": lab["level"], "signal": lab["signal"],
                     "attribute_or_metric": lab["attribute_or_metric"], "component": lab["component"],
                     "service": ex["service"] if ex else None,
-                    "count": int(count),
+                    "count": int(count), "key": key,
                     "first_seen": seen[0] if seen else None, "last_seen": seen[1] if seen else None,
                     "example": ex,
                     "renamed_to": _renamed_to(engines, lab["component"], lab["attribute_or_metric"])})

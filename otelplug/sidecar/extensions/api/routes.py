@@ -83,7 +83,8 @@ def get_logs(ctx, p, body):
 def get_findings(ctx, p, body):
     rows = findings.filtered(findings.groups(ctx.service, ctx.telemetry, ctx.sampler),
                              p["level"], p["signal"], p["id"])
-    return {"findings": rows[:p["limit"]], "total_groups": len(rows)}
+    shown = [{k: v for k, v in r.items() if k != "key"} for r in rows[:p["limit"]]]
+    return {"findings": shown, "total_groups": len(rows)}
 
 
 def get_alerts(ctx, p, body):
