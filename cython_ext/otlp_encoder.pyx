@@ -506,10 +506,11 @@ cdef int _span(otp_wbuf *w, const unsigned char *rec, Py_ssize_t length) except 
         pb_str(w, K_STATUS_MESSAGE, desc, <Py_ssize_t>desc_len, False)
     pb_uint(w, K_STATUS_CODE, pre[69])
     pb_close(w, sub, HINT_SMALL)
-    # W3C trace flags, and for a child span whether its parent is remote
-    otlp_flags = flags & FLAG_TRACE_FLAGS_MASK
+    # W3C trace flags, and whether the parent is remote: known for every
+    # span (a root span's parent is not remote), as the OTel SDKs write it
+    otlp_flags = (flags & FLAG_TRACE_FLAGS_MASK) | FLAG_HAS_IS_REMOTE
     if flags & FLAG_HAS_PARENT:
-        otlp_flags |= FLAG_HAS_IS_REMOTE | (flags & FLAG_IS_REMOTE)
+        otlp_flags |= flags & FLAG_IS_REMOTE
     if otlp_flags:
         wb_u8(w, K_SPAN_FLAGS)
         wb_u8(w, 0x01)

@@ -33,6 +33,16 @@ import numpy as np
 cimport numpy as cnp
 cnp.import_array()
 
+from posix.stat cimport struct_stat, fstat
+
+cdef extern from "sigbus_guard.h":
+    int otp_guard_install() noexcept
+    int otp_guard_register(const void *addr, size_t length) noexcept
+    int otp_guard_hit(int slot) noexcept nogil
+    void otp_guard_release(int slot) noexcept
+
+from otelplug.ring.layout import RingTruncated
+
 cdef extern from *:
     """
     #ifndef OTP_DEBUG
@@ -107,6 +117,50 @@ cdef _release_map(object mm):
         pass
     if OTP_DEBUG:
         _dbg_maps_released += 1
+
+
+# guarded reader mappings that batches still viewed when their reader closed:
+# (mmap, guard slot); closed, and their slot released, once the views are gone
+_lingering = []
+
+
+cdef _release_guarded(object mm, int slot):
+    """Unmap a reader's mapping and release its SIGBUS guard slot; if
+    batches still hold views into it, keep it guarded until they are gone."""
+    global _dbg_maps_released
+    if mm is None:
+        return
+    if OTP_DEBUG:
+        _dbg_maps_released += 1
+    _lingering.append((mm, slot))
+    _sweep_lingering()
+
+
+def _sweep_lingering():
+    global _lingering
+    keep = []
+    for mm, slot in _lingering:
+        try:
+            mm.close()
+        except BufferError:
+            keep.append((mm, slot))
+            continue
+        otp_guard_release(slot)
+    _lingering = keep
+
+
+cdef inline uint64_t _lost_records(uint64_t found, uint64_t expected, uint64_t capacity) noexcept:
+    # as layout.lost_records: a gap larger than the ring can hold is a
+    # garbage header that passed the check, not a count
+    cdef uint64_t gap = found - expected
+    return gap if gap <= capacity // OTP_REC_HEADER else 1
+
+
+cdef uint64_t _file_size(int fd) except? 0:
+    cdef struct_stat st
+    if fstat(fd, &st) != 0:
+        raise OSError("fstat on a ring file failed")
+    return <uint64_t>st.st_size
 
 
 @cython.final
@@ -583,13 +637,26 @@ cdef class RingReader:
     cdef uint64_t corrupt
     cdef uint64_t corrupt_bytes
     cdef uint64_t last_bad_wpos
+    cdef readonly uint64_t corrupt_records
+    cdef uint64_t scanned_to    # furthest position scanned (see _fresh)
+    cdef int _fd                # not owned: the caller closes it after close()
+    cdef uint64_t _size
+    cdef int _slot              # SIGBUS guard slot (sigbus_guard.h), -1 if none
 
     def __cinit__(self, int fd, uint64_t file_size, path=None):
         self.path = path
+        self._fd = fd
+        self._size = file_size
+        self._slot = -1
         if file_size < OTP_HEADER_SIZE + 64:
             raise ValueError(f"{path}: segment of {file_size} bytes is too small for a ring")
+        if _file_size(fd) < file_size:
+            raise RingTruncated(f"{path}: ring file is shorter than {file_size} bytes")
+        _sweep_lingering()
         self._mm = _map(fd, file_size)
         self._view = self._mm
+        otp_guard_install()
+        self._slot = otp_guard_register(&self._view[0], file_size)
         self.hdr = <otp_ring_header *>&self._view[0]
         if otp_load_acquire_u64(&self.hdr.magic) != OTP_RING_MAGIC:
             self._fail(f"{path}: not an otelplug ring (bad magic)")
@@ -610,27 +677,61 @@ cdef class RingReader:
         self.delivered_bytes = self.hdr.delivered_bytes
         self.corrupt = self.hdr.corrupt
         self.corrupt_bytes = self.hdr.corrupt_bytes
+        self.corrupt_records = self.hdr.corrupt_records
         cdef uint64_t w = otp_load_acquire_u64(&self.hdr.write_pos)
         if (self.rpos & 7) or w - self.rpos > cap:
             # an impossible saved position: skip to the producer's position
             self._count_corrupt(w - self.rpos if w - self.rpos <= cap else 0)
             self.rpos = w
         self.committed_pos = self.rpos
+        self.scanned_to = self.rpos
         self.hdr.consumer_pid = <uint32_t>getpid()
 
     cdef _fail(self, msg):
         self._view = None
         self._ro = None
-        _release_map(self._mm)
+        _release_guarded(self._mm, self._slot)
         self._mm = None
         self.hdr = NULL
         raise ValueError(msg)
+
+    cdef int _check(self, bint stat_file=False) except -1:
+        """Before touching the mapping: still open, and the file not shrunk.
+        The SIGBUS guard's mark costs one load and catches every fault;
+        ``stat_file`` (scan, when there are bytes to read) also compares the
+        size with fstat (a system call), so a shrunk file is noticed before
+        a read faults."""
+        if self.hdr == NULL:
+            raise ValueError("reader is closed")
+        if otp_guard_hit(self._slot):
+            raise RingTruncated(f"{self.path}: ring file was truncated while mapped")
+        if stat_file and _file_size(self._fd) < self._size:
+            raise RingTruncated(f"{self.path}: ring file shrank below {self._size} bytes")
+        return 0
+
+    def __dealloc__(self):
+        if self._mm is not None:    # never closed: keep it guarded until unmapped
+            _release_guarded(self._mm, self._slot)
+
+    def truncated(self):
+        """True once the file has shrunk under the mapping."""
+        return bool(otp_guard_hit(self._slot)) or _file_size(self._fd) < self._size
 
     cdef void _count_corrupt(self, uint64_t skipped) noexcept:
         self.corrupt += 1
         self.corrupt_bytes += skipped
         otp_store_relaxed_u64(&self.hdr.corrupt, self.corrupt)
         otp_store_relaxed_u64(&self.hdr.corrupt_bytes, self.corrupt_bytes)
+
+    cdef bint _fresh(self, uint64_t pos) noexcept:
+        """True unless ``pos`` was already scanned (a rescan after rewind()
+        must not count the same loss twice)."""
+        return pos - self.committed_pos >= self.scanned_to - self.committed_pos
+
+    cdef void _count_lost(self, uint64_t at, uint64_t n) noexcept:
+        if n and self._fresh(at):
+            self.corrupt_records += n
+            otp_store_relaxed_u64(&self.hdr.corrupt_records, self.corrupt_records)
 
     cdef bint _header_ok(self, uint64_t pos, uint64_t avail, bint strict_seq) noexcept:
         cdef uint64_t idx = pos & self.mask
@@ -653,10 +754,12 @@ cdef class RingReader:
 
     def meta_bytes(self):
         """How much of the definitions file is complete (acquire)."""
+        self._check()
         return otp_load_acquire_u64(&self.hdr.meta_bytes)
 
     def pending_bytes(self):
         """Committed bytes not yet scanned."""
+        self._check()
         return otp_load_acquire_u64(&self.hdr.write_pos) - self.rpos
 
     def scan(self, Py_ssize_t max_records=4096, uint64_t max_bytes=1 << 24):
@@ -671,12 +774,14 @@ cdef class RingReader:
         cdef cnp.npy_intp alloc
         cdef Py_ssize_t n = 0
         cdef uint64_t nbytes = 0
-        cdef uint64_t pos = self.rpos, start = self.rpos, skip_from
+        cdef uint64_t pos = self.rpos, start = self.rpos, skip_from, found
         cdef uint64_t w, avail, idx, length
         cdef unsigned char *p
-        if self.hdr == NULL:
-            raise ValueError("reader is closed")
+        self._check()
         w = otp_load_acquire_u64(&self.hdr.write_pos)
+        # stat only when there is something to read: an idle ring costs one
+        # load (and the guard's mark if even the header page was cut off)
+        self._check(w != pos)
         if w - pos > self.capacity or (w & 7) != (pos & 7):
             # the shared write position is impossible: corrupt header
             if w != self.last_bad_wpos:
@@ -715,6 +820,13 @@ cdef class RingReader:
                 pos += self.capacity - idx      # implicit padding
                 continue
             if avail < OTP_REC_HEADER or not self._header_ok(pos, avail, True):
+                if avail >= OTP_REC_HEADER and self._header_ok(pos, avail, False):
+                    # a valid record whose sequence number is ahead: the
+                    # records in between were lost (in bytes skipped earlier)
+                    found = (<uint64_t *>(self.data + idx + 8))[0]
+                    self._count_lost(pos, _lost_records(found, self.next_seq, self.capacity))
+                    self.next_seq = found
+                    continue
                 # resynchronise: next 8-aligned position holding a valid header
                 skip_from = pos
                 pos += OTP_REC_ALIGN
@@ -726,10 +838,13 @@ cdef class RingReader:
                     if w - pos >= OTP_REC_HEADER and self._header_ok(pos, w - pos, False):
                         break
                     pos += OTP_REC_ALIGN
-                self._count_corrupt(pos - skip_from)
+                if self._fresh(skip_from):
+                    self._count_corrupt(pos - skip_from)
                 if pos == w:
                     break
-                self.next_seq = (<uint64_t *>(self.data + (pos & self.mask) + 8))[0]
+                found = (<uint64_t *>(self.data + (pos & self.mask) + 8))[0]
+                self._count_lost(skip_from, _lost_records(found, self.next_seq, self.capacity))
+                self.next_seq = found
                 continue
             p = self.data + idx
             length = (<uint32_t *>p)[0]
@@ -745,6 +860,8 @@ cdef class RingReader:
             self.next_seq += 1
             pos += otp_record_span(length)
         self.rpos = pos
+        if self._fresh(pos):
+            self.scanned_to = pos
         b.data = self._ro
         b.offsets = offsets[:n]
         b.lengths = lengths[:n]
@@ -759,8 +876,7 @@ cdef class RingReader:
 
     def commit(self, RecordBatch batch):
         """Give the space of ``batch`` and all earlier batches back."""
-        if self.hdr == NULL:
-            raise ValueError("reader is closed")
+        self._check()
         if batch.end_pos - self.committed_pos > self.capacity:
             raise ValueError("batch does not belong to this reader's unread range")
         self.delivered += <uint64_t>batch.count
@@ -773,14 +889,14 @@ cdef class RingReader:
 
     def rewind(self):
         """Forget scanned-but-uncommitted batches; the next scan re-reads them."""
+        self._check()
         self.rpos = self.committed_pos
         self.next_seq = self.hdr.next_seq
 
     def header(self):
         """A snapshot of the shared header's counters (racy but untorn)."""
         cdef otp_ring_header *h = self.hdr
-        if h == NULL:
-            raise ValueError("reader is closed")
+        self._check()
         return {
             "pid": h.pid,
             "flags": otp_load_relaxed_u32(&h.flags),
@@ -800,6 +916,7 @@ cdef class RingReader:
             "delivered_bytes": otp_load_relaxed_u64(&h.delivered_bytes),
             "corrupt": otp_load_relaxed_u64(&h.corrupt),
             "corrupt_bytes": otp_load_relaxed_u64(&h.corrupt_bytes),
+            "corrupt_records": otp_load_relaxed_u64(&h.corrupt_records),
             "waits": otp_load_relaxed_u64(&h.waits),
             "wait_ns": otp_load_relaxed_u64(&h.wait_ns),
         }
@@ -811,7 +928,8 @@ cdef class RingReader:
         self.data = NULL
         self._view = None
         self._ro = None
-        _release_map(self._mm)
+        _release_guarded(self._mm, self._slot)
+        self._slot = -1
         self._mm = None
 
 
@@ -838,5 +956,6 @@ def layout_offsets():
         "corrupt": <size_t>&h.corrupt - base,
         "next_seq": <size_t>&h.next_seq - base,
         "consumer_pid": <size_t>&h.consumer_pid - base,
+        "corrupt_records": <size_t>&h.corrupt_records - base,
         "waits": <size_t>&h.waits - base,
     }

@@ -68,7 +68,7 @@ typedef struct {
     uint64_t next_seq;
     uint32_t consumer_pid;
     uint32_t _cons_reserved;
-    uint64_t _cons_reserved2;
+    uint64_t corrupt_records; /* records lost in corrupt regions (sequence gaps) */
     /* producer line 2 (offset 192): bounded-wait statistics */
     uint64_t waits;
     uint64_t wait_ns;

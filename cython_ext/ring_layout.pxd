@@ -38,6 +38,7 @@ cdef extern from "ring_layout.h" nogil:
         uint64_t corrupt_bytes
         uint64_t next_seq
         uint32_t consumer_pid
+        uint64_t corrupt_records
         uint64_t waits
         uint64_t wait_ns
 

@@ -96,7 +96,13 @@ def cmd_run(args) -> int:
         return 1
     log.info("otelplug sidecar running (%s); pid %d", cfg.source, os.getpid())
     _describe(service, log)
+    died = _watch_component_threads(signals)
     while (signum := signals.next()) not in (signal.SIGTERM, signal.SIGINT):
+        if died:        # a component thread died: see sidecar/watchdog.py
+            from otelplug.sidecar.watchdog import EXIT_COMPONENT_DIED
+            log.critical("exiting with status %d: %s", EXIT_COMPONENT_DIED, died[0])
+            service.shutdown()
+            _exit_now(EXIT_COMPONENT_DIED)
         if signum != signal.SIGHUP:
             continue        # another library's handled signal, also written to the pipe
         service = _reload(args, service, failures, reloads, log)
@@ -134,6 +140,7 @@ class _SignalPipe:
     def __init__(self, signums):
         self._r, w = os.pipe()
         os.set_blocking(w, False)
+        self._w = w
         signal.set_wakeup_fd(w)
         for s in signums:
             signal.signal(s, lambda *a: None)   # a Python handler, so the C one records it
@@ -143,6 +150,23 @@ class _SignalPipe:
         while not self._pending:
             self._pending += os.read(self._r, 64)
         return self._pending.pop(0)
+
+    def post(self, n: int) -> None:
+        """Wake the reader with ``n`` (0: not a signal) from any thread."""
+        os.write(self._w, bytes([n]))
+
+
+def _watch_component_threads(signals) -> list:
+    """A list that receives the reason when a component thread dies (see
+    sidecar/watchdog.py), the main loop woken with 0 at the same time."""
+    from otelplug.sidecar import watchdog
+    died: list = []
+
+    def on_death(reason: str) -> None:
+        died.append(reason)
+        signals.post(0)
+    watchdog.watch(on_death)
+    return died
 
 
 def _describe(service, log) -> None:

@@ -150,14 +150,22 @@ def _alive_label(r: RingSnapshot) -> str:
     return "closed" if r.closed else "DEAD"
 
 
-def _row(r: RingSnapshot, rate: dict | None, with_rates: bool) -> list[str]:
+def _consumer_label(pid: int | None, c) -> str:
+    """A consumer pid, marked dead unless it is the one holding the
+    channel's consumer lock now (flock: released by the kernel at death)."""
+    if not pid:
+        return "-"
+    return str(pid) if c.consumer_alive and c.consumer_pid == pid else f"{pid} (dead)"
+
+
+def _row(r: RingSnapshot, rate: dict | None, with_rates: bool, consumer: str) -> list[str]:
     row = [
         r.channel, str(r.pid), _alive_label(r),
         f"{human_bytes(r.used_bytes)}/{human_bytes(r.capacity)}",
         human_count(r.written), human_count(r.read), human_count(r.pending),
         f"{human_count(r.dropped)} ({human_count(r.dropped_full)}/{human_count(r.oversize)})",
         human_bytes(r.dropped_bytes), human_count(r.corrupt), human_age(r.age_s),
-        str(r.consumer_pid or "-"),
+        consumer,
     ]
     if with_rates:
         if rate is None:   # a ring that appeared since the last refresh
@@ -184,11 +192,12 @@ def render_table(snap: Snapshot, rates: Rates | None = None) -> str:
     errors = list(snap.errors)
     for c in snap.channels:
         for r in c.producers:
-            rows.append(_row(r, (rates or {}).get(r.path), with_rates))
+            rows.append(_row(r, (rates or {}).get(r.path), with_rates,
+                             _consumer_label(r.consumer_pid, c)))
         errors += c.errors
     if len(rows) > 1:
         lines += _format(rows)
-        consumers = [f"{c.channel}={c.consumer_pid}" for c in snap.channels
+        consumers = [f"{c.channel}={_consumer_label(c.consumer_pid, c)}" for c in snap.channels
                      if c.consumer_pid]
         if consumers:
             lines.append("consumer lock files: " + " ".join(consumers))

@@ -113,8 +113,6 @@ def run(args) -> int:
         for p in procs:
             if p.is_alive():
                 p.terminate()
-        from otelplug.ring.segment import shm_dir
-        (shm_dir() / f"otelplug.{channel}.consumer").unlink(missing_ok=True)
     s = prog.snapshot()
     return _summary(s, tallies, retired, outdir, time.monotonic() - t0)
 

@@ -75,9 +75,11 @@ def _group(records, decode):
 
 
 def span_pb(s: model.SpanData) -> trace_pb2.Span:
-    flags = s.trace_flags & 0xFF
-    if s.parent_span_id is not None:
-        flags |= _HAS_IS_REMOTE | (_IS_REMOTE if s.parent_is_remote else 0)
+    # parent-is-remote is known for every span (a root's parent is not
+    # remote): bit 8 always, as the OTel SDKs write it
+    flags = (s.trace_flags & 0xFF) | _HAS_IS_REMOTE
+    if s.parent_span_id is not None and s.parent_is_remote:
+        flags |= _IS_REMOTE
     return trace_pb2.Span(
         trace_id=_id(s.trace_id, 16), span_id=_id(s.span_id, 8), trace_state=s.trace_state or "",
         parent_span_id=_id(s.parent_span_id, 8), flags=flags, name=s.name, kind=s.kind,

@@ -22,8 +22,8 @@ import threading
 import time
 
 from .layout import (FIELDS, FLAG_CLOSED, HEADER_SIZE, MAGIC, REC_ALIGN,
-                     REC_HEADER, REC_STRUCT, TYPE_PAD, VERSION, header_check,
-                     record_span)
+                     REC_HEADER, REC_STRUCT, TYPE_PAD, VERSION, RingTruncated,
+                     header_check, lost_records, record_span)
 
 _M64 = (1 << 64) - 1
 _U64 = struct.Struct("=Q")
@@ -43,9 +43,9 @@ def _put(mm, name: str, value: int) -> None:
     (_U64 if fmt == "Q" else _U32).pack_into(mm, off, value & _M64)
 
 
-def _get(mm, name: str) -> int:
+def _get(mm, name: str, base: int = 0) -> int:
     off, fmt = FIELDS[name]
-    return (_U64 if fmt == "Q" else _U32).unpack_from(mm, off)[0]
+    return (_U64 if fmt == "Q" else _U32).unpack_from(mm, off - base)[0]
 
 
 def _fork_gen() -> int:
@@ -324,48 +324,103 @@ class RecordBatch:
 
 
 class RingReader:
+    """The consumer half.  Unlike the Cython reader it never maps the segment:
+    it reads with pread into a private mirror of the ring (same offsets, so
+    batches look the same) and writes its header fields with pwrite.  A file
+    truncated under it then gives a short read, reported as RingTruncated,
+    instead of a SIGBUS (the Cython reader gets the same result from a
+    SIGBUS guard, see cython_ext/sigbus_guard.h)."""
+
     def __init__(self, fd: int, file_size: int, path=None):
         self.path = path
+        self._fd = fd
+        self._size = file_size
         if file_size < HEADER_SIZE + 64:
             raise ValueError(f"{path}: segment of {file_size} bytes is too small for a ring")
-        self._mm = _map(fd, file_size)
-        mm = self._mm
-        try:
-            if _get(mm, "magic") != MAGIC:
-                raise ValueError(f"{path}: not an otelplug ring (bad magic)")
-            if _get(mm, "version") != VERSION or _get(mm, "header_size") != HEADER_SIZE:
-                raise ValueError(f"{path}: ring layout version {_get(mm, 'version')} is not supported")
-            cap = _get(mm, "capacity")
-            if cap < 64 or cap & (cap - 1) or HEADER_SIZE + cap != file_size:
-                raise ValueError(f"{path}: ring capacity {cap} does not match its file size {file_size}")
-        except ValueError:
-            mm.close()
-            raise
+        head = self._pread(HEADER_SIZE, 0)
+        if _get(head, "magic") != MAGIC:
+            raise ValueError(f"{path}: not an otelplug ring (bad magic)")
+        if _get(head, "version") != VERSION or _get(head, "header_size") != HEADER_SIZE:
+            raise ValueError(f"{path}: ring layout version {_get(head, 'version')} is not supported")
+        cap = _get(head, "capacity")
+        if cap < 64 or cap & (cap - 1) or HEADER_SIZE + cap != file_size:
+            raise ValueError(f"{path}: ring capacity {cap} does not match its file size {file_size}")
         self.capacity = cap
         self.mask = cap - 1
-        self.max_record = max_payload_for(cap, _get(mm, "max_record"))
-        self._ro = memoryview(mm).toreadonly()
-        self.rpos = _get(mm, "read_pos")
-        self.next_seq = _get(mm, "next_seq")
-        self.delivered = _get(mm, "delivered")
-        self.delivered_bytes = _get(mm, "delivered_bytes")
-        self.corrupt = _get(mm, "corrupt")
-        self.corrupt_bytes = _get(mm, "corrupt_bytes")
+        self.max_record = max_payload_for(cap, _get(head, "max_record"))
+        # anonymous memory, backed lazily: only the pages a scan fills cost
+        # memory (a bytearray would zero, and so commit, all of it at once)
+        self._mm = mmap.mmap(-1, HEADER_SIZE + cap)
+        self._ro = memoryview(self._mm).toreadonly()
+        self.rpos = _get(head, "read_pos")
+        self.next_seq = _get(head, "next_seq")
+        self.delivered = _get(head, "delivered")
+        self.delivered_bytes = _get(head, "delivered_bytes")
+        self.corrupt = _get(head, "corrupt")
+        self.corrupt_bytes = _get(head, "corrupt_bytes")
+        self.corrupt_records = _get(head, "corrupt_records")
         self.last_bad_wpos = 0
-        w = _get(mm, "write_pos")
+        w = _get(head, "write_pos")
         dist = (w - self.rpos) & _M64
         if self.rpos & 7 or dist > cap:
             # an impossible saved position: skip to the producer's position
             self._count_corrupt(dist if dist <= cap else 0)
             self.rpos = w
         self.committed_pos = self.rpos
-        _put(mm, "consumer_pid", os.getpid())
+        self.scanned_to = self.rpos
+        self._filled_to = self.rpos      # the mirror holds ring bytes up to here
+        self._put("consumer_pid", os.getpid())
+
+    # -- file access: pread/pwrite, with a short read meaning "truncated" ------
+    def _pread(self, n: int, off: int) -> bytes:
+        b = os.pread(self._fd, n, off)
+        if len(b) != n:
+            raise RingTruncated(f"{self.path}: ring file shrank below {self._size} bytes")
+        return b
+
+    def _check(self) -> None:
+        if self._mm is None:
+            raise ValueError("reader is closed")
+        if self.truncated():
+            raise RingTruncated(f"{self.path}: ring file shrank below {self._size} bytes")
+
+    def truncated(self) -> bool:
+        return os.fstat(self._fd).st_size < self._size
+
+    def _hget(self, name: str) -> int:
+        off, fmt = FIELDS[name]
+        return _get(self._pread(8, off - off % 8), name, off - off % 8)
+
+    def _put(self, name: str, value: int) -> None:
+        off, fmt = FIELDS[name]
+        os.pwrite(self._fd, (_U64 if fmt == "Q" else _U32).pack(value & _M64), off)
+
+    def _fill(self, pos: int, end: int) -> None:
+        """Copy ring bytes [pos, end) (free-running positions) into the mirror."""
+        while pos != end:
+            idx = pos & self.mask
+            n = min((end - pos) & _M64, self.capacity - idx)
+            got = os.preadv(self._fd, [memoryview(self._mm)[HEADER_SIZE + idx:HEADER_SIZE + idx + n]],
+                            HEADER_SIZE + idx)
+            if got != n:
+                raise RingTruncated(f"{self.path}: ring file shrank below {self._size} bytes")
+            pos = (pos + n) & _M64
 
     def _count_corrupt(self, skipped: int) -> None:
         self.corrupt += 1
         self.corrupt_bytes += skipped
-        _put(self._mm, "corrupt", self.corrupt)
-        _put(self._mm, "corrupt_bytes", self.corrupt_bytes)
+        self._put("corrupt", self.corrupt)
+        self._put("corrupt_bytes", self.corrupt_bytes)
+
+    def _fresh(self, pos: int) -> bool:
+        """True unless ``pos`` was already scanned (a rescan after rewind()
+        must not count the same loss twice)."""
+        return (pos - self.committed_pos) & _M64 >= (self.scanned_to - self.committed_pos) & _M64
+
+    def _count_lost(self, at: int, n: int) -> None:
+        if n and self._fresh(at):
+            self.corrupt_records += n
+            self._put("corrupt_records", self.corrupt_records)
 
     def _header_ok(self, pos: int, avail: int, strict_seq: bool) -> bool:
         idx = pos & self.mask
@@ -382,22 +437,28 @@ class RingReader:
         return span <= avail and idx + span <= self.capacity
 
     def meta_bytes(self) -> int:
-        return _get(self._mm, "meta_bytes")
+        self._check()
+        return self._hget("meta_bytes")
 
     def pending_bytes(self) -> int:
-        return (_get(self._mm, "write_pos") - self.rpos) & _M64
+        self._check()
+        return (self._hget("write_pos") - self.rpos) & _M64
 
     def scan(self, max_records: int = 4096, max_bytes: int = 1 << 24) -> RecordBatch:
-        if self._mm is None:
-            raise ValueError("reader is closed")
+        self._check()
         cap = self.capacity
         pos = start = self.rpos
-        w = _get(self._mm, "write_pos")
+        w = self._hget("write_pos")
         if (w - pos) & _M64 > cap or (w & 7) != (pos & 7):
             if w != self.last_bad_wpos:
                 self.last_bad_wpos = w
                 self._count_corrupt(0)
             w = pos
+        # only bytes not in the mirror yet: a backlog is not re-read at every
+        # scan (bytes before _filled_to cannot change until committed)
+        ahead = (self._filled_to - pos) & _M64
+        self._fill(self._filled_to if ahead <= (w - pos) & _M64 else pos, w)
+        self._filled_to = w
         offsets, lengths, types, seqs = [], [], [], []
         nbytes = 0
         while pos != w and len(offsets) < max_records and nbytes < max_bytes:
@@ -407,6 +468,13 @@ class RingReader:
                 pos = (pos + cap - idx) & _M64
                 continue
             if avail < REC_HEADER or not self._header_ok(pos, avail, True):
+                if avail >= REC_HEADER and self._header_ok(pos, avail, False):
+                    # a valid record whose sequence number is ahead: the
+                    # records in between were lost (in bytes skipped earlier)
+                    found = _U64.unpack_from(self._mm, HEADER_SIZE + idx + 8)[0]
+                    self._count_lost(pos, lost_records(found, self.next_seq, cap))
+                    self.next_seq = found
+                    continue
                 skip_from = pos
                 pos = (pos + REC_ALIGN) & _M64
                 while pos != w:
@@ -417,10 +485,13 @@ class RingReader:
                     if (w - pos) & _M64 >= REC_HEADER and self._header_ok(pos, (w - pos) & _M64, False):
                         break
                     pos = (pos + REC_ALIGN) & _M64
-                self._count_corrupt((pos - skip_from) & _M64)
+                if self._fresh(skip_from):
+                    self._count_corrupt((pos - skip_from) & _M64)
                 if pos == w:
                     break
-                self.next_seq = _U64.unpack_from(self._mm, HEADER_SIZE + (pos & self.mask) + 8)[0]
+                found = _U64.unpack_from(self._mm, HEADER_SIZE + (pos & self.mask) + 8)[0]
+                self._count_lost(skip_from, lost_records(found, self.next_seq, cap))
+                self.next_seq = found
                 continue
             length, rtype, _, _, _ = REC_STRUCT.unpack_from(self._mm, HEADER_SIZE + idx)
             if rtype == TYPE_PAD:
@@ -434,34 +505,37 @@ class RingReader:
             self.next_seq = (self.next_seq + 1) & _M64
             pos = (pos + record_span(length)) & _M64
         self.rpos = pos
+        if self._fresh(pos):
+            self.scanned_to = pos
         return RecordBatch(self._ro, offsets, lengths, types, seqs, nbytes, start, pos,
                            self.next_seq)
 
     def commit(self, batch: RecordBatch) -> None:
-        if self._mm is None:
-            raise ValueError("reader is closed")
+        self._check()
         if (batch.end_pos - self.committed_pos) & _M64 > self.capacity:
             raise ValueError("batch does not belong to this reader's unread range")
         self.delivered += batch.count
         self.delivered_bytes += batch.nbytes
         self.committed_pos = batch.end_pos
-        _put(self._mm, "delivered", self.delivered)
-        _put(self._mm, "delivered_bytes", self.delivered_bytes)
-        _put(self._mm, "next_seq", batch.next_seq)
-        _put(self._mm, "read_pos", batch.end_pos)
+        self._put("delivered", self.delivered)
+        self._put("delivered_bytes", self.delivered_bytes)
+        self._put("next_seq", batch.next_seq)
+        self._put("read_pos", batch.end_pos)
 
     def rewind(self) -> None:
+        self._check()
         self.rpos = self.committed_pos
-        self.next_seq = _get(self._mm, "next_seq")
+        self.next_seq = self._hget("next_seq")
 
     def header(self) -> dict:
-        if self._mm is None:
-            raise ValueError("reader is closed")
+        self._check()
+        head = self._pread(256, 0)
         names = ("pid", "flags", "capacity", "max_record", "created_ns", "write_pos",
                  "read_pos", "attempted", "committed", "committed_bytes", "dropped_full",
                  "dropped_full_bytes", "oversize", "oversize_bytes", "delivered",
-                 "delivered_bytes", "corrupt", "corrupt_bytes", "waits", "wait_ns")
-        return {n: _get(self._mm, n) for n in names}
+                 "delivered_bytes", "corrupt", "corrupt_bytes", "corrupt_records", "waits",
+                 "wait_ns")
+        return {n: _get(head, n) for n in names}
 
     def close(self) -> None:
         if self._mm is None:
@@ -470,7 +544,7 @@ class RingReader:
         try:
             self._mm.close()
         except BufferError:
-            pass  # batches still hold views: the mapping goes when they do
+            pass  # batches still hold views: the mirror goes when they do
         self._mm = None
 
 

@@ -22,26 +22,34 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import logging
+
 from . import impl as _impl
+from .layout import RingTruncated
 from .meta import MetaReader, meta_path
-from .segment import (ConsumerLock, list_rings, open_segment, open_wake, parse_ring_name,
-                      producer_alive, remove_stale_temporaries, resolve_channel,
-                      shm_dir)
+from .segment import (ConsumerLock, UntrustedFile, WakeFile, list_rings, open_segment,
+                      parse_ring_name, producer_alive, remove_stale_temporaries,
+                      resolve_channel, shm_dir)
+
+log = logging.getLogger("otelplug.ring")
 
 
 @dataclass
 class ProducerAccount:
     """Final accounting of a reclaimed ring: attempted == delivered +
-    dropped + lost_in_flight (lost: records in flight when the producer died)."""
+    dropped + corrupt_records + lost_in_flight (lost: records in flight when
+    the producer died; corrupt_records: records lost in corrupt bytes)."""
     pid: int
     path: str
     attempted: int
     delivered: int
     dropped_full: int
     oversize: int
-    corrupt: int
+    corrupt: int              # corrupt regions (resynchronisations)
     lost_in_flight: int
     clean_close: bool
+    corrupt_records: int = 0
+    corrupt_bytes: int = 0
 
     @property
     def dropped(self) -> int:
@@ -51,10 +59,10 @@ class ProducerAccount:
 class Ring:
     """One producer's ring as the consumer sees it."""
 
-    def __init__(self, path: Path, impl):
+    def __init__(self, path: Path, impl, group=None):
         self.path = path
         self.info = parse_ring_name(path.name) or {}
-        self.fd = open_segment(path)
+        self.fd = open_segment(path, group)
         try:
             self.reader = impl.RingReader(self.fd, os.fstat(self.fd).st_size, str(path))
         except BaseException:
@@ -93,6 +101,9 @@ class ConsumerStats:
     rings_reclaimed: int = 0
     bad_segments: int = 0
     bad_segment_errors: list = field(default_factory=list)
+    # ring files refused or dropped, by reason (invalid, unreadable, symlink,
+    # not_regular, foreign_owner, world_writable, group_writable, truncated)
+    rejected: dict = field(default_factory=dict)
 
 
 class ChannelConsumer:
@@ -109,9 +120,10 @@ class ChannelConsumer:
 
     def __init__(self, channel: str | None = None, discover_interval: float = 0.1,
                  max_idle_sleep: float = 0.02, reclaim: bool = True, impl=None,
-                 shm_directory: Path | None = None):
+                 shm_directory: Path | None = None, group: str | int | None = None):
         self.channel = resolve_channel(channel)
         self.directory = Path(shm_directory) if shm_directory else shm_dir()
+        self.group = group     # rings of this group (mode 0660) are trusted too
         self._lock = ConsumerLock(self.channel, self.directory)
         self._impl = impl or _impl.default()
         self.discover_interval = discover_interval
@@ -124,15 +136,38 @@ class ChannelConsumer:
         self._next_discover = 0.0
         self._sleep = 0.0
         self._wake = None
+        self._wake_file = None
+        for path, reason, message in self._lock.refused:
+            self._reject_file(path, reason, message)
+        if self._lock.squatted:
+            log.warning("channel %s: %s", self.channel,
+                        f"taking the consumer lock on {self._lock.path}" if self._lock.fd >= 0
+                        else "running without a consumer lock: a second consumer is not refused")
         try:
-            fd = open_wake(self.channel, None, self.directory)
-            try:
-                self._wake = self._impl.WakeWord(fd)
-            finally:
-                os.close(fd)
-        except OSError:
-            pass   # timed polling only
+            self._wake_file = WakeFile(self.channel, group, self.directory)
+            self._wake = self._impl.WakeWord(self._wake_file.fd)
+        except UntrustedFile as exc:
+            self._reject_file(exc.path, exc.reason, exc)
+        except OSError as exc:
+            log.warning("channel %s: no wake-up file (%s); polling on a timer", self.channel, exc)
         self.discover()
+
+    def _reject_file(self, path: Path, reason: str, exc: Exception) -> None:
+        """Refuse a file for good: logged once, counted by reason."""
+        self._bad.add(path)
+        self.stats.bad_segments += 1
+        self.stats.bad_segment_errors.append(str(exc))
+        self.stats.rejected[reason] = self.stats.rejected.get(reason, 0) + 1
+        log.warning("channel %s: ignoring %s (%s): %s", self.channel, path, reason, exc)
+
+    def _drop(self, ring: Ring, reason: str, exc: Exception) -> None:
+        """Stop reading a ring that went bad under us (truncated)."""
+        self.rings.pop(ring.path, None)
+        try:
+            ring.close()
+        except (OSError, ValueError):
+            pass
+        self._reject_file(ring.path, reason, exc)
 
     # -- discovery and reclaiming --------------------------------------------
     def discover(self) -> None:
@@ -142,30 +177,44 @@ class ChannelConsumer:
             if path in self.rings or path in self._bad:
                 continue
             try:
-                self.rings[path] = Ring(path, self._impl)
+                self.rings[path] = Ring(path, self._impl, self.group)
                 self.stats.rings_opened += 1
             except FileNotFoundError:
                 continue  # reclaimed by someone else meanwhile
-            except (ValueError, OSError) as exc:
+            except UntrustedFile as exc:
+                self._reject_file(path, exc.reason, exc)
+            except RingTruncated as exc:
+                self._reject_file(path, "truncated", exc)
+            except ValueError as exc:
                 # a file that is not a valid ring: counted, named, skipped
-                self._bad.add(path)
-                self.stats.bad_segments += 1
-                self.stats.bad_segment_errors.append(str(exc))
+                self._reject_file(path, "invalid", exc)
+            except OSError as exc:
+                self._reject_file(path, "unreadable", exc)
         for ring in list(self.rings.values()):
-            if not ring.dead and not producer_alive(ring.fd):
-                ring.dead = True
-            if ring.dead and self.reclaim and ring.drained():
-                self._reclaim(ring)
+            try:
+                if ring.reader.truncated():     # also an idle ring, at each tick
+                    raise RingTruncated(f"{ring.path}: ring file shrank under the reader")
+                if not ring.dead and not producer_alive(ring.fd):
+                    ring.dead = True
+                if ring.dead and self.reclaim and ring.drained():
+                    self._reclaim(ring)
+            except RingTruncated as exc:
+                self._drop(ring, "truncated", exc)
         remove_stale_temporaries(self.channel, self.directory)
 
     def _reclaim(self, ring: Ring) -> None:
         h = ring.header()
+        # records lost in a corrupt tail have no later sequence number to
+        # reveal them while reading; the producer's final count does
+        corrupt_records = max(h["corrupt_records"], h["committed"] - h["delivered"])
         account = ProducerAccount(
             pid=h["pid"], path=str(ring.path), attempted=h["attempted"],
             delivered=h["delivered"], dropped_full=h["dropped_full"],
             oversize=h["oversize"], corrupt=h["corrupt"],
-            lost_in_flight=h["attempted"] - h["delivered"] - h["dropped_full"] - h["oversize"],
+            lost_in_flight=max(0, h["attempted"] - h["delivered"] - corrupt_records
+                               - h["dropped_full"] - h["oversize"]),
             clean_close=bool(h["flags"] & 1),
+            corrupt_records=corrupt_records, corrupt_bytes=h["corrupt_bytes"],
         )
         self.retired.append(account)
         del self.rings[ring.path]
@@ -181,8 +230,14 @@ class ChannelConsumer:
             self.discover()
         out = []
         for ring in list(self.rings.values()):
-            batch = ring.scan(max_records, max_bytes)
-            if batch.count:
+            try:
+                batch = ring.scan(max_records, max_bytes)
+            except RingTruncated as exc:
+                self._drop(ring, "truncated", exc)
+                continue
+            # a batch of only skipped bytes (corrupt, padding) is returned
+            # too: committing it is what moves the ring past them
+            if batch.count or batch.end_pos != batch.start_pos:
                 out.append((ring, batch))
         return out
 
@@ -200,10 +255,24 @@ class ChannelConsumer:
             return
         seq = self._wake.arm()
         # a record published before the flag was visible is not slept on
-        if any(r.reader.pending_bytes() for r in self.rings.values()):
+        if any(self._pending(r) for r in list(self.rings.values())):
             self._wake.disarm()
             return
         self._wake.wait(seq, self._sleep)
+
+    def _pending(self, ring: Ring) -> int:
+        try:
+            return ring.reader.pending_bytes()
+        except RingTruncated as exc:
+            self._drop(ring, "truncated", exc)
+            return 0
+
+    def _drained(self, ring: Ring) -> bool:
+        try:
+            return ring.drained()
+        except RingTruncated as exc:
+            self._drop(ring, "truncated", exc)
+            return True
 
     def drain(self, handle=None, timeout: float = 10.0, until_no_producers: bool = False):
         """Read and commit until every ring is empty (and, with
@@ -221,7 +290,7 @@ class ChannelConsumer:
                 ring.commit(batch)
             if not got:
                 self.discover()
-                empty = all(r.drained() for r in self.rings.values())
+                empty = all([self._drained(r) for r in list(self.rings.values())])
                 if empty and (not until_no_producers or not self.rings):
                     return n
             self.idle(got)
@@ -230,8 +299,12 @@ class ChannelConsumer:
     def producers(self) -> list[dict]:
         """Live view of every known ring's shared counters."""
         out = []
-        for ring in self.rings.values():
-            h = ring.header()
+        for ring in list(self.rings.values()):
+            try:
+                h = ring.header()
+            except RingTruncated as exc:
+                self._drop(ring, "truncated", exc)
+                continue
             h["path"] = str(ring.path)
             h["dead"] = ring.dead
             out.append(h)
@@ -244,6 +317,9 @@ class ChannelConsumer:
         if self._wake is not None:
             self._wake.close()
             self._wake = None
+        if self._wake_file is not None:
+            self._wake_file.release()      # the last one out removes it
+            self._wake_file = None
         self._lock.release()
 
     def __enter__(self):

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import mmap
 import os
+import stat
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import layout
-from .segment import parse_ring_name, probe_alive, shm_dir
+from .segment import (consumer_lock_held, parse_ring_name, probe_alive, read_consumer_pid,
+                      shm_dir)
 
 _M64 = (1 << 64) - 1
 
@@ -50,12 +51,13 @@ class RingSnapshot:
     dropped_full_bytes: int
     oversize: int
     oversize_bytes: int
-    corrupt: int
+    corrupt: int            # corrupt regions the consumer skipped
     corrupt_bytes: int
     pending: int            # records written but not yet read
     created_ns: int
     age_s: float
     consumer_pid: int       # last consumer that opened the ring (0: none yet)
+    corrupt_records: int = 0  # records lost in those regions (sequence gaps)
 
     @property
     def dropped(self) -> int:
@@ -88,9 +90,13 @@ class ChannelSnapshot:
     consumer_pid: int | None        # pid recorded in the channel's consumer lock file
     producers: list[RingSnapshot] = field(default_factory=list)
     errors: list[SegmentError] = field(default_factory=list)
+    # whether a live process holds the consumer lock (None: no lock file);
+    # a pid left in the file by a consumer that died is shown as dead
+    consumer_alive: bool | None = None
 
     def to_dict(self) -> dict:
         return {"channel": self.channel, "consumer_pid": self.consumer_pid,
+                "consumer_alive": self.consumer_alive,
                 "producers": [p.to_dict() for p in self.producers],
                 "errors": [e.to_dict() for e in self.errors]}
 
@@ -147,13 +153,20 @@ def read_ring(path: Path, now_ns: int | None = None) -> RingSnapshot:
     Raises FileNotFoundError if it vanished (reclaimed), NotARing or OSError
     if it cannot be read as a ring.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    # no symlinks, no FIFOs; pread, not a mapping: a file truncated meanwhile
+    # is a short read here, never a SIGBUS
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
-        size = os.fstat(fd).st_size
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotARing("not a regular file")
+        size = st.st_size
         if size < layout.HEADER_SIZE + 64:
             raise NotARing(f"{size} bytes is too small for a ring")
-        with mmap.mmap(fd, layout.HEADER_SIZE, mmap.MAP_SHARED, mmap.PROT_READ) as mm:
-            hdr = layout.read_header(mm)
+        head = os.pread(fd, layout.HEADER_SIZE, 0)
+        if len(head) < layout.HEADER_SIZE:
+            raise NotARing("truncated while being read")
+        hdr = layout.read_header(head)
         _validate(hdr, size)
         alive = _alive(fd)
     finally:
@@ -170,25 +183,19 @@ def read_ring(path: Path, now_ns: int | None = None) -> RingSnapshot:
         dropped_full=hdr["dropped_full"], dropped_full_bytes=hdr["dropped_full_bytes"],
         oversize=hdr["oversize"], oversize_bytes=hdr["oversize_bytes"],
         corrupt=hdr["corrupt"], corrupt_bytes=hdr["corrupt_bytes"],
+        corrupt_records=hdr["corrupt_records"],
         # committed is read before delivered, so a busy ring can look "over-read"
-        pending=max(0, hdr["committed"] - hdr["delivered"]),
+        pending=max(0, hdr["committed"] - hdr["delivered"] - hdr["corrupt_records"]),
         created_ns=hdr["created_ns"], age_s=max(0.0, (now_ns - hdr["created_ns"]) / 1e9),
         consumer_pid=hdr["consumer_pid"],
     )
 
 
-def _consumer_pid(directory: Path, channel: str) -> int | None:
-    """The pid the channel's consumer wrote into its lock file, if any.
-
-    The file is not removed when a consumer exits, so the pid may be stale;
-    it is read without taking the lock (taking it could make a starting
-    consumer fail).
-    """
-    try:
-        text = (directory / f"otelplug.{channel}.consumer").read_text().strip()
-    except OSError:
-        return None
-    return int(text) if text.isdigit() else None
+def _consumer_lock(directory: Path, channel: str) -> Path:
+    """The channel's consumer lock file; the per-uid one a consumer falls
+    back to when the shared name is squatted (see ConsumerLock)."""
+    own = directory / f"otelplug.{channel}.consumer.{os.geteuid()}"
+    return own if own.exists() else directory / f"otelplug.{channel}.consumer"
 
 
 def snapshot(channel: str | None = None, directory: Path | None = None) -> Snapshot:
@@ -213,8 +220,11 @@ def snapshot(channel: str | None = None, directory: Path | None = None) -> Snaps
             continue
         ch = channels.get(info["channel"])
         if ch is None:
+            lock = _consumer_lock(directory, info["channel"])
+            # read without taking the lock (taking it could make a starting
+            # consumer fail); a shared probe shows whether its holder lives
             ch = channels[info["channel"]] = ChannelSnapshot(
-                info["channel"], _consumer_pid(directory, info["channel"]))
+                info["channel"], read_consumer_pid(lock), consumer_alive=consumer_lock_held(lock))
         try:
             ch.producers.append(read_ring(path, now_ns))
         except FileNotFoundError:

@@ -43,11 +43,17 @@ FIELDS = {
     "corrupt_bytes": (160, "Q"),
     "next_seq": (168, "Q"),
     "consumer_pid": (176, "I"),
+    "corrupt_records": (184, "Q"),
     "waits": (192, "Q"),
     "wait_ns": (200, "Q"),
 }
 
 _M64 = (1 << 64) - 1
+
+
+class RingTruncated(ValueError):
+    """The ring file shrank under its reader (truncated by someone): the
+    consumer drops the ring and reports it."""
 
 
 def header_check(length: int, rtype: int, seq: int) -> int:
@@ -65,6 +71,16 @@ def record_span(length: int) -> int:
 
 
 REC_STRUCT = struct.Struct("=IBBHQ")  # length, type, flags, check, seq
+
+
+def lost_records(found_seq: int, expected_seq: int, capacity: int) -> int:
+    """Records lost between the expected sequence number and the one a
+    resynchronised reader found: the gap, when it is plausible (no more
+    records than fit in the ring); an implausible gap (a garbage header that
+    passed the check) counts as one lost record: one drop event, whose
+    bytes the reader counts separately (corrupt_bytes)."""
+    gap = (found_seq - expected_seq) & _M64
+    return gap if gap <= capacity // REC_HEADER else 1
 
 
 def read_field(buf, name: str) -> int:

@@ -11,6 +11,8 @@ Entry: u64 key, u32 length, u32 reserved (0), payload, padding to 8 bytes.
 """
 from __future__ import annotations
 
+import os
+import stat
 import struct
 from pathlib import Path
 
@@ -40,12 +42,20 @@ class MetaReader:
         if committed <= self.offset:
             return self.entries
         try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                blob = f.read(committed - self.offset)
-        except FileNotFoundError:
+            # not through a symlink, not a FIFO: only the producer's own file
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
             self.errors += 1
+            self.offset = committed
             return self.entries
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                self.errors += 1
+                self.offset = committed
+                return self.entries
+            blob = os.pread(fd, committed - self.offset, self.offset)
+        finally:
+            os.close(fd)
         pos = 0
         while pos + ENTRY.size <= len(blob):
             key, length, reserved = ENTRY.unpack_from(blob, pos)

@@ -26,7 +26,7 @@ import weakref
 from . import impl as _impl
 from .layout import HEADER_SIZE
 from .meta import encode_entry, meta_path
-from .segment import create_segment, open_wake, resolve_channel
+from .segment import WakeFile, create_segment, resolve_channel
 
 log = logging.getLogger("otelplug.ring")
 
@@ -69,6 +69,7 @@ class Producer:
         self._writer = None
         self._fd = -1
         self._meta_fd = -1
+        self._wake_file = None            # WakeFile, held (locked) while we live
         self._meta_len = 0
         self._defined: set[int] = set()   # definition keys in the current ring
         self.generation = 0               # bumped for every new ring (e.g. after fork)
@@ -173,8 +174,11 @@ class Producer:
             writer = self._impl.RingWriter(seg.fd, self.capacity, self.max_record,
                                            self.start_pos, self.pid_check)
             # the definitions file exists before the ring is visible
-            meta_fd = os.open(meta_path(seg.path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-                              | os.O_CLOEXEC, 0o600 if self.group is None else 0o660)
+            # a new name (random nonce): O_EXCL and O_NOFOLLOW so that nothing
+            # planted there beforehand is written through
+            meta_fd = os.open(meta_path(seg.path), os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                              | os.O_NOFOLLOW | os.O_CLOEXEC,
+                              0o600 if self.group is None else 0o660)
             os.fchmod(meta_fd, os.fstat(seg.fd).st_mode & 0o777)
             if self.group is not None:
                 os.fchown(meta_fd, -1, os.fstat(seg.fd).st_gid)
@@ -197,14 +201,14 @@ class Producer:
     def _attach_wake(self, writer) -> None:
         """Let the writer wake an idle consumer (best effort: without it the
         consumer still finds the data at its next timed poll)."""
-        try:
-            fd = open_wake(self.channel, self.group, self.shm_directory)
-        except OSError:
-            return
-        try:
-            writer.attach_wake(self._impl.WakeWord(fd))
-        finally:
-            os.close(fd)     # the mapping keeps what it needs
+        if self._wake_file is None:
+            try:
+                self._wake_file = WakeFile(self.channel, self.group, self.shm_directory)
+            except OSError as exc:   # e.g. a symlink or another user's file there
+                log.warning("otelplug: no wake-up file on channel %r (%s); the consumer "
+                            "finds records on its timer", self.channel, exc)
+                return
+        writer.attach_wake(self._impl.WakeWord(self._wake_file.fd))
 
     def _drop_inherited(self) -> None:
         """In a forked child: let go of the parent's ring without touching it."""
@@ -212,6 +216,10 @@ class Producer:
         if w is not None:
             w.close(False)
         self._close_fds()
+        if self._wake_file is not None:
+            # the parent's lock and file: let go without touching them
+            self._wake_file.release(unlink=False)
+            self._wake_file = None
         self.path = None
 
     def _close_fds(self) -> None:
@@ -242,6 +250,9 @@ class Producer:
             if w is not None:
                 w.close(w.usable)
             self._close_fds()
+            if self._wake_file is not None:
+                self._wake_file.release()   # the last one out removes it
+                self._wake_file = None
 
 
     def __del__(self):

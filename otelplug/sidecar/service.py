@@ -25,6 +25,7 @@ from .component import CreateSettings, Kind
 from .config import ConfigErrors
 from .consumer import FanOut
 from .telemetry import MetricsServer, Telemetry
+from . import watchdog
 
 log = logging.getLogger("otelplug.sidecar")
 
@@ -45,6 +46,7 @@ class Service:
         self.entries: dict = {}      # pipeline id -> first consumer
         self.metrics_server = None
         self._started = False
+        self.failure: str | None = None   # set when a component thread died (watchdog)
         self._labels: dict[int, str] = {}          # id(component) -> "receivers::otlp"
         self._running: set[int] = set()            # ids of started components
         # what feeds what, for reload's start order: pipeline -> its
@@ -213,6 +215,7 @@ class Service:
         ``defer`` (component ids); raises StartError naming the component
         that failed (those already started stay running: call shutdown)."""
         self._install_process_metrics()
+        watchdog.watch(self._component_died)
         addr = self.metrics_address()
         if addr and self.metrics_server is None and "metrics" not in defer:
             try:
@@ -258,6 +261,14 @@ class Service:
             self.metrics_server.shutdown()
             self.metrics_server = None
         self._scoped_telemetry.close()
+        watchdog.unwatch(self._component_died)
+
+    def _component_died(self, reason: str) -> None:
+        # the watchdog's hook: unhealthy at once; `otelplug run` exits on it
+        self.failure = reason
+        for ext in self.extensions.values():
+            if hasattr(ext, "failed"):
+                ext.failed(reason)
 
     def describe(self) -> list[str]:
         """What this graph does, for the log at start and after a reload."""

@@ -69,7 +69,7 @@ def test_ring_capacity_fits_small_shm(monkeypatch, tmp_path):
     assert ring_demo.ring_capacity(tmp_path, 40) == 0     # refused, not crashed
 
 
-def test_full_demo_accounts_for_every_item(tmp_path):
+def test_full_demo_accounts_for_every_item(tmp_path, shm_dir):
     """The README's main job: adapters -> rings -> sidecar (embedded default
     config) -> OTLP-JSON files.  The spans and log records in the files are
     exactly what the adapters produced."""
@@ -101,3 +101,5 @@ def test_full_demo_accounts_for_every_item(tmp_path):
             attrs = {a["key"]: a["value"] for a in r["resource"]["attributes"]}
             services.add(attrs["service.name"]["stringValue"])
     assert services == {"demo-web", "demo-job", "demo-gpu"}
+    # issue 16, defect 5: the last one out removes the wake and lock files
+    assert sorted(p.name for p in shm_dir.iterdir()) == []

@@ -178,3 +178,30 @@ def test_watch_refreshes_with_rates(start_writer):
         proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert any(f" {w.pid} " in l for l in seen)
+
+
+def test_dead_consumer_is_marked_dead(start_writer):
+    """Issue 16, defect 7: a SIGKILLed consumer leaves its pid in the lock
+    file and in the ring headers; top marks it dead (its flock is gone)."""
+    import subprocess
+    import sys
+    start_writer("gone", count=5)
+    code = ("from otelplug.ring import ChannelConsumer; import sys, time\n"
+            "c = ChannelConsumer('gone'); c.drain(timeout=5); print('ready', flush=True)\n"
+            "time.sleep(60)\n")
+    consumer = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert consumer.stdout.readline().strip() == "ready"
+        doc = top_json("--channel", "gone")
+        ch = doc["channels"][0]
+        assert ch["consumer_pid"] == consumer.pid and ch["consumer_alive"] is True
+        assert f"{consumer.pid} (dead)" not in run_cli("top", "--channel", "gone").stdout
+    finally:
+        consumer.send_signal(signal.SIGKILL)
+        consumer.wait()
+    ch = top_json("--channel", "gone")["channels"][0]
+    assert ch["consumer_pid"] == consumer.pid and ch["consumer_alive"] is False
+    [ring] = ch["producers"]
+    assert ring["consumer_pid"] == consumer.pid
+    table = run_cli("top", "--channel", "gone").stdout
+    assert table.count(f"{consumer.pid} (dead)") == 2, table   # the ring row and the lock line

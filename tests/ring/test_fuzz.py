@@ -101,3 +101,6 @@ def test_random_segment_files_never_crash_the_consumer(shm_dir):
                     assert len(p) <= CAP // 2
                 ring.commit(batch)
         assert c.stats.bad_segments == 10  # the ones without a valid header
+        assert c.stats.rejected == {"invalid": 10}   # each logged once and counted by reason
+        c.discover()
+        assert c.stats.rejected == {"invalid": 10}

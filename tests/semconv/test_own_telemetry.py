@@ -49,6 +49,8 @@ CHANNEL, UNROUTED_CHANNEL = "dogfood", "dogfood2"
 NO_SAMPLES = {
     "otelplug_ring_lost_in_flight_records": "needs a producer killed in the middle of a write",
     "otelplug_ring_corrupt_records": "needs a corrupted ring",
+    "otelplug_ring_corrupt_bytes": "needs a corrupted ring",
+    "otelplug_ring_rejected_files": "needs a bad ring file",
     "otelplug_processor_failed_items": "no processor fails",
     "otelplug_semconv_uncached_checks": "the shape cache bounds are not reached",
     "otelplug_processor_tail_sampling_sampling_late_span_age_seconds_sum": "no span arrives late",

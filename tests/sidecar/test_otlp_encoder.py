@@ -195,7 +195,7 @@ def test_remote_parent_and_link_flags():
     assert span.links[0].trace_state == "k=v"
     root = model.SpanData(trace_id=1, span_id=2, name="root", trace_flags=1)
     req = ExportTraceServiceRequest.FromString(oe.encode_traces(record_set([rewrite.encode_span(root)], {})))
-    assert req.resource_spans[0].scope_spans[0].spans[0].flags == 1
+    assert req.resource_spans[0].scope_spans[0].spans[0].flags == 0x101   # as the SDKs: bit 8 on roots too
 
 
 def test_empty_and_selected_and_owned_buffers():

@@ -44,7 +44,12 @@ class HealthCheck:
         self.server = GetServer(self.config.endpoint, respond, "health_check").start()
 
     def ready(self, ok: bool) -> None:
-        self.status = "ready" if ok else "stopping"
+        if not self.status.startswith("failed"):
+            self.status = "ready" if ok else "stopping"
+
+    def failed(self, reason: str) -> None:
+        """A component thread died (see sidecar/watchdog.py): unhealthy for good."""
+        self.status = f"failed: {reason}"
 
     def shutdown(self) -> None:
         if self.server:

@@ -27,6 +27,7 @@ from ..config.decode import Duration
 from ..consumer import Refused
 from ..data import RecordSet
 from ..signals import ITEM_WORD, RECORD_TYPE
+from .ring_checks import check_logs, check_metrics, check_spans
 
 log = logging.getLogger("otelplug.sidecar")
 
@@ -44,6 +45,9 @@ class ShmReceiverConfig:
     # The batch processor waits far longer anyway.  0: poll again at once.
     min_poll_interval: Duration = Duration(0.02)
     refused_backoff: Duration = Duration(0.05)
+    # group mode: also trust rings owned by this group with group access
+    # (producers with group=...); otherwise only rings owned by our uid
+    group: str = ""
 
     def validate(self):
         errs = []
@@ -51,7 +55,12 @@ class ShmReceiverConfig:
             errs.append((("channels",), "must list at least one channel"))
         if self.max_batch_records < 1:
             errs.append((("max_batch_records",), "must be at least 1"))
-        from otelplug.ring.segment import resolve_channel
+        from otelplug.ring.segment import _group_id, resolve_channel
+        if self.group:
+            try:
+                _group_id(self.group)
+            except KeyError:
+                errs.append((("group",), f"no such group {self.group!r}"))
         for i, ch in enumerate(self.channels):
             try:
                 resolve_channel(ch or None)
@@ -67,6 +76,8 @@ class _Tracker:
         self.ring = ring
         self.pending: deque = deque()     # [batch, settled?]
         self.gen = 0
+        self.defs_checked = 0             # definitions decoded once (see _checked_definitions)
+        self.meta_errors = 0
 
 
 class ShmReceiver:
@@ -92,7 +103,17 @@ class ShmReceiver:
         self._lost = tel.counter("ring_lost_in_flight_records",
                                  "Records being written when their producer died", ("channel",))
         self._corrupt = tel.counter("ring_corrupt_records",
-                                    "Corrupt ring records detected and skipped", ("channel",))
+                                    "Corrupt ring records detected and skipped",
+                                    ("channel", "record_type"))
+        self._corrupt_bytes = tel.counter("ring_corrupt_bytes",
+                                          "Ring bytes skipped as corrupt while resynchronising",
+                                          ("channel",))
+        self._rejected = tel.counter("ring_rejected_files",
+                                     "Ring files refused or dropped: not a ring, unreadable, "
+                                     "untrusted owner or mode, symlink, truncated",
+                                     ("channel", "reason"))
+        self._corrupt_seen: dict[str, tuple[int, int]] = {}   # ring path -> counted (records, bytes)
+        self._rejected_seen: dict[tuple, int] = {}
         self._retired_dropped = tel.counter("ring_retired_dropped_records",
                                             "Records dropped by producers that have exited", ("channel",))
         self._producers = tel.gauge("ring_producers", "Producer rings being read", ("channel",))
@@ -114,7 +135,8 @@ class ShmReceiver:
     def start(self, host) -> None:
         for ch in self.config.channels:
             c = ChannelConsumer(ch or None, discover_interval=float(self.config.discover_interval),
-                                max_idle_sleep=float(self.config.max_idle_sleep))
+                                max_idle_sleep=float(self.config.max_idle_sleep),
+                                group=self.config.group or None)
             self.chan[c.channel] = c
         self._thread = threading.Thread(target=self._run, name=f"{self.id}", daemon=True)
         self._thread.start()
@@ -171,7 +193,7 @@ class ShmReceiver:
         tracker.pending.append(entry)
         gen = tracker.gen
         ack = Ack(lambda a, t=tracker, g=gen, e=entry: self._settled.put((t, g, e)))
-        defs = ring.definitions()
+        defs = self._checked_definitions(channel, tracker)
         types = batch.types
         refused = False
         handled = np.zeros(len(types), dtype=bool)
@@ -191,9 +213,9 @@ class ShmReceiver:
                 rs = RecordSet(signal, batch.data, batch.offsets, batch.lengths, defs, (ack,))
             else:
                 rs = RecordSet(signal, batch.data, batch.offsets[mask], batch.lengths[mask], defs, (ack,))
-            if signal == "metrics":
-                from otelplug.sidecar.signals import metric_points
-                rs.items = metric_points(rs)
+            rs = self._valid(channel, rs)
+            if not len(rs):
+                continue
             ack.hold()
             try:
                 consumer.consume(rs)
@@ -219,6 +241,48 @@ class ShmReceiver:
         ack.settle()
         return False
 
+    def _valid(self, channel: str, rs: RecordSet) -> RecordSet:
+        """The records of ``rs`` that pass ring_checks; the others are
+        skipped, counted and logged here, never let through to fail a batch
+        or kill a thread downstream."""
+        if rs.signal == "metrics":
+            points, bad, errors = check_metrics(rs)
+        else:
+            points, (bad, errors) = None, (check_spans if rs.signal == "traces" else check_logs)(rs)
+        n = int(bad.sum())
+        if n:
+            self._corrupt.add(n, channel=channel, record_type=rs.signal)
+            log.warning("%s: skipped %d corrupt %s record(s) on channel %s: %s", self.id, n,
+                        rs.signal, channel, "; ".join(sorted(set(errors))[:5]))
+            rs = rs.select(~bad)
+        if points is not None:
+            rs.items = points
+        return rs
+
+    def _checked_definitions(self, channel: str, tracker: _Tracker) -> dict:
+        """The ring's definitions, each decoded once when it first appears:
+        a corrupt one is removed (records referring to it then count as
+        missing a definition downstream) and counted."""
+        defs = tracker.ring.definitions()
+        meta = tracker.ring.meta
+        if meta.errors > tracker.meta_errors:
+            self._corrupt.add(meta.errors - tracker.meta_errors, channel=channel,
+                              record_type="definitions")
+            log.warning("%s: corrupt definitions file %s", self.id, meta.path)
+            tracker.meta_errors = meta.errors
+        if len(defs) > tracker.defs_checked:
+            from otelplug import codec
+            for key in list(defs)[tracker.defs_checked:]:
+                try:
+                    codec.decode_definition(defs[key])
+                except ValueError as exc:
+                    del defs[key]
+                    self._corrupt.add(1, channel=channel, record_type="definitions")
+                    log.warning("%s: skipped a corrupt definition (key %#x) in %s: %s",
+                                self.id, key, meta.path, exc)
+            tracker.defs_checked = len(defs)
+        return defs
+
     def _apply_settled(self) -> None:
         touched = set()
         while True:
@@ -242,10 +306,27 @@ class ShmReceiver:
             n = self._retired_seen.get(name, 0)
             for acct in c.retired[n:]:
                 self._lost.add(acct.lost_in_flight, channel=name)
-                self._corrupt.add(acct.corrupt, channel=name)
+                self._count_corrupt(name, acct.path, acct.corrupt_records, acct.corrupt_bytes)
                 self._retired_dropped.add(acct.dropped, channel=name)
                 self._trackers.pop(acct.path, None)
             self._retired_seen[name] = len(c.retired)
+            for reason, total in list(c.stats.rejected.items()):
+                seen = self._rejected_seen.get((name, reason), 0)
+                if total > seen:
+                    self._rejected.add(total - seen, channel=name, reason=reason)
+                    self._rejected_seen[(name, reason)] = total
+
+    def _count_corrupt(self, channel: str, path: str, records: int, nbytes: int) -> None:
+        """Bring the corrupt-record and -byte counters up to a ring's own
+        totals (read from its header at each scrape, and finally when the
+        ring is reclaimed): each loss is counted once, while it happens."""
+        with self._lock:
+            seen_r, seen_b = self._corrupt_seen.get(path, (0, 0))
+            self._corrupt.add(max(0, records - seen_r), channel=channel, record_type="unknown")
+            self._corrupt_bytes.add(max(0, nbytes - seen_b), channel=channel)
+            # kept after the ring is retired (a few bytes per ring): a scrape
+            # racing the retirement then cannot count the same loss again
+            self._corrupt_seen[path] = (max(records, seen_r), max(nbytes, seen_b))
 
     def _refresh_ring_metrics(self) -> None:
         for name, c in list(self.chan.items()):
@@ -256,6 +337,7 @@ class ShmReceiver:
                 except ValueError:
                     continue
                 pid = h["pid"]
+                self._count_corrupt(name, str(ring.path), h["corrupt_records"], h["corrupt_bytes"])
                 self._ring_dropped.set(h["dropped_full"], channel=name, pid=pid, reason="full")
                 self._ring_dropped.set(h["oversize"], channel=name, pid=pid, reason="oversize")
                 self._ring_pending.set(h["write_pos"] - h["read_pos"], channel=name, pid=pid)

@@ -24,6 +24,8 @@ from __future__ import annotations
 import base64
 import json
 
+import numpy as np
+
 from otelplug import codec
 
 from .thrift import BOOL, DOUBLE, I32, I64, LIST, STRING, STRUCT, signed64
@@ -38,14 +40,40 @@ _STATUS = {1: "OK", 2: "ERROR"}
 _M64 = (1 << 64) - 1
 
 
-def _json_able(v):
+def _go_float(f: float) -> str:
+    """A float as Go's encoding/json writes it: shortest digits, no ".0"
+    on integral values, exponent form only below 1e-6 or from 1e21 on
+    (with a one-digit exponent written as such: 1e-7, not 1e-07)."""
+    if f != f or f in (float("inf"), float("-inf")):
+        return json.dumps(f)          # Go refuses these; keep a readable value
+    a = abs(f)
+    if a != 0 and (a < 1e-6 or a >= 1e21):
+        mantissa, _, exp = repr(f).partition("e")
+        sign, digits = (exp[0], exp[1:]) if exp[0] in "+-" else ("+", exp)
+        return f"{mantissa.removesuffix('.0')}e{sign}{digits.lstrip('0') or '0'}"
+    return np.format_float_positional(f, trim="-")
+
+
+def _go_json(v) -> str:
+    """JSON as pcommon's ``AsString`` makes it for arrays and maps (Go's
+    encoding/json): what Jaeger and the Collector show for such tags, so
+    the Thrift paths read back like OTLP ones.  Map keys sorted, ``<>&``
+    and U+2028/U+2029 escaped, bytes as base64."""
+    if isinstance(v, bool) or v is None or isinstance(v, int):
+        return json.dumps(v)
+    if isinstance(v, float):
+        return _go_float(v)
     if isinstance(v, bytes):
-        return base64.b64encode(v).decode()
+        v = base64.b64encode(v).decode()
+    if isinstance(v, str):
+        s = json.dumps(v, ensure_ascii=False)
+        for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                        ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+            s = s.replace(ch, esc)
+        return s
     if isinstance(v, dict):
-        return {k: _json_able(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_json_able(x) for x in v]
-    return v
+        return "{" + ",".join(f"{_go_json(str(k))}:{_go_json(x)}" for k, x in sorted(v.items())) + "}"
+    return "[" + ",".join(_go_json(x) for x in v) + "]"
 
 
 def tag(key: str, v):
@@ -63,7 +91,7 @@ def tag(key: str, v):
     elif v is None:
         s = ""
     else:   # arrays and maps: JSON, as pcommon's AsString
-        s = json.dumps(_json_able(v), separators=(",", ":"), ensure_ascii=False)
+        s = _go_json(v)
     return ((1, STRING, key), (2, I32, TAG_STRING), (3, STRING, s))
 
 

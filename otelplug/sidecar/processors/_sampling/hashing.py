@@ -53,10 +53,13 @@ def fnv1a32_bytes(prefix: bytes, data: bytes) -> int:
 def hash_seed_randomness(hashed32: np.ndarray) -> np.ndarray:
     """The 56-bit randomness the Collector derives from a 14-bit FNV hash
     (``randomnessFromBytes``): its top 14 bits are ``2**14 - 1 - hashed``,
-    so ``R >= T`` reproduces the legacy ``hashed < scaled rate`` test."""
+    so ``R >= T`` reproduces the legacy ``hashed < scaled rate`` test.  The
+    middle bits mix the hash's top bits as the Collector does: it shifts by
+    ``32 - 14`` (its variable is called ``unused18``, but the shift keeps the
+    top 14); the same shift here keeps the ``rv:`` values it writes equal."""
     h = hashed32.astype(np.uint64)
     hashed = h & np.uint64(0x3FFF)
     rprime14 = np.uint64(0x3FFF) - hashed
-    unused18 = h >> np.uint64(14)
+    unused18 = h >> np.uint64(32 - 14)
     mixed28 = unused18 ^ (unused18 << np.uint64(10))
     return (rprime14 << np.uint64(42)) | (mixed28 << np.uint64(14)) | hashed
