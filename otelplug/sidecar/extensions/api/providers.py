@@ -13,6 +13,10 @@ graph       ``api_service_graph() -> dict`` (``nodes``, ``edges``),
 store       ``api_query(kind, params) -> dict | list`` (kind: ``stats``,
             ``trace``, ``spans``, ``logs``; params already validated),
             ``api_store_size() -> dict``
+
+An alert extension that keeps an engine with the AlertControl methods
+(``engine.list_alerts / ack / resolve / silence``, issue #11) is used
+through ``_AlertControlAdapter`` without defining the ``api_*`` methods.
 """
 from __future__ import annotations
 
@@ -31,7 +35,39 @@ def find(service, capability: str):
     for c in service.components():
         if callable(getattr(c, method, None)):
             return c
+        if capability == "alerts" and callable(getattr(getattr(c, "engine", None), "list_alerts", None)):
+            return _AlertControlAdapter(c.engine)
     return None
+
+
+class _AlertControlAdapter:
+    """The API's alert calls over an AlertControl engine."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def api_alerts(self) -> list[dict]:
+        return self.engine.list_alerts(include_resolved=True)
+
+    def api_alert_action(self, alert_id: str, action: str, by: str, params: dict) -> dict:
+        from ...config.decode import Duration
+
+        note = str(params.get("comment", ""))
+        if action == "ack":
+            return self.engine.ack(alert_id, by, note)
+        if action == "resolve":
+            return self.engine.resolve(alert_id, by, note)
+        alert = next((a for a in self.engine.list_alerts(include_resolved=True)
+                      if a.get("id") == alert_id), None)
+        if alert is None:
+            raise KeyError(alert_id)
+        try:
+            seconds = float(Duration.parse(str(params.get("duration", "1h"))))
+        except ValueError as exc:
+            raise ValueError(f"duration: {exc}") from None
+        if seconds <= 0:
+            raise ValueError("duration: must be > 0")
+        return self.engine.silence(dict(alert.get("labels", {})), seconds, by, note)
 
 
 def of_type(service, type_name: str) -> list:

@@ -159,6 +159,7 @@ def build(service, telemetry, sampler, config, started_at: float, started: bool)
         "store": store.api_store_size() if store is not None and hasattr(store, "api_store_size") else None,
         "alerts": alerts.api_alerts() if alerts is not None else None,
         "semconv": semconv(service),
+        "capabilities": {name: providers.find(service, name) is not None for name in providers.CAPABILITIES},
         "process": {"cpu_seconds": _gauge(telemetry, "process_cpu_seconds"),
                     "rss_bytes": _gauge(telemetry, "process_memory_rss")},
     }
