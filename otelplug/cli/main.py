@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES = (
     "otelplug.cli.semconv_cmd",
     "otelplug.cli.contract_cmd",
     "otelplug.cli.findings_cmd",
+    "otelplug.cli.report_cmd",
 )
 
 
