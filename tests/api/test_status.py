@@ -40,6 +40,8 @@ def test_status_public_findings_collect_and_health(tmp_path):
             assert exp["sent"] >= 40 and exp["send_failed"] == 0
             recv = next(c for c in st["components"] if c["id"] == "receivers::otlp")
             assert recv["counters"]["receiver_accepted_spans"] == 40
+            expc = next(c for c in st["components"] if c["id"] == "exporters::otlp")["counters"]
+            assert "receiver_accepted_spans" not in expc and expc["exporter_sent_spans"] >= 40
             assert st["pipelines"][0]["id"] == "traces"
             assert st["semconv"] and st["semconv"][0]["id"] == "processors::semconv"
 
@@ -113,6 +115,17 @@ def test_status_public_findings_collect_and_health(tmp_path):
             code, body = call(api, "/api/v1/alerts", TOKENS["reader"])
             assert code == 404 and "alert" in body["error"]
 
+            # otelplug top --api: pipelines, components and exporters under the rings
+            top = subprocess.run([sys.executable, "-m", "otelplug.cli.main", "top", "--api", f"http://127.0.0.1:{api}",
+                                  "--token", TOKENS["reader"]], capture_output=True, text=True, timeout=60,
+                                 env=dict(os.environ, PYTHONPATH=str(ROOT)))
+            assert top.returncode == 0, top.stderr
+            assert "health healthy" in top.stdout
+            pipe = next(ln for ln in top.stdout.splitlines() if ln.startswith("traces "))
+            assert "semconv,batch" in pipe and "otlp,spanmetrics" in pipe
+            exp_line = [ln for ln in top.stdout.splitlines() if ln.startswith("exporters::otlp ")][-1]
+            assert int(exp_line.split()[2]) >= exp["sent"], (exp_line, exp)
+
             # exports now fail: health turns unhealthy naming the exporter and why
             sink.stop()
             send_spans(otlp, "checkout", n_ok=5, n_err=0)
@@ -127,4 +140,8 @@ def test_status_public_findings_collect_and_health(tmp_path):
             st = call(api, "/api/v1/status", TOKENS["reader"])[1]
             exp = next(e for e in st["exporters"] if e["id"] == "exporters::otlp")
             assert exp["send_failed"] >= 5 and exp["last_error"], exp
+            top = subprocess.run([sys.executable, "-m", "otelplug.cli.main", "top", "--json", "--api",
+                                  f"http://127.0.0.1:{api}", "--token", TOKENS["reader"]], capture_output=True,
+                                 text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+            assert json.loads(top.stdout)["sidecar"]["health"]["problems"][0]["component"] == "exporters::otlp"
             assert p.poll() is None

@@ -11,13 +11,15 @@ import time
 from . import providers
 from .sampler import by_label
 
-# which label of a metric family names the component, per kind
+# the label of a metric family that names the component -> its kind (the
+# semconv families label the processor "component")
 _COMPONENT_LABELS = {"receiver": "receivers", "exporter": "exporters", "processor": "processors",
-                     "component": None, "connector": "connectors"}
+                     "component": "processors", "connector": "connectors"}
 _WORDS = ("spans", "metric_points", "log_records")
 
 
 def _families_by_component(telemetry) -> dict[str, dict[str, float]]:
+    """"kind::id" -> {family: total} (a receiver and an exporter may share an id)."""
     out: dict[str, dict[str, float]] = {}
     for fam in telemetry.families():
         for lab in fam.labelnames:
@@ -25,7 +27,7 @@ def _families_by_component(telemetry) -> dict[str, dict[str, float]]:
                 i = fam.labelnames.index(lab)
                 short = fam.name[len(telemetry.PREFIX):]
                 for key, v in fam.samples():
-                    d = out.setdefault(key[i], {})
+                    d = out.setdefault(f"{_COMPONENT_LABELS[lab]}::{key[i]}", {})
                     d[short] = d.get(short, 0.0) + v
                 break
     return out
@@ -50,7 +52,7 @@ def components(service, telemetry) -> list[dict]:
         kind, _, cid = label.partition("::")
         out.append({"id": label, "kind": kind[:-1], "name": cid,
                     "state": "running" if id(c) in running else "stopped",
-                    "counters": counters.get(cid, {})})
+                    "counters": counters.get(label, {})})
     return out
 
 
