@@ -21,8 +21,12 @@ class ThreadedServer:
     def __init__(self, app, endpoint: str, certfile: str = "", keyfile: str = ""):
         host, port = split_endpoint(endpoint)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        # proto IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections
+        # only for such sockets; without it a keep-alive response's body
+        # waits for the client's delayed ACK of its headers (~40 ms)
+        self.sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             self.sock.bind((host, port))
         except OSError as exc:

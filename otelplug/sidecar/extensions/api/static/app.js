@@ -179,20 +179,27 @@ function showError(text) {
   e.hidden = !text; e.textContent = text || "";
 }
 
+// every second: status (which carries the alert list) and the chart
+// samples; findings and the service graph change slowly: every 5th time.
+// Kept to two requests a second so the page costs the sidecar little.
+let tick = 0;
 async function refresh() {
   try {
     const st = await api("/api/v1/status");
     if (st.status !== 200) { showError(`status: ${st.status} ${st.body.error}`); return; }
     showError("");
     showStatus(st.body);
-    const [series, findings, alerts, graph] = await Promise.all([
-      api("/api/v1/series?last=120"), api("/api/v1/findings?limit=50"), api("/api/v1/alerts"), api("/api/v1/graph")]);
+    const caps = st.body.capabilities, slow = tick++ % 5 === 0;
+    showAlerts(caps.alerts ? {status: 200, body: {alerts: st.body.alerts}} : {status: 404});
+    const [series, findings, graph] = await Promise.all([
+      api("/api/v1/series?last=120"), slow ? api("/api/v1/findings?limit=50") : null,
+      slow && caps.graph ? api("/api/v1/graph") : null]);
     if (series.status === 200) charts(series.body.samples);
-    if (findings.status === 200)
+    if (findings && findings.status === 200)
       table("findings", ["level", "finding", "signal", "attribute/metric", "count", "service", "renamed to", "example trace"],
             findings.body.findings.map(f => [f.level, f.id, f.signal, f.attribute_or_metric, f.count, f.service || "",
                                              f.renamed_to || "", f.example ? f.example.trace_id : ""]));
-    showAlerts(alerts); showGraph(graph);
+    if (graph) showGraph(graph); else if (!caps.graph) showGraph({status: 404});
     document.body.dataset.refreshed = String(Date.now());
   } catch (e) {
     showError("cannot reach the sidecar: " + e);
