@@ -45,6 +45,14 @@ class Sampler:
         self._stop = threading.Event()
         self._thread = None
         self._lock = threading.Lock()
+        self.refreshed_at = 0.0          # monotonic time of the last gauge refresh
+
+    def refresh(self, max_age: float) -> None:
+        """Refresh the gauges unless that was done in the last ``max_age`` s
+        (a page polling /status every second then costs no extra refresh)."""
+        if time.monotonic() - self.refreshed_at > max_age:
+            self.telemetry.refresh()
+            self.refreshed_at = time.monotonic()
 
     def start(self):
         self.sample()
@@ -66,7 +74,7 @@ class Sampler:
 
     def sample(self) -> dict:
         t = self.telemetry
-        t.refresh()
+        self.refresh(0.0)
         snap = {"t": time.time()}
         for w in _ITEM_WORDS:
             snap[f"accepted_{w}"] = counter_total(t, f"receiver_accepted_{w}")

@@ -145,7 +145,8 @@ def semconv(service) -> list[dict]:
 
 
 def build(service, telemetry, sampler, config, started_at: float, started: bool) -> dict:
-    telemetry.refresh()
+    # gauges (ring fill, queue sizes) are at most half a sample interval old
+    sampler.refresh(float(config.sample_interval) / 2)
     store = providers.find(service, "store")
     alerts = providers.find(service, "alerts")
     return {
