@@ -13,8 +13,8 @@ the api extension.
   --requests times each, 20 rounds/s, over keep-alive connections;
   p50/p99 per endpoint, and the ratio to /metrics.
 * CPU: interleaved windows of --window seconds, "quiet" (no API requests)
-  and "page" (what the status page fetches: status and chart samples every
-  second, findings every 5th); sidecar user+system CPU / spans the sink got.
+  and "page" (what the status page fetches: status every second, findings
+  every 5th); sidecar user+system CPU / spans the sink got.
   The rise is median(page) / median(quiet) - 1.
 
     python bench/api.py                 # ~2 min
@@ -59,9 +59,10 @@ service:
     traces: {{receivers: [shm], processors: [batch], exporters: [otlp, spanmetrics]}}
     metrics: {{receivers: [spanmetrics], exporters: [otlp]}}
 """
-# what the status page fetches (static/app.js): status and series every
-# second, findings every 5th second (no alert engine or graph here)
-PAGE = ["/api/v1/status", "/api/v1/series?last=120"]
+# what the status page fetches (static/app.js): status every second (the
+# chart samples come with it after one /series), findings every 5th second
+# (no alert engine or graph here)
+PAGE = ["/api/v1/status"]
 PAGE_SLOW = ["/api/v1/findings?limit=50"]
 
 
@@ -161,10 +162,9 @@ def main() -> None:
         prod.terminate()
     finally:
         side.send_signal(signal.SIGTERM)
-        try:
-            side.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            side.kill()
+        _gone, alive = psutil.wait_procs([psutil.Process(side.pid)], timeout=30)
+        for p in alive:
+            p.kill()
         bench.close()
         shutil.rmtree(shm_dir, ignore_errors=True)
 

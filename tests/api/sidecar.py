@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.requirements import require_shared
+from tests.sidecar.test_prometheus import wait_for as poll_until
 from tests.sidecar.test_reliability import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,21 +95,14 @@ def call(port, path, token=None, method="GET", body=None, scheme="http", context
 
 
 def wait_for(fn, what: str, timeout=30.0, proc=None, log_path=None):
-    """Poll ``fn`` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
+    """Poll ``fn`` until it returns something truthy; fail at once, with the
+    log's tail, if the sidecar exits meanwhile."""
+    def check():
         if proc is not None and proc.poll() is not None:
             tail = log_path.read_text()[-3000:] if log_path else ""
             raise AssertionError(f"sidecar exited ({proc.returncode}) while waiting for {what}:\n{tail}")
-        try:
-            last = fn()
-            if last:
-                return last
-        except OSError as exc:
-            last = exc
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+        return fn()
+    return poll_until(check, timeout, what)
 
 
 def wait_api(port, proc, log_path):

@@ -59,8 +59,11 @@ class Api:
 
     # -- what handlers use -------------------------------------------------
     def status(self) -> dict:
-        return status.build(self.service, self.telemetry, self.sampler, self.config,
-                            self.started_at, self.started)
+        out = status.build(self.service, self.telemetry, self.sampler, self.config,
+                           self.started_at, self.started)
+        # the newest chart sample: a polling page needs /series only once
+        out["latest_samples"] = self.chart_samples(1)
+        return out
 
     def chart_samples(self, last: int) -> list[dict]:
         """Per-interval rates between consecutive samples, for the charts."""

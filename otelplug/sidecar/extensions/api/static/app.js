@@ -179,10 +179,11 @@ function showError(text) {
   e.hidden = !text; e.textContent = text || "";
 }
 
-// every second: status (which carries the alert list) and the chart
-// samples; findings and the service graph change slowly: every 5th time.
-// Kept to two requests a second so the page costs the sidecar little.
-let tick = 0;
+// every second: status only (it carries the alert list and the newest
+// chart sample; /series is fetched once); findings and the service graph
+// change slowly: every 5th time.  One request a second keeps the page's
+// cost to the sidecar small (bench/api.py).
+let tick = 0, samples = null;
 async function refresh() {
   try {
     const st = await api("/api/v1/status");
@@ -192,9 +193,15 @@ async function refresh() {
     const caps = st.body.capabilities, slow = tick++ % 5 === 0;
     showAlerts(caps.alerts ? {status: 200, body: {alerts: st.body.alerts}} : {status: 404});
     const [series, findings, graph] = await Promise.all([
-      api("/api/v1/series?last=120"), slow ? api("/api/v1/findings?limit=50") : null,
+      samples === null ? api("/api/v1/series?last=120") : null, slow ? api("/api/v1/findings?limit=50") : null,
       slow && caps.graph ? api("/api/v1/graph") : null]);
-    if (series.status === 200) charts(series.body.samples);
+    if (series && series.status === 200) samples = series.body.samples;
+    if (samples !== null) {
+      const last = samples.length ? samples[samples.length - 1].t : 0;
+      samples.push(...st.body.latest_samples.filter(s => s.t > last));
+      samples = samples.slice(-120);
+      charts(samples);
+    }
     if (findings && findings.status === 200)
       table("findings", ["level", "finding", "signal", "attribute/metric", "count", "service", "renamed to", "example trace"],
             findings.body.findings.map(f => [f.level, f.id, f.signal, f.attribute_or_metric, f.count, f.service || "",
