@@ -7,6 +7,7 @@ service graph, store) is looked up from the running service: providers.py.
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 from ...component import Factory, Kind
@@ -61,8 +62,9 @@ class Api:
     def status(self) -> dict:
         out = status.build(self.service, self.telemetry, self.sampler, self.config,
                            self.started_at, self.started)
-        # the newest chart sample: a polling page needs /series only once
-        out["latest_samples"] = self.chart_samples(1)
+        # the newest chart samples (the last 2 s, more than one poll
+        # interval of the page): a polling page needs /series only once
+        out["latest_samples"] = self.chart_samples(max(1, math.ceil(2.0 / float(self.config.sample_interval))))
         return out
 
     def chart_samples(self, last: int) -> list[dict]:
