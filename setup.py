@@ -2,10 +2,9 @@
 the module otelplug._ext.NAME.
 
 OTELPLUG_DEBUG=1 at build time makes a debug build: C asserts on, Cython
-bounds checks and line tracing on (coverage and profilers see Cython lines),
+bounds checks (IndexError on an out-of-bounds buffer access) and line tracing on (coverage and profilers see Cython lines),
 and the debug-only counters that tests check for balance.
-OTELPLUG_EXTENSIONS=ring,span_codec builds only those (the debug-build test
-uses it to compile one module quickly).
+OTELPLUG_EXTENSIONS=ring,span_codec builds only those.
 """
 import os
 from pathlib import Path
@@ -19,11 +18,17 @@ SRC = HERE / "cython_ext"
 DEBUG = os.environ.get("OTELPLUG_DEBUG", "") not in ("", "0")
 
 macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
-directives = {"language_level": "3", "embedsignature": True}
+# The bounds directives live here, not in the .pyx headers: a file's own
+# `# cython:` directives override these, which silently turned the debug
+# build's checks off.  wraparound stays off in both builds so that a
+# negative index means the same thing in each (an out-of-bounds access,
+# which the debug build reports).
+directives = {"language_level": "3", "embedsignature": True,
+              "boundscheck": False, "wraparound": False}
 cflags = ["-O2"]
 if DEBUG:
     macros += [("OTP_DEBUG", "1"), ("CYTHON_TRACE", "1"), ("CYTHON_TRACE_NOGIL", "1")]
-    directives.update(boundscheck=True, wraparound=True, linetrace=True, profile=True)
+    directives.update(boundscheck=True, linetrace=True, profile=True)
     cflags = ["-O0", "-g", "-UNDEBUG"]
 
 extensions = [
@@ -44,6 +49,9 @@ setup(
         extensions,
         include_path=[str(SRC)],
         compiler_directives=directives,
-        build_dir="build/cython-debug" if DEBUG else "build/cython",
+        # OTELPLUG_CYTHON_BUILD_DIR: where the generated C goes (the debug-build
+        # test keeps it out of the source tree)
+        build_dir=os.environ.get("OTELPLUG_CYTHON_BUILD_DIR")
+        or ("build/cython-debug" if DEBUG else "build/cython"),
     ),
 )

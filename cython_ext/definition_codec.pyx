@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: language_level=3
 """Resource and instrumentation-scope definitions: written once per ring
 with ``Producer.define(key, payload)`` and referenced by key from every
 record.  Reference: ``encode_resource`` / ``encode_scope`` /

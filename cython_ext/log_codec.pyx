@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: language_level=3
 """Log records (logs and events): encode an SDK LogRecord, decode one record.
 
 Layout (reference: ``encode_log`` in otelplug/codec/_pycodec.py): a fixed

@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False
+# cython: language_level=3
 """Metric records: one record per metric (or per slice of its points, when a
 metric has more points than fit one record).  Not a hot path (one export per
 collection interval), but the same wire rules as spans and logs.

@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: language_level=3, cdivision=True
 """OTLP protobuf written straight from ring records.
 
 ``encode_traces(records)`` gives the serialised ExportTraceServiceRequest

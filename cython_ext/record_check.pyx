@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: language_level=3, cdivision=True
 """Checks of span and log records without decoding them: the same bounded
 reads as the decoders (cursor.pxd), the same AnyValue grammar and depth
 limit as ``cur_value`` (anyvalue.pxd), and the same UTF-8 rule for strings

@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: language_level=3, cdivision=True
 """Single-writer shared-memory rings: the producer and consumer halves.
 
 One ring per producer process, so the hot path has no read-modify-write on

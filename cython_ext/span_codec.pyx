@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: language_level=3, cdivision=True
 """Span records: encode an SDK ReadableSpan, decode one record, and decode a
 ring batch into numpy columns.
 

@@ -1,4 +1,4 @@
-# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: language_level=3, cdivision=True
 """Span *shapes* straight from span records: one 64-bit hash per record of
 exactly what the ``semconv`` processor's shape-cache key holds
 (``otelplug/sidecar/processors/_semconv_engine.py``), without building a

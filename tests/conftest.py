@@ -6,6 +6,9 @@ the processes it starts; it is removed afterwards.
 """
 from __future__ import annotations
 
+# Before any test creates a TracerProvider (why: otelplug/producer/__init__.py);
+# seen as a deadlocked child in test_fork after the semconv processor tests.
+import concurrent.futures.thread  # noqa: F401
 import os
 import shutil
 import tempfile
@@ -13,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.requirements import shared_dir
+
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+# $OTELPLUG_SHARED_DIR or ../shared (tests/requirements.py)
+SHARED = shared_dir()
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +40,14 @@ def ring_impls():
     from otelplug.ring import impl
     return [pytest.param(impl.by_name("cython"), id="cyring"),
             pytest.param(impl.by_name("python"), id="pyring")]
+
+
+@pytest.fixture
+def cython_built():
+    """The compiled codecs: skip locally / fail on CI when not built."""
+    from tests.requirements import require_native
+    for name in ("ring", "span_codec", "log_codec", "metric_codec", "definition_codec"):
+        require_native(f"otelplug._ext.{name}")
 
 
 @pytest.fixture(params=ring_impls())

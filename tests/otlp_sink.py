@@ -54,7 +54,7 @@ class Received:
 
 
 class OTLPSink:
-    def __init__(self, grpc_enabled: bool = True, http_enabled: bool = True):
+    def __init__(self, grpc_enabled: bool = True, http_enabled: bool = True, grpc_port: int = 0):
         self._lock = threading.Lock()
         self._received: list[Received] = []
         self.failed_requests = 0       # answered with a failure (fail())
@@ -67,7 +67,7 @@ class OTLPSink:
         self._grpc_enabled, self._http_enabled = grpc_enabled, http_enabled
         self._grpc_server = None
         self._http_server = None
-        self.grpc_port = None
+        self.grpc_port = grpc_port or None   # a fixed port: a restarted sink comes back on it
         self.http_port = None
 
     # -- lifecycle ---------------------------------------------------------------
@@ -190,7 +190,7 @@ class OTLPSink:
                 response_serializer=resp_cls.SerializeToString)
             server.add_generic_rpc_handlers(
                 (grpc.method_handlers_generic_handler(service, {"Export": handler}),))
-        self.grpc_port = server.add_insecure_port("127.0.0.1:0")
+        self.grpc_port = server.add_insecure_port(f"127.0.0.1:{self.grpc_port or 0}")
         server.start()
         self._grpc_server = server
 

@@ -26,7 +26,7 @@ def missing(what: str, hint: str = "") -> None:
     message = f"{what} is not available" + (f": {hint}" if hint else "")
     if on_ci():
         pytest.fail(f"required on CI: {message}", pytrace=False)
-    pytest.skip(message)
+    pytest.skip(message, allow_module_level=True)
 
 
 def shared_dir() -> Path:
@@ -49,3 +49,19 @@ def require_executable(name: str, hint: str = "") -> str:
     if found is None:
         missing(f"the program {name!r}", hint)
     return found
+
+
+def require_module(name: str, hint: str = ""):
+    """Import and return module ``name`` (pytest.importorskip under the
+    CI rule: a missing module fails on CI)."""
+    import importlib
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        missing(f"the Python module {name!r} ({exc})",
+                hint or "pip install -e '.[test]' installs the test dependencies")
+
+
+def require_native(module: str = "otelplug._ext.ring"):
+    """A compiled extension module; the README's test command builds them."""
+    return require_module(module, "build the extensions: python setup.py build_ext --inplace")

@@ -17,6 +17,8 @@ SUBCOMMAND_MODULES = (
     "otelplug.cli.top_cmd",
     "otelplug.cli.run_cmd",
     "otelplug.cli.semconv_cmd",
+    "otelplug.cli.query_cmd",
+    "otelplug.cli.store_cmd",
     "otelplug.cli.contract_cmd",
     "otelplug.cli.findings_cmd",
     "otelplug.cli.report_cmd",

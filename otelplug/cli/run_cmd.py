@@ -76,6 +76,8 @@ def cmd_run(args) -> int:
     logging.basicConfig(level=getattr(logging, args.log_level.upper()),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("otelplug.sidecar")
+    from otelplug import implementation
+    implementation.warn_if_not_compiled(log)
     cfg = _load_or_report(args, log.warning)
     if cfg is None:
         return 1

@@ -12,6 +12,7 @@ import os
 import sys
 import time
 
+from otelplug import implementation
 from otelplug.ring.inspect import RingSnapshot, Snapshot, snapshot
 from otelplug.ring.segment import resolve_channel
 
@@ -101,6 +102,7 @@ def _show(snap: Snapshot, rates: Rates | None, as_json: bool, watching: bool,
     status = top_sidecar.fetch(*api) if api else None
     if as_json:
         doc = snap.to_dict()
+        doc["implementation"] = implementation.SELECTED.name
         if status is not None:
             doc["sidecar"] = status
         if rates is not None:
@@ -193,7 +195,7 @@ def _format(rows: list[list[str]]) -> list[str]:
 
 def render_table(snap: Snapshot, rates: Rates | None = None) -> str:
     stamp = time.strftime("%H:%M:%S", time.localtime(snap.time_ns / 1e9))
-    lines = [f"otelplug top  {stamp}  {snap.directory}"]
+    lines = [f"otelplug top  {stamp}  {snap.directory}  implementation: {implementation.SELECTED.name}"]
     if not snap.directory_exists:
         lines.append(f"no rings: {snap.directory} does not exist")
         return "\n".join(lines)

@@ -4,7 +4,8 @@ records, with resource and scope written once per ring as definitions.
 Two implementations with one interface: the Cython codecs
 (``otelplug._ext.{span,log,metric,definition}_codec``) and the pure-Python
 reference (``_pycodec``), which tests hold the Cython one to byte for byte.
-``OTELPLUG_PURE_PYTHON=1`` selects the reference (as for the ring).
+Which one runs is ``otelplug.implementation``'s one decision for the
+process (``OTELPLUG_PURE_PYTHON=1``, or the extension not built).
 
 Encoding::
 
@@ -19,8 +20,9 @@ The layout is described in FORMAT.md beside this file.
 """
 from __future__ import annotations
 
-import os
 from types import SimpleNamespace
+
+from otelplug import implementation
 
 from . import _pycodec, types
 from ._pycolumns import decode_span_columns as _py_decode_span_columns
@@ -39,8 +41,10 @@ try:
     from otelplug._ext import log_codec as _clog
     from otelplug._ext import metric_codec as _cmetric
     from otelplug._ext import span_codec as _cspan
-except ImportError:  # extension not built: the reference still works, slowly
-    cython_impl = None
+except ImportError:
+    if implementation.use_compiled():
+        raise               # built but not loadable: an error, not a silent fallback
+    cython_impl = None      # not built: otelplug.implementation selected the reference
 else:
     cython_impl = SimpleNamespace(
         name="cython",
@@ -54,9 +58,7 @@ else:
 
 
 def default_impl():
-    if cython_impl is None or os.environ.get("OTELPLUG_PURE_PYTHON", "") not in ("", "0"):
-        return python_impl
-    return cython_impl
+    return cython_impl if implementation.use_compiled() else python_impl
 
 
 def by_name(name: str):

@@ -34,9 +34,12 @@ class Progress:
             "spans_in": _counter(t, "receiver_accepted_spans"),
             "logs_in": _counter(t, "receiver_accepted_log_records"),
             "points_in": _counter(t, "receiver_accepted_metric_points"),
-            "spans_out": _counter(t, "exporter_sent_spans"),
-            "logs_out": _counter(t, "exporter_sent_log_records"),
-            "points_out": _counter(t, "exporter_sent_metric_points"),
+            # the file exporters: every item once (the store is counted apart)
+            "spans_out": _counter(t, "exporter_sent_spans", exporter="file/traces"),
+            "logs_out": _counter(t, "exporter_sent_log_records", exporter="file/logs"),
+            "points_out": _counter(t, "exporter_sent_metric_points", exporter="file/metrics"),
+            "stored": sum(_counter(t, f"exporter_sent_{w}", exporter="store")
+                          for w in ("spans", "log_records", "metric_points")),
             "ring_drops": _counter(t, "ring_dropped_records") + _counter(t, "ring_retired_dropped_records"),
             "lost": _counter(t, "ring_lost_in_flight_records"),
             "failed": sum(_counter(t, f"exporter_{w}_{x}") for w in ("send_failed", "enqueue_failed")
@@ -51,10 +54,13 @@ def run(args) -> int:
     channel = args.channel or f"demo-{os.getpid()}"
     outdir = Path(args.output).resolve()
     outdir.mkdir(parents=True, exist_ok=True)
+    store_path = outdir / "otelplug-store.duckdb"     # where the default config's store exporter writes
     os.environ.update(OTELPLUG_CHANNEL=channel, OTELPLUG_OUTPUT_DIR=str(outdir),
                       OTELPLUG_METRICS_ADDRESS="127.0.0.1:0", OTELPLUG_HEALTH_ENDPOINT="127.0.0.1:0")
     for name in ("traces", "metrics", "logs"):
         (outdir / f"otelplug-{name}.jsonl").unlink(missing_ok=True)
+    for suffix in ("", ".wal"):   # each demo run starts with an empty store
+        Path(f"{store_path}{suffix}").unlink(missing_ok=True)
 
     from otelplug.sidecar.config.model import load
     from otelplug.sidecar.default_config import DEFAULT_CONFIG
@@ -107,7 +113,8 @@ def run(args) -> int:
             s = prog.snapshot()
             rings = sum(len(c.rings) for c in shm.chan.values()) if shm else 0
             if rings == 0 and s["spans_in"] == s["spans_out"] and s["logs_in"] == s["logs_out"] \
-                    and s["points_in"] == s["points_out"]:
+                    and s["points_in"] == s["points_out"] \
+                    and s["stored"] == s["spans_in"] + s["logs_in"] + s["points_in"]:
                 break
             time.sleep(0.1)
         retired = [a for c in shm.chan.values() for a in c.retired] if shm else []
@@ -122,7 +129,10 @@ def run(args) -> int:
             if p.is_alive():
                 p.terminate()
     s = prog.snapshot()
-    return _summary(s, tallies, retired, outdir, time.monotonic() - t0)
+    code = _summary(s, tallies, retired, outdir, time.monotonic() - t0)
+    from .store_summary import print_store_summary
+    stored = print_store_summary(f"duckdb://{store_path}")
+    return code if stored else max(code, 1)
 
 
 def _summary(s, tallies, retired, outdir: Path, elapsed: float) -> int:
@@ -148,7 +158,9 @@ def _summary(s, tallies, retired, outdir: Path, elapsed: float) -> int:
         f = outdir / f"otelplug-{name}.jsonl"
         print(f"  {f}  ({f.stat().st_size if f.exists() else 0:,} bytes)")
     exported_all = s["spans_in"] == s["spans_out"] and s["logs_in"] == s["logs_out"] \
-        and s["points_in"] == s["points_out"]
+        and s["points_in"] == s["points_out"] \
+        and s["stored"] == s["spans_in"] + s["logs_in"] + s["points_in"]
+    print(f"  telemetry store: {s['stored']:.0f} items (spans, log records, metric points)")
     verdict = ok and exported_all and s["failed"] == 0 and spans == s["spans_in"] + _span_drops(tallies)
     print("\nOK: every item accounted for" if verdict else "\nMISMATCH: see the table above")
     return 0 if verdict else 1

@@ -29,6 +29,11 @@ def to_json(message) -> str:
     return json.dumps(to_dict(message), separators=(",", ":"))
 
 
+def _json_kind(v) -> str:
+    return {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(v), "a number")
+
+
 def parse(data, message_class):
     """Parse OTLP-JSON (bytes, str or dict) into ``message_class``; raises
     ValueError with the reason on anything invalid."""
@@ -36,6 +41,9 @@ def parse(data, message_class):
         obj = json.loads(data) if isinstance(data, (bytes, str)) else data
     except ValueError as exc:
         raise ValueError(f"invalid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        # json_format would read ``[]`` or ``1`` as an empty request
+        raise ValueError(f"an OTLP-JSON request must be a JSON object, got {_json_kind(obj)}")
 
     def fix(v):
         try:

@@ -10,6 +10,13 @@
 """
 from __future__ import annotations
 
+# Registers concurrent.futures' fork handler (it holds a pool lock from just
+# before a fork until just after) ahead of any TracerProvider's: the SDK's
+# provider fork handler submits to a thread pool in the child, so when it is
+# registered first, the forked child (a gunicorn worker) deadlocks on that
+# lock.  Importing otelplug before creating the provider puts them in order.
+import concurrent.futures.thread  # noqa: F401,E402
+
 _EXPORTS = {
     "ShmSpanProcessor": "span_processor",
     "ShmLogRecordProcessor": "log_processor",

@@ -1,26 +1,25 @@
 """Which ring implementation to use: the Cython one, or the pure-Python
-reference when ``OTELPLUG_PURE_PYTHON=1`` (or when the extension is not
-built).  Both expose RingWriter, RingReader and RecordBatch with the same
-behaviour; tests run against both.
+reference, as ``otelplug.implementation`` decided for the whole process
+(``OTELPLUG_PURE_PYTHON=1``, or the extension not built).  Both expose
+RingWriter, RingReader and RecordBatch with the same behaviour; tests run
+against both.
 """
 from __future__ import annotations
 
-import os
+from otelplug import implementation
 
 from . import _pyring
 
 try:
     from otelplug._ext import ring as _cyring
-except ImportError:  # not built: the reference still works, slowly
-    _cyring = None
-
-PURE_ENV = "OTELPLUG_PURE_PYTHON"
+except ImportError:
+    if implementation.use_compiled():
+        raise               # built but not loadable: an error, not a silent fallback
+    _cyring = None          # not built: the selection is then the reference
 
 
 def default():
-    if _cyring is None or os.environ.get(PURE_ENV, "") not in ("", "0"):
-        return _pyring
-    return _cyring
+    return _cyring if implementation.use_compiled() else _pyring
 
 
 def by_name(name: str):

@@ -37,12 +37,17 @@ class FanOut(Consumer):
             self.consumers[0].consume(records)
             return
         hold_all(records.acks, n - 1)
-        refused = None
+        refused = []
         for i, c in enumerate(self.consumers):
             try:
                 c.consume(records.detach() if c.mutates and i < n - 1 else records)
             except Refused as exc:
-                settle_all(records.acks, ok=False)  # that branch's share
-                refused = exc
-        if refused is not None:
-            raise refused
+                refused.append(exc)
+        if refused:
+            # Refused hands one share back to the caller, who keeps the data
+            # and may offer it again (to every branch: the ones that took it
+            # get it twice, at-least-once); the other refused shares are
+            # settled here.  Not failures: nothing was given up.
+            for _ in refused[1:]:
+                settle_all(records.acks)
+            raise refused[0]

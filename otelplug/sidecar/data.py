@@ -24,7 +24,7 @@ SIGNAL_BY_INDEX = {v: k for k, v in SIGNAL_INDEX.items()}
 
 
 class RecordSet:
-    __slots__ = ("signal", "buf", "offsets", "lengths", "defs", "acks", "items", "_cache")
+    __slots__ = ("signal", "buf", "offsets", "lengths", "defs", "acks", "items", "_cache", "refusals")
 
     def __init__(self, signal: str, buf, offsets, lengths, defs: Mapping[int, bytes],
                  acks=(), items: int | None = None):
@@ -38,6 +38,9 @@ class RecordSet:
         # metrics a record holds several points, so the codec fills this in
         self.items = len(self.offsets) if items is None else items
         self._cache = {}
+        # times a consumer refused this very set: a sender that keeps it and
+        # offers it again (batch) makes the next refusal a retry, counted apart
+        self.refusals = 0
 
     def __len__(self) -> int:
         return len(self.offsets)

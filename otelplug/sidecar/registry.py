@@ -14,7 +14,7 @@ COMPONENT_MODULES = {
     Kind.RECEIVER: ["shm", "otlp", "semconv_findings"],
     Kind.PROCESSOR: ["batch", "memory_limiter", "attributes", "resource", "semconv",
                       "probabilistic_sampler", "adaptive_sampler", "tail_sampling"],
-    Kind.EXPORTER: ["otlp", "file", "debug", "prometheus", "jaeger"],
+    Kind.EXPORTER: ["otlp", "file", "debug", "prometheus", "jaeger", "store"],
     Kind.CONNECTOR: ["forward", "semconv_router", "spanmetrics"],
     Kind.EXTENSION: ["health_check", "file_storage", "api"],
 }

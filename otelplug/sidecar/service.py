@@ -24,6 +24,7 @@ import psutil
 from .component import CreateSettings, Kind
 from .config import ConfigErrors
 from .consumer import FanOut
+from .memory import HELD
 from .telemetry import MetricsServer, Telemetry
 from . import watchdog
 
@@ -295,6 +296,12 @@ class Service:
         cpu = self.telemetry.gauge("process_cpu_seconds", "Total CPU user and system time in seconds")
         rss = self.telemetry.gauge("process_memory_rss", "Total physical memory (resident set size)")
         up = self.telemetry.gauge("process_uptime", "Uptime of the process in seconds")
+        # which implementation runs the hot path: "python" in production
+        # means the compiled extension is missing (otelplug.implementation)
+        from otelplug import __version__, implementation
+        self.telemetry.gauge("build_info", "otelplug version and the implementation of its hot path",
+                             ("version", "implementation")).set(
+            1, version=__version__, implementation=implementation.SELECTED.name)
         t0 = time.monotonic()
 
         def refresh():
@@ -304,6 +311,7 @@ class Service:
             up.set(time.monotonic() - t0)
 
         self.telemetry.on_collect(refresh)
+        HELD.install_metrics(self.telemetry)
 
 
 class _ScopedTelemetry:

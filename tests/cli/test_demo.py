@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 from .helpers import run_cli
 
@@ -15,11 +14,10 @@ def _n(text: str) -> int:
 
 
 def test_demo_accounting_adds_up(shm_dir):
-    t0 = time.monotonic()
-    res = run_cli("demo", "--ring-only", "--seconds", "1", "--producers", "2", timeout=30)
-    elapsed = time.monotonic() - t0
+    # a demo that does not stop is caught by the generous subprocess timeout;
+    # how long it takes on a loaded machine is not this test's business
+    res = run_cli("demo", "--ring-only", "--seconds", "1", "--producers", "2", timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert elapsed < 1 + 9, elapsed   # S + ~3 s when idle; slack for a loaded test machine
 
     rows = [m.groups() for m in map(ROW.match, res.stdout.splitlines()) if m]
     assert len(rows) == 2, res.stdout
@@ -28,7 +26,8 @@ def test_demo_accounting_adds_up(shm_dir):
     for pid, *numbers, check in rows:
         attempted, delivered, dropped, full, oversize, lost = map(_n, numbers)
         assert check == "OK"
-        assert attempted == delivered + dropped + lost
+        assert lost == 0                # every producer stopped cleanly
+        assert attempted == delivered + dropped
         assert dropped == full + oversize
         assert delivered > 0
         pids.add(pid)

@@ -53,7 +53,7 @@ def test_log_round_trip(impl, rw, rkey):
     assert same(got, from_sdk.log_from_sdk(rw.log_record, rw.dropped_attributes, rkey, 3))
 
 
-@pytest.mark.skipif(codec.cython_impl is None, reason="Cython extension not built")
+@pytest.mark.usefixtures("cython_built")
 @SETTINGS
 @given(rw=log_records())
 def test_log_codecs_write_identical_bytes(rw):

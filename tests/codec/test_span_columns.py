@@ -66,7 +66,7 @@ def test_columns_match_per_record_decode(impl, batch):
     assert cols.trace_id.shape == (300, 16) and cols.trace_id.dtype == np.uint8
 
 
-@pytest.mark.skipif(codec.cython_impl is None, reason="Cython extension not built")
+@pytest.mark.usefixtures("cython_built")
 def test_cython_columns_equal_reference(batch):
     _, b = batch
     cy = codec.cython_impl.decode_span_columns(b)

@@ -35,7 +35,7 @@ def test_span_round_trip(impl, span, rkey, skey):
     assert same(got, from_sdk.span_from_sdk(span, rkey, skey))
 
 
-@pytest.mark.skipif(codec.cython_impl is None, reason="Cython extension not built")
+@pytest.mark.usefixtures("cython_built")
 @SETTINGS
 @given(span=readable_spans())
 def test_span_codecs_write_identical_bytes(span):

@@ -5,7 +5,7 @@ from otelplug import codec
 from otelplug.codec import types
 
 
-@pytest.mark.skipif(codec.cython_impl is None, reason="Cython extension not built")
+@pytest.mark.usefixtures("cython_built")
 def test_cython_constants_match_types_module():
     from otelplug._ext.definition_codec import wire_constants
     for name, value in wire_constants().items():

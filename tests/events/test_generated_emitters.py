@@ -15,6 +15,7 @@ import pytest
 from otelplug.events import ContractViolation
 
 from events_testdata import PROJECT_ROOT, generate
+from tests.requirements import require_module
 from producer_helpers import drain
 
 
@@ -143,7 +144,7 @@ def test_through_an_sdk_logger(events_module):
 
 
 def test_generated_module_passes_mypy_strict_and_types_the_calls(generated_dir, tmp_path):
-    pytest.importorskip("mypy")
+    require_module("mypy")
     good = tmp_path / "good_user.py"
     good.write_text(textwrap.dedent("""
         import contract_events as ev
@@ -205,7 +206,7 @@ def test_a_forked_child_writes_its_events_with_their_definitions_into_its_own_ri
 def test_any_registry_upstream_main_gives_a_typed_module(tmp_path):
     """Templates, ``any`` types, dozens of entities and events: the module
     imports, sends, and passes mypy --strict."""
-    pytest.importorskip("mypy")
+    require_module("mypy")
     sys.path.insert(0, str(PROJECT_ROOT / "tests" / "semconv"))
     from semconv_testdata import UPSTREAM, require
     registry = str(require(UPSTREAM / "main"))

@@ -18,6 +18,7 @@ from otelplug import ShmSpanProcessor
 from otelplug.codec import from_sdk
 
 from producer_helpers import drain
+from tests.requirements import missing
 
 
 def _provider(proc, **kw):
@@ -189,7 +190,7 @@ def test_both_codecs_drive_the_processor(impl):
     try:
         chosen = codec.by_name(impl)
     except ImportError:
-        pytest.skip("Cython extension not built")
+        missing("the Cython codec", "python setup.py build_ext --inplace")
     proc = ShmSpanProcessor(codec=chosen, capacity=1 << 16, max_record=1024)
     tracer = _provider(proc).get_tracer("t")
     with tracer.start_as_current_span("ok", attributes={"k": "v"}):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 
 from otelplug.ring import ChannelConsumer, Producer
+from otelplug.ring.layout import read_header
+from tests.waiting import wait_child, wait_for
 
 from .ring_worker import check, record
 
@@ -57,10 +59,13 @@ class Collector:
 
 
 def assert_accounting(account, seen_indices):
-    """attempted == delivered + dropped + lost, and what arrived is exactly
-    the committed records, in order, each once."""
+    """The consumer's account of a reclaimed ring: ``lost_in_flight`` is what
+    attempted leaves unexplained, so it must be what a producer can really
+    lose: nothing after a clean close, at most the one record it was writing
+    when killed; and what arrived is exactly the committed records, in
+    order, each once."""
     a = account
-    assert a.attempted == a.delivered + a.dropped + a.lost_in_flight
+    assert a.lost_in_flight in ((0,) if a.clean_close else (0, 1)), a
     assert a.delivered == len(seen_indices)
     assert seen_indices == sorted(set(seen_indices))
     assert a.corrupt == 0
@@ -121,13 +126,19 @@ def test_random_sigkills_during_tight_write_loops(shm_dir):
         assert a.attempted > 0
 
 
+def delivered(path) -> int:
+    """The ring's count of records the consumer has committed, from its header."""
+    with open(path, "rb") as f:
+        return read_header(f.read(4096))["delivered"]
+
+
 def test_full_ring_with_consumer_stopped(shm_dir):
     consumer = spawn("consume", "stop")
     p = Producer("stop", capacity=1 << 16)
     pid = os.getpid()
     for i in range(100):
         p.write(1, record(0, pid, i))
-    time.sleep(0.2)
+    wait_for(lambda: delivered(p.path) == 100, what="the consumer to commit the first 100")
     consumer.send_signal(signal.SIGSTOP)
     try:
         t0 = time.monotonic()
@@ -141,14 +152,7 @@ def test_full_ring_with_consumer_stopped(shm_dir):
     st = p.stats()
     assert st["attempted"] == 50100 and st["dropped_full"] > 40000
     assert st["committed"] + st["dropped_full"] == st["attempted"]
-    deadline = time.monotonic() + 10
-    while Producer and time.monotonic() < deadline:
-        with open(p.path, "rb") as f:
-            from otelplug.ring.layout import read_header
-            h = read_header(f.read(4096))
-        if h["delivered"] == st["committed"]:
-            break
-        time.sleep(0.05)
+    wait_for(lambda: delivered(p.path) == st["committed"], what="the resumed consumer to catch up")
     consumer.send_signal(signal.SIGTERM)
     seen = json.loads(consumer.communicate(timeout=10)[0])[str(pid)]
     assert len(seen) == st["committed"]  # everything committed arrived
@@ -182,7 +186,7 @@ def test_os_fork_child_gets_its_own_ring(shm_dir):
             os._exit(4)
     for i in range(100, 200):
         p.write(1, record(0, parent_pid, i))
-    assert os.waitpid(child, 0)[1] == 0
+    assert wait_child(child) == 0
     p.close()
     accounts = col.finish()
     assert col.seen[parent_pid] == list(range(200))
@@ -227,7 +231,7 @@ def test_consumer_restart_resumes_at_committed_position(shm_dir):
     seen1 = json.loads(first.stdout.splitlines()[-1])[str(me)]
     assert seen1 == list(range(5 * 256))  # it stopped after five committed batches
     second = spawn("consume", "restart")
-    time.sleep(0.5)
+    wait_for(lambda: delivered(p.path) == 5000, what="the second consumer to commit all 5000")
     second.send_signal(signal.SIGTERM)
     seen2 = json.loads(second.communicate(timeout=10)[0])[str(me)]
     assert seen2 == list(range(5 * 256, 5000))  # resumed, nothing lost, nothing twice

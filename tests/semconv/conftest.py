@@ -1,8 +1,8 @@
 """Shared fixtures for the semconv tests.
 
 Upstream registries and Weaver's test data live outside the repository, in
-``<project root>/../shared/``; tests that need them skip (with the reason)
-when that folder is absent.  Nothing from there is copied into the repo.
+``$OTELPLUG_SHARED_DIR`` or ``<project root>/../shared/``; tests that need
+them skip (with the reason) when that folder is absent, and fail on CI.  Nothing from there is copied into the repo.
 """
 from __future__ import annotations
 

@@ -1,19 +1,18 @@
-"""Where the shared (not copied) test data lives, and how to skip without it."""
+"""Where the shared (not copied) test data lives: ``$OTELPLUG_SHARED_DIR``
+or ``../shared`` beside the project root.  A missing folder skips locally
+and fails on CI (tests/requirements.py)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
+from tests.requirements import ROOT as PROJECT_ROOT  # noqa: F401 - re-exported
+from tests.requirements import require_shared, shared_dir
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# OTELPLUG_SHARED_DIR lets a run point elsewhere (or nowhere, to see the skips)
-SHARED = Path(os.environ.get("OTELPLUG_SHARED_DIR") or PROJECT_ROOT.parent / "shared")
+SHARED = shared_dir()
 UPSTREAM = SHARED / "semconv-upstream"
 WEAVER_TESTS = SHARED / "weaver-tests"
 
 
 def require(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"shared test data not available: {path} (expected next to the project root)")
-    return path
+    """``path`` (under SHARED) if it exists; skip locally / fail on CI if not."""
+    return require_shared(*Path(path).relative_to(SHARED).parts)

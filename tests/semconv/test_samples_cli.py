@@ -93,7 +93,8 @@ def test_project_registry_content():
     # self-metric labels: the Collector's un-namespaced names, as exposed
     labels = {"receiver", "transport", "exporter", "processor", "component", "otel_signal", "record_type",
               "channel", "pid", "reason", "policy", "sampled", "action", "id", "level", "signal",
-              "attribute_or_metric", "kind", "namespace", "type"}
+              "attribute_or_metric", "kind", "namespace", "type", "version", "implementation",
+              "holder"}
     # otelplug's own attributes (span/log annotations, the demo adapters)
     own = {"otelplug.semconv.findings", "otelplug.semconv.level", "otelplug.demo.kind", "otelplug.demo.error",
            "otelplug.demo.outcome", "otelplug.demo.batch_size", "otelplug.demo.gpu.id"}

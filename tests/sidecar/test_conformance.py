@@ -83,6 +83,8 @@ def produce(tracer, logger, meter):
         for kind in (SpanKind.INTERNAL, SpanKind.PRODUCER, SpanKind.CONSUMER):
             with tracer.start_as_current_span(f"k{kind.value}", kind=kind) as s:
                 s.set_status(Status(StatusCode.OK))
+    with tracer.start_as_current_span("local-root"):      # a trace's root: no parent at all
+        pass
     logger.emit(body={"nested": [1, "two", {"three": b"\x00\xff"}]}, severity_number=SeverityNumber.WARN,
                 severity_text="WARN", attributes={"n": 1, "bytes": b"raw"})
     logger.emit(event_name="checkout.done", body="ok", attributes={"n": 2, "amount": 9.5})
@@ -144,7 +146,7 @@ def test_same_telemetry_same_otlp(transport, shm_dir):
             tp.force_flush()
             lp.force_flush()
             mp.force_flush()
-            ok = our_sink.wait_for(lambda: our_sink.span_count() >= 5 and our_sink.log_count() >= 3
+            ok = our_sink.wait_for(lambda: our_sink.span_count() >= 6 and our_sink.log_count() >= 3
                                    and len(our_sink.metrics()) >= 5, timeout=20)
             assert ok, (our_sink.span_count(), our_sink.log_count(), len(our_sink.metrics()))
         finally:
@@ -154,7 +156,7 @@ def test_same_telemetry_same_otlp(transport, shm_dir):
         # spans
         ref = {s.span_id: s for s in ref_sink.spans()}
         ours = {s.span_id: s for s in our_sink.spans()}
-        assert len(ref) == 5 and set(ref) == set(ours)
+        assert len(ref) == 6 and set(ref) == set(ours)
         for sid in ref:
             assert norm_span(ours[sid]) == norm_span(ref[sid]), ref[sid].name
         # the resource and scope around them

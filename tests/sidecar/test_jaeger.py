@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from otelplug.sidecar.exporters import jaeger
 from otelplug.sidecar.registry import Registry
 from tests.conftest import SHARED
 from tests.otlp_sink import OTLPSink
+from tests.requirements import require_executable, require_module, require_shared
 from tests.sidecar.helpers import make, records_from_spans
 
 IDL = SHARED / "jaeger-idl"
@@ -40,11 +40,9 @@ M64 = (1 << 64) - 1
 @pytest.fixture(scope="module")
 def idl(tmp_path_factory):
     """The Python modules thrift-compiler generates from jaeger-idl."""
-    if shutil.which("thrift") is None:
-        pytest.skip("thrift-compiler is not installed: apt-get install -y thrift-compiler")
-    pytest.importorskip("thrift", reason="the thrift package is not installed: pip install thrift")
-    if not (IDL / "agent.thrift").exists():
-        pytest.skip(f"jaeger-idl not found at {IDL}")
+    require_executable("thrift", "apt-get install -y thrift-compiler")
+    require_module("thrift", "pip install thrift")
+    require_shared("jaeger-idl", "agent.thrift")
     out = tmp_path_factory.mktemp("jaeger-gen")
     subprocess.run(["thrift", "-r", "--gen", "py", "-out", str(out), str(IDL / "agent.thrift")],
                    check=True, capture_output=True, timeout=120)

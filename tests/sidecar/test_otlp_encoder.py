@@ -28,14 +28,14 @@ from otelplug.codec import model
 from otelplug.otlp import encode
 from otelplug.sidecar import rewrite
 from otelplug.sidecar.data import RecordSet
+from tests.requirements import require_native
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "codec"))
 from codec_strategies import (any_values, attributes, attr_values, keys, readable_spans,  # noqa: E402
                               resources, scopes, text)
 
-oe = pytest.importorskip("otelplug._ext.otlp_encoder", reason="Cython extension not built")
-if codec.cython_impl is None:
-    pytest.skip("Cython codec not built", allow_module_level=True)
+oe = require_native("otelplug._ext.otlp_encoder")
+require_native("otelplug._ext.span_codec")
 cy = codec.cython_impl
 
 
@@ -196,6 +196,46 @@ def test_remote_parent_and_link_flags():
     root = model.SpanData(trace_id=1, span_id=2, name="root", trace_flags=1)
     req = ExportTraceServiceRequest.FromString(oe.encode_traces(record_set([rewrite.encode_span(root)], {})))
     assert req.resource_spans[0].scope_spans[0].spans[0].flags == 0x101   # as the SDKs: bit 8 on roots too
+
+
+def test_span_flags_match_the_sdk_otlp_encoding():
+    """Root, local child and remote child, as the SDK's own OTLP exporter
+    encodes them (its encoder leaves out the W3C trace-flag bits 0-7, which
+    otelplug carries as OTLP allows): HAS_IS_REMOTE on every span, IS_REMOTE
+    for the remote parent only.  Both the Cython encoder and the pure
+    reference."""
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.trace.span import SpanContext, TraceFlags
+
+    ended = []
+
+    class Keep(SpanExporter):
+        def export(self, spans):
+            ended.extend(spans)
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(Keep()))
+    tracer = provider.get_tracer("flags")
+    with tracer.start_as_current_span("root"):
+        with tracer.start_as_current_span("local-child"):
+            pass
+    remote = SpanContext(0x1F, 0x2F, is_remote=True, trace_flags=TraceFlags(1))
+    with tracer.start_as_current_span("remote-child",
+                                      context=trace.set_span_in_context(trace.NonRecordingSpan(remote))):
+        pass
+    sdk = {s.name: s.flags for s in encode_spans(ended).resource_spans[0].scope_spans[0].spans}
+    assert sdk == {"root": 0x100, "local-child": 0x100, "remote-child": 0x300}   # the SDK's own rule
+    for sdk_span in ended:
+        payload = cy.encode_span(sdk_span, 0, 0)
+        fast = ExportTraceServiceRequest.FromString(oe.encode_traces(record_set([payload], {})))
+        ref = encode.span_pb(cy.decode_span(payload))
+        for ours in (fast.resource_spans[0].scope_spans[0].spans[0].flags, ref.flags):
+            assert ours & ~0xFF == sdk[sdk_span.name], sdk_span.name
+            assert ours & 0xFF == sdk_span.context.trace_flags
 
 
 def test_empty_and_selected_and_owned_buffers():

@@ -126,19 +126,23 @@ def wait_until(cond, timeout=10.0):
 
 
 def test_memory_limiter_refuses_above_soft_limit_and_recovers():
+    """The measure is what the pipeline holds (memory.HELD), not RSS: the
+    limiter admits again as soon as the held bytes drop."""
+    from otelplug.sidecar.memory import HELD
     cap = Capture()
     p = make(memory_limiter.factory, {"check_interval": "10ms", "limit_mib": 100, "spike_limit_mib": 20}, cap)
-    rss = [10 << 20]
-    p.rss = lambda: rss[0]
+    p.rss = lambda: 1 << 40    # a process far above the limit does not make it refuse
     p.start(None)
     p.consume(records_from_spans(sdk_spans(2)))
-    rss[0] = 90 << 20          # above the soft limit (80 MiB)
-    wait_until(lambda: p.refusing)   # the check thread notices
-    ack, settled = counting_ack()
-    with pytest.raises(Refused):
-        p.consume(records_from_spans(sdk_spans(2), (ack,)))
-    assert settled == []       # refused data is not the processor's to settle
-    rss[0] = 10 << 20
+    HELD.add("test", 90 << 20)         # above the soft limit (80 MiB)
+    try:
+        wait_until(lambda: p.refusing)   # the check thread notices
+        ack, settled = counting_ack()
+        with pytest.raises(Refused):
+            p.consume(records_from_spans(sdk_spans(2), (ack,)))
+        assert settled == []       # refused data is not the processor's to settle
+    finally:
+        HELD.sub("test", 90 << 20)
     wait_until(lambda: not p.refusing)
     p.consume(records_from_spans(sdk_spans(2)))
     p.shutdown()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -31,6 +30,8 @@ from otelplug.sidecar.exporters import prometheus as prom
 from otelplug.sidecar.exporters.prometheus import exposition, naming
 from otelplug.sidecar.registry import Registry
 from otelplug.sidecar.service import Service
+from tests.requirements import require_executable
+from tests.waiting import wait_for as _wait_for
 from tests.sidecar.helpers import make
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -338,10 +339,7 @@ def test_http_endpoint_serves_both_formats():
 
 
 def promtool_or_skip():
-    tool = shutil.which("promtool")
-    if tool is None:
-        pytest.skip(f"promtool is not installed: {INSTALL_HINT}")
-    return tool
+    return require_executable("promtool", INSTALL_HINT)
 
 
 def test_promtool_accepts_the_exposition():
@@ -421,24 +419,13 @@ class PromAPI:
         return float(res[0]["value"][1]) if res else None
 
 
-def wait_for(fn, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except OSError as exc:
-            last = exc
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+def wait_for(fn, what: str):
+    """Poll Prometheus's API gently: it is a shared machine."""
+    return _wait_for(fn, what=what, interval=0.3)
 
 
 def test_real_prometheus_sees_true_totals_across_a_worker_restart(tmp_path):
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip(f"the prometheus server is not installed: {INSTALL_HINT}")
+    binary = require_executable("prometheus", INSTALL_HINT)
     tool = promtool_or_skip()
     channel = "promtest"
     eport, pport = free_port(), free_port()

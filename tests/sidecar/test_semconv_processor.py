@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -42,18 +40,17 @@ from otelplug.sidecar.rewrite import encode_log, encode_resource
 from otelplug.sidecar.service import Service
 from otelplug.sidecar.telemetry import Telemetry
 
+from tests.requirements import require_shared
+from tests.waiting import wait_for
+
 from .helpers import Capture, counting_ack, make, records_from_spans
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("OTELPLUG_SHARED_DIR") or ROOT.parent / "shared")
-UPSTREAM_MAIN = SHARED / "semconv-upstream" / "main"
 
 
 @pytest.fixture(scope="module")
 def upstream_main() -> str:
-    if not UPSTREAM_MAIN.exists():
-        pytest.skip(f"shared test data not available: {UPSTREAM_MAIN} (expected next to the project root)")
-    return str(UPSTREAM_MAIN)
+    return str(require_shared("semconv-upstream", "main"))
 
 
 ALL_ANNOTATE = {"violation": "annotate", "improvement": "annotate", "information": "annotate"}
@@ -784,17 +781,21 @@ def test_end_to_end_rings_to_file_through_semconv(upstream_main, semconv_mode, t
         with tp.get_tracer("app").start_as_current_span("work", attributes={"error.type": "oops"}):
             pass                          # undocumented enum value (information) -> annotated
         tp.force_flush()
-        deadline = time.time() + 20
-        spans = []
-        while time.time() < deadline:
+
+        def exported():
             lines = out.read_text().splitlines() if out.exists() else []
-            spans = [s for line in lines for rs in jsonfmt.parse(line, ExportTraceServiceRequest).resource_spans
-                     for ss in rs.scope_spans for s in ss.spans]
-            if len(spans) >= 4:
-                break
-            time.sleep(0.05)
-        time.sleep(0.2)
-        processed = svc.telemetry.get("processor_incoming_items").value(processor="semconv", otel_signal="traces")
+            return [s for line in lines for rs in jsonfmt.parse(line, ExportTraceServiceRequest).resource_spans
+                    for ss in rs.scope_spans for s in ss.spans]
+
+        def incoming():
+            return svc.telemetry.get("processor_incoming_items").value(processor="semconv",
+                                                                       otel_signal="traces")
+        # the state the assertions below are about: all 5 spans through the
+        # processor, and the 4 it let through written out
+        wait_for(lambda: incoming() >= 5 and len(exported()) >= 4,
+                 what="5 spans into the semconv processor and 4 exported")
+        spans = exported()
+        processed = incoming()
     finally:
         svc.shutdown()
     assert processed == 5

@@ -30,9 +30,11 @@ from otelplug.sidecar.processors._semconv_engine import Engine, SemconvConfig
 from otelplug.sidecar.rewrite import encode_resource, encode_span
 from otelplug.sidecar.telemetry import Telemetry
 
+from tests.requirements import require_native
+
 from .helpers import Capture, make
 
-span_shape = pytest.importorskip("otelplug._ext.span_shape")
+span_shape = require_native("otelplug._ext.span_shape")
 #: the engine uses native shapes with the Cython codec only (not with OTELPLUG_PURE_PYTHON=1)
 needs_native_engine = pytest.mark.skipif(codec.default_impl().name != "cython",
                                          reason="the engine decodes every span with the pure-Python codec")

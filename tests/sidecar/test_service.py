@@ -12,6 +12,7 @@ import urllib.request
 from .test_reliability import (free_port, scrape, sink_span_ids, start_producer, start_sidecar,
                                stop_producer, wait_metrics)
 from tests.otlp_sink import OTLPSink
+from tests.waiting import wait_for
 
 
 def wait_healthy(port, timeout=15):
@@ -71,7 +72,7 @@ def test_sighup_reload_loses_nothing_and_bad_reload_keeps_running(tmp_path):
             time.sleep(0.5)
             (tmp_path / "reload.yaml").write_text("receivers: [\n")     # broken: kept running
             sidecar.send_signal(signal.SIGHUP)
-            time.sleep(0.7)
+            wait_log(tmp_path / "reload.log", "keeping the running one", 1)
             assert sidecar.poll() is None
             result = stop_producer(producer)
             expected = set(result["span_ids"])
@@ -88,6 +89,10 @@ def test_sighup_reload_loses_nothing_and_bad_reload_keeps_running(tmp_path):
         assert "invalid YAML" in log
 
 
+ACCEPTED = 'otelplug_receiver_accepted_spans_total{receiver="shm",transport="shm"}'
+SENT = 'otelplug_exporter_sent_spans_total{exporter="otlp"}'
+
+
 def test_self_metrics_mirror_collector_names(tmp_path):
     with OTLPSink(http_enabled=False) as sink:
         mport, hport = free_port(), free_port()
@@ -95,11 +100,11 @@ def test_self_metrics_mirror_collector_names(tmp_path):
         try:
             wait_metrics(mport)
             p = start_producer("names", 300)
-            time.sleep(1.5)
-            stop_producer(p)
-            assert sink.wait_for(lambda: sink.span_count() > 0, 10)
-            time.sleep(0.5)
-            m = scrape(mport)
+            wait_for(lambda: scrape(mport).get(ACCEPTED, 0) >= 100, what="the first spans accepted")
+            written = len(stop_producer(p)["span_ids"])
+            wait_for(lambda: sink.span_count() == written, what=f"{written} spans at the sink")
+            # the counters are updated after the export returns: wait for them too
+            m = wait_for(lambda: (m := scrape(mport))[SENT] == written and m, what="the sent counter")
             for name in ('otelplug_receiver_accepted_spans_total{receiver="shm",transport="shm"}',
                          'otelplug_exporter_sent_spans_total{exporter="otlp"}',
                          'otelplug_exporter_queue_capacity{exporter="otlp"}',
@@ -107,7 +112,7 @@ def test_self_metrics_mirror_collector_names(tmp_path):
                          'otelplug_processor_incoming_items_total{processor="batch",otel_signal="traces"}',
                          'otelplug_processor_outgoing_items_total{processor="batch",otel_signal="traces"}'):
                 assert name in m, name
-            assert m['otelplug_receiver_accepted_spans_total{receiver="shm",transport="shm"}'] == sink.span_count()
+            assert m[ACCEPTED] == sink.span_count() == written
             assert m['otelplug_exporter_queue_capacity{exporter="otlp"}'] == 1000
         finally:
             sidecar.send_signal(signal.SIGTERM)

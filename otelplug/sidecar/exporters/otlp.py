@@ -8,10 +8,11 @@ from the records (``payload_for``) and handed to the transport as is.
 from __future__ import annotations
 
 import gzip
-import os
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Literal
+
+from otelplug import implementation
 
 from ..component import Factory, Kind
 from ..helpers.exporter import ExporterSettingsMixin, Exporter, Permanent, Retryable, log
@@ -24,11 +25,9 @@ GRPC_METHODS = {
 }
 HTTP_PATHS = {"traces": "/v1/traces", "metrics": "/v1/metrics", "logs": "/v1/logs"}
 
-try:
-    if os.environ.get("OTELPLUG_PURE_PYTHON", "") not in ("", "0"):
-        raise ImportError("pure Python requested")
+if implementation.use_compiled():
     from otelplug._ext import otlp_encoder as _fast
-except ImportError:  # extension not built: the reference encoder
+else:  # the reference encoder (otelplug.implementation says why)
     _fast = None
 
 

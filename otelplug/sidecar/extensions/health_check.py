@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from otelplug import implementation
+
 from ..component import Factory, Kind
 
 
@@ -38,7 +40,9 @@ class HealthCheck:
                 return NOT_FOUND
             ok = self.status == "ready"
             body = json.dumps({"status": "Server available" if ok else "Server not available",
-                               "state": self.status}).encode()
+                               "state": self.status,
+                               # "python" in production: the extension is missing
+                               "implementation": implementation.SELECTED.name}).encode()
             return Response(200 if ok else 503, "application/json", body)
 
         self.server = GetServer(self.config.endpoint, respond, "health_check").start()

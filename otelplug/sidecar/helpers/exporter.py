@@ -7,8 +7,12 @@ for transient failures and ``Permanent`` for data the destination will never
 take.  Counting follows the Collector: ``sent``, ``send_failed`` and
 ``enqueue_failed`` items per exporter, plus queue size and capacity.
 
-A full queue raises ``Refused`` (counted as enqueue_failed): the data stays
-with the sender, in the rings or with the OTLP client, which retries.
+A full queue, or a persistent queue that cannot write (a full disk),
+raises ``Refused``: the data stays with the sender, in the rings or with
+the OTLP client, which offers it again.  A refusal is counted in
+``enqueue_failed`` the first time, and in ``enqueue_retried`` when the
+sender offers the same set again; ``sent`` and ``send_failed`` count each
+item once, by its final outcome.
 
 Data is safe, and its acks settle, when it is in the persistent queue or
 the destination acknowledged it.  With the in-memory queue the acks settle
@@ -27,7 +31,8 @@ from dataclasses import dataclass, field
 from ..config.decode import Duration
 from ..consumer import Consumer, Refused
 from ..data import RecordSet
-from .persistent_queue import PersistentQueue
+from ..memory import HELD, record_bytes
+from .persistent_queue import Corrupt, PersistentQueue
 
 log = logging.getLogger("otelplug.sidecar")
 
@@ -108,8 +113,14 @@ class Exporter(Consumer):
                 tel.counter(f"exporter_send_failed_{word}", f"{word} that could not be sent",
                             ("exporter",)),
                 tel.counter(f"exporter_enqueue_failed_{word}",
-                            f"{word} dropped because the sending queue was full", ("exporter",)),
+                            f"{word} refused because the sending queue was full (the sender "
+                            f"keeps them); once per item, re-offers are in enqueue_retried",
+                            ("exporter",)),
             )
+        self._enqueue_retried = tel.counter(
+            "exporter_enqueue_retried_items",
+            "Items offered again after the sending queue refused them (counted in "
+            "enqueue_failed at their first refusal only)", ("exporter", "otel_signal"))
         self._retries = tel.counter("exporter_retries", "Send attempts that were retried",
                                     ("exporter",))
         self._queue_size = tel.gauge("exporter_queue_size", "Batches in the sending queue",
@@ -126,6 +137,8 @@ class Exporter(Consumer):
         self._stopping = threading.Event()
         self._workers: list[threading.Thread] = []
         self._inflight = 0
+        self._write_failing = False   # log a failing persistent queue once per episode
+        self._holder = f"exporter/{self.id}/{settings.signal or 'all'}"
         # the latest send error, so the HTTP API's health can say why exports fail
         self.last_error: str | None = None
         tel.on_collect(self._refresh_gauges)
@@ -166,6 +179,7 @@ class Exporter(Consumer):
         while self._mem:  # what the deadline left behind is lost: count it
             rs = self._mem.popleft()
             self._count(rs, 1, rs.items)
+            HELD.sub(self._holder, record_bytes(rs))
             rs.settle(ok=False)
 
     # -- consuming -------------------------------------------------------------
@@ -175,14 +189,23 @@ class Exporter(Consumer):
             return
         if self._pq is not None:
             try:
-                ok = self._pq.put(records.to_bytes())
+                ok = self._pq.put(records.to_bytes(), records.items)
             except OSError as exc:
-                log.error("exporter %s: persistent queue write failed: %s", self.id, exc)
-                ok = False
+                # nothing was kept and nothing acknowledged: the sender keeps
+                # the data until the disk has room again
+                if not self._write_failing:
+                    log.error("exporter %s: persistent queue write failed, refusing data until "
+                              "it works again: %s", self.id, exc)
+                self._write_failing = True
+                self._count_refusal(records)
+                raise Refused(f"exporter {self.id}: persistent queue write failed: {exc}") from None
+            if self._write_failing:
+                log.warning("exporter %s: persistent queue writes work again", self.id)
+                self._write_failing = False
             if not ok:
-                self._count(records, 2, records.items)
+                self._count_refusal(records)
                 raise Refused(f"exporter {self.id}: sending queue is full")
-            records.settle()   # on disk: safe
+            records.settle()   # on disk and checked: safe
             with self._cv:
                 self._cv.notify()
             return
@@ -192,11 +215,12 @@ class Exporter(Consumer):
             else:
                 full = False
                 self._mem.append(records)
+                HELD.add(self._holder, record_bytes(records))
                 self._cv.notify()
         if full:
             # as the Collector: a full queue is an error to the sender, so
             # data waits upstream (in the rings, or an OTLP client retries)
-            self._count(records, 2, records.items)
+            self._count_refusal(records)
             raise Refused(f"exporter {self.id}: sending queue is full")
 
     def _queued(self) -> int:
@@ -220,23 +244,50 @@ class Exporter(Consumer):
                 if item is None:
                     continue
                 if self._pq is not None:
-                    ticket, blob = item
-                    try:
-                        rs = RecordSet.from_bytes(blob)
-                    except ValueError as exc:
-                        log.error("exporter %s: dropping a corrupt queue entry: %s", self.id, exc)
-                        self._pq.done(ticket)
-                        continue
-                    delivered = self._send_with_retry(rs)
-                    if delivered is None:  # stopping: leave it on disk
-                        self._pq.release(ticket)
-                    else:
-                        self._pq.done(ticket)
+                    self._send_entry(*item)
                 else:
-                    self._send_with_retry(item)
+                    try:
+                        self._send_with_retry(item)
+                    finally:
+                        HELD.sub(self._holder, record_bytes(item))
             finally:
                 with self._cv:
                     self._inflight -= 1
+
+    def _send_entry(self, ticket: int, blob) -> None:
+        """Send one persistent queue entry; delete it once sent or given up
+        (counted), keep it when interrupted by shutdown."""
+        if isinstance(blob, Corrupt):
+            self._drop_corrupt(ticket, blob.reason, blob.items)
+            return
+        try:
+            rs = RecordSet.from_bytes(blob)
+        except ValueError as exc:
+            self._drop_corrupt(ticket, str(exc), 0)
+            return
+        HELD.add(self._holder, len(blob))
+        try:
+            delivered = self._send_with_retry(rs)
+        finally:
+            HELD.sub(self._holder, len(blob))
+        if delivered is None:  # stopping: leave it on disk
+            self._pq.release(ticket)
+        else:
+            self._pq.done(ticket)
+
+    def _drop_corrupt(self, ticket: int, reason: str, items: int) -> None:
+        log.error("exporter %s: dropping corrupt persistent queue entry %d (%s items): %s",
+                  self.id, ticket, items or "unknown", reason)
+        if items:
+            self._counters[self.settings.signal or "traces"][1].add(items, exporter=self.id)
+        self._pq.done(ticket)
+
+    def _count_refusal(self, rs: RecordSet) -> None:
+        if rs.refusals:
+            self._enqueue_retried.add(rs.items, exporter=self.id, otel_signal=rs.signal)
+        else:
+            self._count(rs, 2, rs.items)
+        rs.refusals += 1
 
     def _count(self, rs: RecordSet, which: int, n: int) -> None:
         self._counters[rs.signal][which].add(n, exporter=self.id)

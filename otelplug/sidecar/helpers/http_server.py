@@ -28,6 +28,17 @@ class Response:
     headers: dict = field(default_factory=dict)
 
 
+# socketserver's default listen backlog is 5: a burst of new connections
+# (a Prometheus fleet scraping, 300 clients reconnecting at once) then gets
+# resets.  The kernel caps it at net.core.somaxconn anyway.
+LISTEN_BACKLOG = 1024
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
+
+
 def split_endpoint(endpoint: str) -> tuple[str, int]:
     host, _, port = endpoint.rpartition(":")
     return host.strip("[]"), int(port)
@@ -66,10 +77,9 @@ class GetServer:
                 pass
 
         try:
-            self.server = ThreadingHTTPServer((host or "127.0.0.1", port), Handler)
+            self.server = _Server((host or "127.0.0.1", port), Handler)
         except OSError as exc:      # say who could not listen where, not just "[Errno 98]"
             raise OSError(exc.errno, f"{name}: cannot listen on {endpoint}: {exc.strerror}") from None
-        self.server.daemon_threads = True
         self.address = "%s:%d" % self.server.server_address[:2]
         # shutdown() waits for the serve loop to notice, up to one poll
         # interval: the default 0.5 s made every stop (and SIGTERM) wait

@@ -67,15 +67,16 @@ import numpy as np
 from otelplug import codec
 from otelplug.codec import model
 from otelplug.codec import types as wire
+from otelplug import implementation
 from otelplug.semconv import SemconvError, resolve_registry
 from otelplug.semconv.livecheck import LEVEL_RANK, LiveChecker, infer_type
 from otelplug.semconv.stats import LiveCheckStats, StatsRecorder
 
 from ..data import RecordSet
 
-try:
+if implementation.use_compiled():
     from otelplug._ext import span_shape as _span_shape
-except ImportError:  # extension not built: spans are keyed after decoding, slowly
+else:  # the reference: spans are keyed after decoding, slowly
     _span_shape = None
 
 LEVELS = ("violation", "improvement", "information")

@@ -1,6 +1,22 @@
-"""memory_limiter: refuses data while the sidecar's memory is above its
-soft limit (limit - spike), so it waits in the producers' rings instead of
-piling up here (the Collector's memory_limiter configuration)."""
+"""memory_limiter: refuses data while what the sidecar holds is above its
+soft limit (limit - spike), so it waits in the producers' rings (or with
+OTLP clients, who retry) instead of piling up here.  The Collector's
+configuration; a different measure.
+
+The measure is the bytes of telemetry the pipeline holds (batch buffers,
+sending queues, requests being read and decoded: ``memory.HELD``), not
+the process's RSS.  RSS does not come back down after a burst (the
+allocator keeps freed memory), so refusing on RSS latched: the sidecar
+went on refusing long after the data was gone, when refusing could no
+longer lower anything.  Held bytes drop as soon as data leaves, so the
+limiter admits again once the pressure is gone.  Receivers reserve a
+request's bytes against the same limit before reading it.
+
+RSS still matters: at the hard limit the limiter collects garbage and asks
+the allocator to give free memory back (``malloc_trim``), and large blocks
+are made to come from (and go back to) the OS directly, so RSS follows
+what is held.
+"""
 from __future__ import annotations
 
 import gc
@@ -13,6 +29,7 @@ from ..component import Factory, Kind
 from ..config.decode import Duration
 from ..consumer import Refused
 from ..helpers.processor import Processor, log
+from ..memory import HELD, release_free_memory, return_large_blocks_to_os
 
 
 @dataclass
@@ -60,22 +77,25 @@ class MemoryLimiter(Processor):
         self._refused = settings.telemetry.counter(
             "processor_refused_items", "Items refused by the memory limiter", ("processor", "otel_signal"))
         self._thread = threading.Thread(target=self._watch, name=f"{self.id}-check", daemon=True)
-        self.rss = lambda: self._proc.memory_info().rss   # replaceable in tests
+        self.rss = lambda: self._proc.memory_info().rss
 
     def start(self, host) -> None:
+        return_large_blocks_to_os()
+        HELD.set_limit(self, self.soft)
         self._check()
         self._thread.start()
 
     def _check(self) -> None:
-        rss = self.rss()
-        if rss >= self.soft:
-            gc.collect()
-            rss = self.rss()
-        was, self.refusing = self.refusing, rss >= self.soft
+        held = HELD.in_pipelines
+        was, self.refusing = self.refusing, held >= self.soft
         if self.refusing != was:
-            log.warning("%s: memory %d MiB is %s the soft limit %d MiB; %s data", self.id,
-                        rss >> 20, "above" if self.refusing else "below", self.soft >> 20,
+            log.warning("%s: the pipeline holds %d MiB, %s the soft limit %d MiB; %s data", self.id,
+                        held >> 20, "above" if self.refusing else "below", self.soft >> 20,
                         "refusing" if self.refusing else "accepting")
+        if self.rss() >= self.hard:
+            # memory nobody holds any more: hand it back rather than refuse
+            gc.collect()
+            release_free_memory()
 
     def _watch(self) -> None:
         while not self._stop.wait(float(self.config.check_interval)):
@@ -84,11 +104,12 @@ class MemoryLimiter(Processor):
     def process(self, records):
         if self.refusing:
             self._refused.add(records.items, processor=self.id, otel_signal=records.signal)
-            raise Refused(f"{self.id}: memory above the soft limit")
+            raise Refused(f"{self.id}: the pipeline holds more than the soft limit")
         return records
 
     def shutdown(self) -> None:
         self._stop.set()
+        HELD.clear_limit(self)
 
 
 factory = Factory("memory_limiter", Kind.PROCESSOR, MemoryLimiterConfig, MemoryLimiter)

@@ -16,7 +16,8 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from ..consumer import Refused
-from .otlp import GRPCServerConfig, Ingest, MIB, join_endpoint, messages, split_endpoint
+from ..memory import HELD, RECEIVER
+from .otlp import REQUEST_DECODE_COST, GRPCServerConfig, Ingest, MIB, join_endpoint, messages, split_endpoint
 
 log = logging.getLogger("otelplug.sidecar")
 
@@ -41,7 +42,21 @@ class GRPCServer:
         _, request_cls, _ = messages(signal)
         ingest = self.ingest
 
+        holder = f"{RECEIVER}{self.receiver_id}/grpc"
+
         def export(body: bytes, context):
+            # gRPC has read the message (at most max_recv_msg_size_mib);
+            # reserve what decoding it will take before doing so
+            cost = len(body) * (1 + REQUEST_DECODE_COST)
+            if not HELD.try_reserve(holder, cost):
+                context.abort(grpc.StatusCode.UNAVAILABLE,
+                              "the sidecar is holding as much data as it may; retry later")
+            try:
+                return _export(body, context)
+            finally:
+                HELD.sub(holder, cost)
+
+        def _export(body: bytes, context):
             code, why = None, ""
             try:
                 request = request_cls.FromString(body)

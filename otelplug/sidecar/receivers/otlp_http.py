@@ -33,7 +33,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from google.protobuf.message import DecodeError
 
 from ..consumer import Refused
-from .otlp import HTTPServerConfig, Ingest, join_endpoint, messages, split_endpoint
+from ..helpers.http_server import LISTEN_BACKLOG
+from ..memory import HELD, RECEIVER
+from .otlp import REQUEST_DECODE_COST, HTTPServerConfig, Ingest, join_endpoint, messages, split_endpoint
 
 log = logging.getLogger("otelplug.sidecar")
 
@@ -41,6 +43,7 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 RETRY_AFTER_SECONDS = 1      # what a 503 asks clients to wait before retrying
 _SHUTDOWN_GRACE = 5.0
+_TURNED_AWAY_LOG_EVERY = 10.0   # s between log lines about requests turned away for memory
 # google.rpc.Code of the Status body sent with each HTTP error
 _RPC_CODE = {400: 3, 411: 3, 413: 3, 500: 13, 503: 14}
 
@@ -76,10 +79,16 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def decompress(body: bytes, encoding: str, limit: int) -> bytes:
+_STEP = 1 << 20    # decompress this much at a time, reserved before it is produced
+
+
+def decompress(body: bytes, encoding: str, limit: int, reserve=None) -> bytes:
     """Undo ``Content-Encoding``; at most ``limit`` bytes come out (Reject
     413 beyond that, so a small bomb cannot fill memory), and anything
-    malformed or truncated is a Reject 400."""
+    malformed or truncated is a Reject 400.  ``reserve(n)`` is called
+    before each step's output exists (and with the unused rest after it),
+    so it can refuse the memory before it is allocated."""
+    reserve = reserve or (lambda n: None)
     enc = encoding.strip().lower()
     if enc in ("", "identity"):
         return body
@@ -95,11 +104,20 @@ def decompress(body: bytes, encoding: str, limit: int) -> bytes:
     try:
         while True:    # gzip allows several members one after another
             d = zlib.decompressobj(wbits)
-            chunk = d.decompress(data, limit - size + 1)
-            size += len(chunk)
-            if size > limit or d.unconsumed_tail:
-                raise Reject(413, f"decompressed body exceeds the {limit}-byte limit")
-            out.append(chunk)
+            while True:
+                step = min(_STEP, limit - size + 1)
+                reserve(step)
+                chunk = d.decompress(data, step)
+                reserve(len(chunk) - step)
+                data = d.unconsumed_tail
+                size += len(chunk)
+                if size > limit:
+                    raise Reject(413, f"decompressed body exceeds the {limit}-byte limit")
+                out.append(chunk)
+                # a full step may leave output pending inside zlib even
+                # with all input consumed: only a short step means done
+                if d.eof or (not data and len(chunk) < step):
+                    break
             if not d.eof:
                 raise Reject(400, f"malformed {enc} body: truncated")
             data = d.unused_data
@@ -132,6 +150,7 @@ def _linger(sock, max_bytes: int = 4 << 20, seconds: float = 1.0) -> None:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG     # not socketserver's 5: bursts of new connections
 
     def __init__(self, address, otlp: "HTTPServer"):
         self.otlp = otlp
@@ -226,9 +245,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- the export --------------------------------------------------------------
     def _export(self, otlp, signal: str, content_type: str) -> None:
+        budget = _Budget(otlp)
+        try:
+            self._export_within(otlp, signal, content_type, budget)
+        finally:
+            budget.release()
+
+    def _export_within(self, otlp, signal: str, content_type: str, budget: "_Budget") -> None:
         limit = otlp.config.max_request_body_size
-        body = self._read_body(limit)
-        body = decompress(body, self.headers.get("Content-Encoding", ""), limit)
+        body = self._read_body(limit, budget)
+        body = decompress(body, self.headers.get("Content-Encoding", ""), limit, budget.grow)
+        budget.grow(len(body) * REQUEST_DECODE_COST)
         _, request_cls, _ = messages(signal)
         try:
             if content_type == JSON:
@@ -256,12 +283,12 @@ class _Handler(BaseHTTPRequestHandler):
             out = response.SerializeToString()
         self._reply(200, out, content_type)
 
-    def _read_body(self, limit: int) -> bytes:
+    def _read_body(self, limit: int, budget: "_Budget") -> bytes:
         te = self.headers.get("Transfer-Encoding", "").strip().lower()
         if te:
             if te != "chunked":
                 raise Reject(400, f"unsupported Transfer-Encoding {te!r}", close=True)
-            return self._read_chunked(limit)
+            return self._read_chunked(limit, budget)
         declared = self.headers.get("Content-Length")
         if declared is None:
             raise Reject(411, "Content-Length required", close=True)
@@ -271,12 +298,24 @@ class _Handler(BaseHTTPRequestHandler):
         n = int(declared)
         if n > limit:
             raise Reject(413, f"body of {n} bytes exceeds the {limit}-byte limit", close=True)
+        try:
+            budget.grow(n)
+        except Reject:
+            self._discard(n)     # read, not kept: the connection stays usable for the retry
+            raise
         body = self.rfile.read(n)
         if len(body) < n:
             raise ConnectionError("body shorter than its Content-Length")
         return body
 
-    def _read_chunked(self, limit: int) -> bytes:
+    def _discard(self, n: int) -> None:
+        while n > 0:
+            got = self.rfile.read(min(n, 1 << 16))
+            if not got:
+                raise ConnectionError("body shorter than its Content-Length")
+            n -= len(got)
+
+    def _read_chunked(self, limit: int, budget: "_Budget") -> bytes:
         parts, total = [], 0
         while True:
             line = self.rfile.readline(1024)
@@ -296,6 +335,11 @@ class _Handler(BaseHTTPRequestHandler):
             total += size
             if total > limit:
                 raise Reject(413, f"chunked body exceeds the {limit}-byte limit", close=True)
+            try:
+                budget.grow(size)
+            except Reject as r:
+                r.close = True
+                raise
             chunk = self.rfile.read(size)
             if len(chunk) < size:
                 raise ConnectionError("truncated chunk")
@@ -337,12 +381,38 @@ class HTTPServer:
         # a signal no pipeline takes has no route: 404, as in the Collector
         self._routes = {p: s for s, p in config.url_paths().items() if ingest.accepts(s)}
         self._in_flight = 0
+        self._in_flight_bytes = 0
+        self._turned_away = 0
+        self._turned_away_logged = -_TURNED_AWAY_LOG_EVERY
+        self._bytes_lock = threading.Lock()
+        self._holder = f"{RECEIVER}{receiver_id}/http"
         self._idle = threading.Condition()
         self._server = None
         self._thread = None
 
     def signal_for(self, path: str) -> str | None:
         return self._routes.get(path)
+
+    def reserve(self, n: int, mine: int) -> bool:
+        """Take ``n`` more bytes for a request that holds ``mine`` (negative:
+        give back).  A request is refused only while others hold bytes too,
+        so one request larger than the limits still gets through alone."""
+        with self._bytes_lock:
+            others = self._in_flight_bytes - mine
+            ok = not (n > 0 and others > 0
+                      and self._in_flight_bytes + n > self.config.max_in_flight_bytes)
+            ok = ok and HELD.try_reserve(self._holder, n, mine)
+            if ok:
+                self._in_flight_bytes += n
+            if not ok:
+                self._turned_away += 1
+                now = time.monotonic()
+                if now - self._turned_away_logged >= _TURNED_AWAY_LOG_EVERY:   # not per request
+                    log.warning("%s: turned away %d OTLP/HTTP request(s) with a 503 for memory "
+                                "(%d MiB in flight here, %d MiB held in all)", self.receiver_id,
+                                self._turned_away, self._in_flight_bytes >> 20, HELD.total >> 20)
+                    self._turned_away, self._turned_away_logged = 0, now
+            return ok
 
     def tracking(self):
         return _InFlight(self)
@@ -387,6 +457,26 @@ class HTTPServer:
                     pass
         server.server_close()
         self._server = None
+
+
+class _Budget:
+    """The bytes one request may use, reserved before they are allocated:
+    against the receiver's max_in_flight_bytes and the memory_limiter's
+    limit (memory.HELD).  Refused: a 503 the client retries."""
+
+    def __init__(self, owner: "HTTPServer"):
+        self.owner = owner
+        self.n = 0
+
+    def grow(self, n: int) -> None:
+        if not self.owner.reserve(n, self.n):
+            raise Reject(503, "the receiver is holding as much data as it may; retry later",
+                         headers=[("Retry-After", str(RETRY_AFTER_SECONDS))])
+        self.n += n
+
+    def release(self) -> None:
+        self.owner.reserve(-self.n, self.n)
+        self.n = 0
 
 
 class _InFlight:

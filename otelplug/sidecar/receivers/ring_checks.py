@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-try:
+from otelplug import implementation
+
+if implementation.use_compiled():
     from otelplug._ext import record_check as _record_check
-except ImportError:   # extension not built: decode each record instead
+else:   # the reference (otelplug.implementation says why): decode each record
     _record_check = None
 
 
@@ -53,9 +55,8 @@ def check_logs(records) -> tuple[np.ndarray, list[str]]:
 
 
 def _walkers() -> bool:
-    """The Cython walkers, unless the pure-Python codec is selected."""
-    from otelplug import codec
-    return _record_check is not None and codec.default_impl() is codec.cython_impl
+    """The Cython walkers, unless the pure-Python reference is selected."""
+    return _record_check is not None
 
 
 def _decode_each(records, decode) -> tuple[np.ndarray, list[str]]:

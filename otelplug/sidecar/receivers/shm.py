@@ -78,6 +78,7 @@ class _Tracker:
         self.gen = 0
         self.defs_checked = 0             # definitions decoded once (see _checked_definitions)
         self.meta_errors = 0
+        self.refused_below = 0            # record sequence below which refusals were counted
 
 
 class ShmReceiver:
@@ -92,6 +93,10 @@ class ShmReceiver:
                           for s, w in ITEM_WORD.items()}
         self._refused = {s: tel.counter(f"receiver_refused_{w}", f"{w} refused by the pipeline", lab)
                          for s, w in ITEM_WORD.items()}
+        self._refused_again = tel.counter(
+            "receiver_refused_again_items",
+            "Items refused again when read again from a ring after an earlier refusal (counted "
+            "in receiver_refused_* the first time only)", ("receiver", "transport", "otel_signal"))
         self._unrouted = tel.counter("receiver_unrouted_records",
                                      "Ring records of a signal no pipeline takes, or of an unknown type",
                                      ("receiver", "record_type"))
@@ -222,7 +227,11 @@ class ShmReceiver:
                 self._accepted[signal].add(rs.items, **lab)
             except Refused:
                 refused = True
-                self._refused[signal].add(rs.items, **lab)
+                # records read again after a rewind were counted when first refused
+                seqs = batch.seqs if mask is None else batch.seqs[mask]
+                first = rs.items * int((seqs >= tracker.refused_below).sum()) // max(len(rs), 1)
+                self._refused[signal].add(first, **lab)
+                self._refused_again.add(rs.items - first, otel_signal=signal, **lab)
             except Exception:
                 log.exception("%s: pipeline failed on %d %s", self.id, rs.items, ITEM_WORD[signal])
                 self._refused[signal].add(rs.items, **lab)
@@ -231,6 +240,8 @@ class ShmReceiver:
         if unknown:
             self._unrouted.add(unknown, receiver=self.id, record_type="unknown")
         if refused:
+            if batch.count:
+                tracker.refused_below = max(tracker.refused_below, int(batch.seqs[-1]) + 1)
             # read it all again later from the committed position
             tracker.gen += 1
             tracker.pending.clear()
