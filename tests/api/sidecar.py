@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.requirements import require_shared
-from tests.sidecar.test_prometheus import wait_for as poll_until
+from tests.waiting import wait_for as poll_until
 from tests.sidecar.test_reliability import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +21,8 @@ TOKENS = {"pub": "pub-token-1234", "reader": "read-token-5678", "admin": "admin-
 
 
 def config(api_port: int, otlp_port: int, export_endpoint: str, failure_window="2s",
-           anonymous_public=True, extra_api: str = "", token_file: str | None = None) -> str:
+           anonymous_public=True, extra_api: str = "", token_file: str | None = None,
+           store: str | None = None) -> str:
     admin = f"file: {token_file}" if token_file else "value: \"${env:API_ADMIN_TOKEN}\""
     return f"""
 receivers:
@@ -33,6 +34,7 @@ processors:
 exporters:
   otlp: {{endpoint: {export_endpoint}, tls: {{insecure: true}}, timeout: 1s,
           retry_on_failure: {{enabled: false}}}}
+{f'  store: {{url: "duckdb://{store}"}}' if store else ''}
 connectors:
   spanmetrics: {{metrics_flush_interval: 1s}}
 extensions:
@@ -49,7 +51,7 @@ extensions:
 service:
   extensions: [api]
   pipelines:
-    traces: {{receivers: [otlp], processors: [semconv, batch], exporters: [otlp, spanmetrics]}}
+    traces: {{receivers: [otlp], processors: [semconv, batch], exporters: [otlp, spanmetrics{', store' if store else ''}]}}
     metrics: {{receivers: [spanmetrics], exporters: [otlp]}}
     logs/findings: {{receivers: [semconv_findings], exporters: [otlp]}}
 """
@@ -95,14 +97,14 @@ def call(port, path, token=None, method="GET", body=None, scheme="http", context
 
 
 def wait_for(fn, what: str, timeout=30.0, proc=None, log_path=None):
-    """Poll ``fn`` until it returns something truthy; fail at once, with the
-    log's tail, if the sidecar exits meanwhile."""
+    """Poll ``fn`` until it returns something truthy (tests/waiting.py); if
+    the sidecar exits meanwhile, the failure shows the log's tail."""
     def check():
         if proc is not None and proc.poll() is not None:
             tail = log_path.read_text()[-3000:] if log_path else ""
             raise AssertionError(f"sidecar exited ({proc.returncode}) while waiting for {what}:\n{tail}")
         return fn()
-    return poll_until(check, timeout, what)
+    return poll_until(check, timeout, what, interval=0.1)
 
 
 def wait_api(port, proc, log_path):

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.sidecar.test_reliability import free_port
 
-from .sidecar import TOKENS, call, config, sidecar, wait_api
+from .sidecar import TOKENS, call, config, send_spans, sidecar, wait_api, wait_for
 
 AUTH = {"Authorization": f"Bearer {TOKENS['admin']}"}
 
@@ -49,9 +49,13 @@ def test_bad_parameters_are_400_naming_them(tmp_path):
 
 
 def test_schemathesis_fuzz(tmp_path):
+    """With a store holding spans, so the fuzzed values reach its SQL."""
     api, otlp = free_port(), free_port()
-    with sidecar(tmp_path, config(api, otlp, "127.0.0.1:1")) as p:
+    with sidecar(tmp_path, config(api, otlp, "127.0.0.1:1", store=str(tmp_path / "s.duckdb"))) as p:
         wait_api(api, p, tmp_path / "sidecar.log")
+        send_spans(otlp, "checkout", n_ok=5, n_err=1)
+        wait_for(lambda: len(call(api, "/api/v1/spans?since=now-1h", TOKENS["reader"])[1]["spans"]) == 6,
+                 "spans in the store", proc=p, log_path=tmp_path / "sidecar.log")
         base = f"http://127.0.0.1:{api}"
         schema = schemathesis.openapi.from_url(f"{base}/api/v1/openapi.json")
         ran = 0

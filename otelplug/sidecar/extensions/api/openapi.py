@@ -15,7 +15,8 @@ def document(version: str = "0.1.0") -> dict:
               "parameters": [p.openapi() for p in r.params],
               "responses": {"200": {"description": "ok", "content": {"application/json": {
                   "schema": {"type": "object"}}}},
-                  "400": _ERROR, "401": _ERROR, "403": _ERROR, "404": _ERROR},
+                  "400": _ERROR, "401": _ERROR, "403": _ERROR, "404": _ERROR,
+                  "503": {**_ERROR, "description": "the store is unavailable"}},
               "security": [] if r.scope == "public" else [{"bearer": [r.scope]}],
               "x-scope": r.scope}
         if r.scope == "public":

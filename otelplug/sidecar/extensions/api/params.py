@@ -41,11 +41,12 @@ class P:
             s = {"type": "string", "enum": list(self.enum)}
         elif self.kind == "time":
             s = {"type": "string", "pattern": TIME_PATTERN,
-                 "description": "unix seconds, an ISO 8601 UTC time, or now-<N>s|m|h|d"}
+                 "description": "unix seconds, an ISO 8601 UTC time, or now-<N>s|m|h|d "
+                                "(clamped to 1970..2261)"}
         else:
             s = {"type": "string", "maxLength": MAX_STRING}
-            if self.pattern:
-                s["pattern"] = self.pattern
+            if self.pattern:      # JSON Schema patterns search: anchor them as fullmatch does
+                s["pattern"] = f"^(?:{self.pattern})$"
         if self.default is not None:
             s["default"] = self.default
         return s
@@ -69,7 +70,7 @@ class P:
 
     def _parse(self, raw: str):
         if self.kind == "integer":
-            if not re.fullmatch(r"[+-]?\d{1,18}", raw.strip()):
+            if len(raw) > MAX_STRING or not re.fullmatch(r"[+-]?\d+", raw.strip()):
                 raise ParamError(f"must be an integer, got {raw[:40]!r}")
             v = int(raw)
             if self.minimum is not None and v < self.minimum:
@@ -107,8 +108,18 @@ _REL = re.compile(r"now(?:-(\d{1,9})([smhd]))?")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+# what int64 nanoseconds (the store's timestamps) can hold: times outside
+# are clamped, so "now-1000y" means "since the beginning"
+MIN_TIME, MAX_TIME = 0.0, 9.2e9
+
+
 def parse_time(raw: str, now: float | None = None) -> float:
-    """Unix seconds (float) from ``1700000000``, ISO 8601 or ``now-15m``."""
+    """Unix seconds (float) from ``1700000000``, ISO 8601 or ``now-15m``,
+    clamped to [MIN_TIME, MAX_TIME]."""
+    return min(max(_parse_time(raw, now), MIN_TIME), MAX_TIME)
+
+
+def _parse_time(raw: str, now: float | None = None) -> float:
     import time
     text = raw.strip()
     m = _REL.fullmatch(text)

@@ -14,6 +14,9 @@ store       ``api_query(kind, params) -> dict | list`` (kind: ``stats``,
             ``trace``, ``spans``, ``logs``; params already validated),
             ``api_store_size() -> dict``
 
+The ``store`` exporter (otelplug/store) is used through ``_StoreAdapter``
+(its store's ``stats/trace/spans/logs`` queries, parameterised SQL).
+
 An alert extension that keeps an engine with the AlertControl methods
 (``engine.list_alerts / ack / resolve / silence``, issue #11) is used
 through ``_AlertControlAdapter`` without defining the ``api_*`` methods.
@@ -37,7 +40,54 @@ def find(service, capability: str):
             return c
         if capability == "alerts" and callable(getattr(getattr(c, "engine", None), "list_alerts", None)):
             return _AlertControlAdapter(c.engine)
+        if capability == "store" and service.label(c).partition("::")[2].split("/")[0] == "store" \
+                and callable(getattr(getattr(c, "shared", None), "get", None)):
+            return _StoreAdapter(c.shared)
     return None
+
+
+class _StoreAdapter:
+    """The API's store calls over the store exporter's shared store; API
+    times (unix seconds) become the store's nanoseconds."""
+
+    def __init__(self, shared):
+        self.shared = shared
+
+    @staticmethod
+    def _ns(t):
+        return None if t is None else int(t * 1e9)
+
+    def api_query(self, kind: str, p: dict):
+        from otelplug.store import QueryError, StoreError
+
+        try:
+            store = self.shared.get()
+            if kind == "trace":
+                return store.trace(p["trace_id"])
+            since, until = self._ns(p.get("since")), self._ns(p.get("until"))
+            if kind == "stats":
+                return store.stats(by=p["group_by"], bucket=p["bucket"], service=p.get("service"),
+                                   since=since, until=until, limit=p["limit"])
+            if kind == "spans":
+                ms = p.get("min_duration_ms")
+                return store.spans(service=p.get("service"), name=p.get("name"), status=p.get("status"),
+                                   min_duration=None if ms is None else ms / 1000.0,
+                                   since=since, until=until, limit=p["limit"])
+            return store.logs(service=p.get("service"), event=p.get("event"),
+                              min_severity=p.get("severity"), trace_id=p.get("trace_id"),
+                              since=since, until=until, limit=p["limit"])
+        except QueryError as exc:
+            raise ValueError(str(exc)) from None
+        except StoreError as exc:
+            raise RuntimeError(f"store unavailable: {exc}") from None
+
+    def api_store_size(self) -> dict:
+        try:
+            store = self.shared.get()
+            return {"url": "(configured)", "bytes": int(store.size_bytes()),
+                    "spans": store.count("otel_traces"), "log_records": store.count("otel_logs")}
+        except Exception as exc:       # the status must still answer
+            return {"error": str(exc)}
 
 
 class _AlertControlAdapter:

@@ -10,6 +10,7 @@ from . import findings, providers, public, status
 from .params import MAX_LIMIT, P
 
 TRACE_ID = r"[0-9a-fA-F]{32}"
+_GROUP = "(service|name|kind|status|scope)"
 LIMIT = P("limit", "integer", minimum=1, maximum=MAX_LIMIT, default=100,
           description=f"at most this many rows (values above {MAX_LIMIT} are capped)")
 SINCE = P("since", "time", description="start of the range (default: an hour ago)")
@@ -57,12 +58,25 @@ def get_public(ctx, p, body):
     return public.build(ctx.sampler, p["window"])
 
 
+def _query(ctx, kind, p):
+    """A store query; its refusal of a parameter is a 400, an unreachable store a 503."""
+    store = _store(ctx)
+    try:
+        return store.api_query(kind, p)
+    except ValueError as exc:
+        raise HttpError(400, str(exc)) from None
+    except RuntimeError as exc:
+        raise HttpError(503, str(exc)) from None
+
+
 def get_history(ctx, p, body):
-    return {"series": _store(ctx).api_query("stats", _range(p))}
+    return {"series": _query(ctx, "stats", _range(p))}
 
 
 def get_trace(ctx, p, body):
-    spans = _store(ctx).api_query("trace", {"trace_id": p["trace_id"].lower()})
+    if int(p["trace_id"], 16) == 0:        # not a valid id: no trace has it
+        raise HttpError(404, f"trace {p['trace_id']} not found")
+    spans = _query(ctx, "trace", {"trace_id": p["trace_id"].lower()})
     if not spans:
         raise HttpError(404, f"trace {p['trace_id']} not found")
     out = {"trace_id": p["trace_id"].lower(), "spans": spans}
@@ -73,11 +87,11 @@ def get_trace(ctx, p, body):
 
 
 def get_spans(ctx, p, body):
-    return {"spans": _store(ctx).api_query("spans", _range(p))}
+    return {"spans": _query(ctx, "spans", _range(p))}
 
 
 def get_logs(ctx, p, body):
-    return {"logs": _store(ctx).api_query("logs", _range(p))}
+    return {"logs": _query(ctx, "logs", _range(p))}
 
 
 def get_findings(ctx, p, body):
@@ -135,9 +149,12 @@ ROUTES = [
     Route("GET", "/api/v1/public", "public", get_public,
           "Per service: throughput, error rate, p95, availability (sanitized)",
           [P("window", "number", minimum=1, maximum=3600, default=60.0, description="seconds")]),
-    Route("GET", "/api/v1/history", "read", get_history, "Time series from the store",
-          [SINCE, UNTIL, SERVICE, P("bucket", "enum", enum=("1m", "5m", "15m", "1h", "1d"), default="1m"),
-           P("group_by", "enum", enum=("service", "name"), default="service")]),
+    Route("GET", "/api/v1/history", "read", get_history,
+          "Time series from the store (the groups and buckets of otelplug query stats)",
+          [SINCE, UNTIL, SERVICE, P("bucket", "enum", enum=("1m", "1h", "1d", "1w", "1mo"), default="1h"),
+           P("group_by", pattern=rf"{_GROUP}(,{_GROUP}){{0,4}}", default="service,name",
+             description="comma list of service, name, kind, status, scope"),
+           P("limit", "integer", minimum=1, maximum=10000, default=1000)]),
     Route("GET", "/api/v1/traces/{trace_id}", "read", get_trace, "One trace's spans (and critical path)",
           [P("trace_id", pattern=TRACE_ID, where="path", required=True)]),
     Route("GET", "/api/v1/spans", "read", get_spans, "Spans from the store",
@@ -145,8 +162,9 @@ ROUTES = [
            P("status", "enum", enum=("ok", "error", "unset")),
            P("min_duration_ms", "number", minimum=0, maximum=1e9), LIMIT]),
     Route("GET", "/api/v1/logs", "read", get_logs, "Log records from the store",
-          [SINCE, UNTIL, SERVICE, P("severity", "enum", enum=("trace", "debug", "info", "warn", "error", "fatal")),
-           P("text", pattern=r"[^\x00]{1,256}"), LIMIT]),
+          [SINCE, UNTIL, SERVICE, P("severity", "enum", enum=("trace", "debug", "info", "warn", "error", "fatal"),
+                                    description="at least this severity"),
+           P("event", pattern=r"[\w.\-/:]{1,128}"), P("trace_id", pattern=TRACE_ID), LIMIT]),
     Route("GET", "/api/v1/findings", "read", get_findings, "Semantic-convention findings, grouped",
           [P("level", "enum", enum=("violation", "improvement", "information")),
            P("signal", "enum", enum=("span", "log", "metric", "resource", "event")),

@@ -162,15 +162,19 @@ async function showTrace(id) {
   if (r.status !== 200) { msg.textContent = r.body.error; return; }
   msg.textContent = "";
   const spans = r.body.spans, crit = new Set(((r.body.critical_path || {}).span_ids) || []);
-  const start = s => Number(s.start_time_unix_nano ?? s.start ?? 0), end = s => Number(s.end_time_unix_nano ?? s.end ?? 0);
+  // store rows (the ClickHouse exporter's columns): Timestamp and Duration in ns
+  const start = s => Number(s.Timestamp ?? s.start_time_unix_nano ?? 0);
+  const end = s => s.Duration !== undefined ? start(s) + Number(s.Duration) : Number(s.end_time_unix_nano ?? 0);
   const t0 = Math.min(...spans.map(start)), t1 = Math.max(...spans.map(end)), w = svg.clientWidth || 800;
   svg.setAttribute("viewBox", `0 0 ${w} ${spans.length * 18 + 4}`);
   svg.setAttribute("height", spans.length * 18 + 4);
   spans.sort((a, b) => start(a) - start(b)).forEach((s, i) => {
     const x = 220 + (start(s) - t0) / Math.max(1, t1 - t0) * (w - 230);
     const bw = Math.max(2, (end(s) - start(s)) / Math.max(1, t1 - t0) * (w - 230));
-    svg.appendChild(el("svg:text", {x: 2, y: i * 18 + 13}, `${s.service || s.service_name || ""} ${s.name || ""}`.slice(0, 34)));
-    svg.appendChild(el("svg:rect", {x, y: i * 18 + 3, width: bw, height: 12, class: crit.has(s.span_id) ? "critical" : "span"}));
+    const name = `${s.ServiceName ?? s.service ?? ""} ${s.SpanName ?? s.name ?? ""}`.slice(0, 34);
+    svg.appendChild(el("svg:text", {x: 2, y: i * 18 + 13}, name));
+    svg.appendChild(el("svg:rect", {x, y: i * 18 + 3, width: bw, height: 12, "data-span": s.SpanId ?? s.span_id,
+                                    class: crit.has(s.SpanId ?? s.span_id) ? "critical" : "span"}));
   });
 }
 
