@@ -13,7 +13,7 @@ from tests.otlp_sink import OTLPSink
 from tests.requirements import missing
 from tests.sidecar.test_reliability import free_port
 
-from .sidecar import ROOT, TOKENS, config, send_spans, sidecar, wait_api
+from .sidecar import ROOT, TOKENS, call, config, send_spans, sidecar, wait_api, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -80,3 +80,27 @@ def test_status_page_live(tmp_path, browser):
             page2.reload()
             page2.wait_for_selector("#error:not([hidden])", timeout=20000)
             assert "401" in page2.inner_text("#error")
+
+
+def test_trace_view_from_the_store(tmp_path, browser):
+    """With a store, the page shows the trace section; a trace id draws its
+    spans as a waterfall, an unknown one says so."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    api, otlp = free_port(), free_port()
+    cfg = config(api, otlp, "127.0.0.1:1", store=str(tmp_path / "s.duckdb"))
+    with sidecar(tmp_path, cfg) as p:
+        wait_api(api, p, tmp_path / "sidecar.log")
+        (trace_id,) = send_spans(otlp, "checkout", n_ok=1, n_err=0)
+        wait_for(lambda: call(api, f"/api/v1/traces/{trace_id}", TOKENS["reader"])[0] == 200,
+                 "the trace in the store", proc=p, log_path=tmp_path / "sidecar.log")
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"http://127.0.0.1:{api}/#token={TOKENS['reader']}")
+        page.wait_for_selector("#trace-section:not([hidden])", timeout=20000)
+        page.fill("#trace-id", trace_id)
+        page.click("#trace-form button")
+        page.wait_for_selector("#trace rect.span", state="attached", timeout=20000)
+        assert "checkout GET /secret/path" in page.text_content("#trace")
+        page.screenshot(path=str(ARTIFACTS / "trace-view.png"), full_page=True)
+        page.fill("#trace-id", "ab" * 16)
+        page.click("#trace-form button")
+        page.wait_for_selector("#trace-msg:text('not found')", timeout=20000)
