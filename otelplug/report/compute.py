@@ -122,12 +122,12 @@ def _alert_times(alerts, since, until):
             return None
 
     out = []
-    for a in alerts:
-        start = ts(a.get("started_at") or a.get("active_at") or a.get("since"))
+    for a in alerts:      # the alert engine's view (otelplug/analytics/alerts.py: Alert)
+        start = ts(a.get("fired_at") or a.get("active_since"))
         if start is None or not since <= start < until:
             continue
-        acked, resolved = ts(a.get("acked_at") or a.get("acknowledged_at")), ts(a.get("resolved_at"))
-        out.append({"id": a.get("id"), "name": a.get("name") or a.get("rule"), "state": a.get("state"),
+        acked, resolved = ts((a.get("ack") or {}).get("at")), ts(a.get("resolved_at"))
+        out.append({"id": a.get("id"), "name": a.get("rule"), "state": a.get("state"),
                     "time_to_acknowledge_s": acked - start if acked else None,
                     "time_to_resolve_s": resolved - start if resolved else None})
     return out

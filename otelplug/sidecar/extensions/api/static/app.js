@@ -123,11 +123,14 @@ function showAlerts(r) {
   sec.hidden = false;
   table("alerts", ["alert", "state", "labels", "since", ""], r.body.alerts.map(a => {
     const actions = el("span");
+    // fields of the alert engine's view (otelplug/analytics/alerts.py: Alert)
     if (a.state !== "resolved") {
-      if (!a.acked_by && !a.acknowledged_by) actions.appendChild(alertButton(a, "ack", "acknowledge"));
+      if (!a.ack) actions.appendChild(alertButton(a, "ack", "acknowledge"));
       actions.appendChild(alertButton(a, "resolve", "resolve"));
     }
-    return [a.name || a.rule || a.id, a.state, JSON.stringify(a.labels || {}), a.started_at || a.since || "", actions];
+    const since = a.fired_at || a.active_since;
+    const state = a.state + (a.ack ? ` (acknowledged by ${a.ack.by})` : "") + (a.silenced_by ? " (silenced)" : "");
+    return [a.rule || a.id, state, JSON.stringify(a.labels || {}), since ? new Date(since * 1000).toISOString() : "", actions];
   }));
 }
 
