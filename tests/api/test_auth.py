@@ -84,3 +84,18 @@ def test_bad_token_config_names_the_field(tmp_path):
     assert r.returncode != 0
     assert "extensions::api::tokens::2::scopes::0" in r.stderr + r.stdout, r.stderr
     assert "unknown scope 'root'" in r.stderr + r.stdout
+
+
+def test_port_conflict_names_the_api_and_the_address(tmp_path):
+    import socket
+    api, otlp = free_port(), free_port()
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", api))
+        held.listen(1)
+        (tmp_path / "c.yaml").write_text(config(api, otlp, "127.0.0.1:1"))
+        r = subprocess.run([sys.executable, "-m", "otelplug.cli.main", "run", "--config", str(tmp_path / "c.yaml")],
+                           capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, PYTHONPATH=str(ROOT), API_ADMIN_TOKEN="x"))
+    out = r.stderr + r.stdout
+    assert r.returncode != 0
+    assert "extensions::api" in out and f"127.0.0.1:{api}" in out, out[-2000:]
