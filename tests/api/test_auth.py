@@ -99,3 +99,27 @@ def test_port_conflict_names_the_api_and_the_address(tmp_path):
     out = r.stderr + r.stdout
     assert r.returncode != 0
     assert "extensions::api" in out and f"127.0.0.1:{api}" in out, out[-2000:]
+
+
+def test_validate_names_every_api_config_problem(tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("""
+receivers: {otlp: {protocols: {http: {endpoint: 127.0.0.1:0}}}}
+exporters: {debug: {}}
+extensions:
+  api:
+    endpoint: localhost
+    tokens: [{value: x, file: /y, scopes: [read, root]}]
+    tls: {cert_file: a.pem}
+service:
+  extensions: [api]
+  pipelines: {traces: {receivers: [otlp], exporters: [debug]}}
+""")
+    r = subprocess.run([sys.executable, "-m", "otelplug.cli.main", "validate", "--config", str(cfg)],
+                       capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    out = r.stderr + r.stdout
+    assert r.returncode != 0
+    for msg in ("extensions::api::tokens::0::value: set exactly one of value or file",
+                "extensions::api::tokens::0::scopes::1: unknown scope 'root'",
+                "extensions::api::tls::cert_file: cert_file and key_file go together"):
+        assert msg in out, out

@@ -46,7 +46,7 @@ class SemconvFindingsConfig:
     interval: Duration = Duration(60.0)
 
     def validate(self):
-        return [("interval", "must be > 0")] if self.interval <= 0 else []
+        return [(("interval",), "must be > 0")] if self.interval <= 0 else []
 
 
 class _Scope:

@@ -33,7 +33,7 @@ class TokenConfig:
     def validate(self):
         errs = []
         if bool(self.value) == bool(self.file):
-            errs.append(("value", "set exactly one of value or file"))
+            errs.append((("value",), "set exactly one of value or file"))
         for i, s in enumerate(self.scopes):
             if s not in SCOPES:
                 errs.append((("scopes", str(i)), f"unknown scope {s!r}: use one of {', '.join(SCOPES)}"))
@@ -48,7 +48,7 @@ class ApiTLSConfig:
 
     def validate(self):
         if bool(self.cert_file) != bool(self.key_file):
-            return [("cert_file", "cert_file and key_file go together")]
+            return [(("cert_file",), "cert_file and key_file go together")]
         return []
 
 
@@ -73,7 +73,7 @@ class ApiConfig:
         errs = []
         host, sep, port = self.endpoint.rpartition(":")
         if not sep or not port.isdigit() or int(port) > 65535:
-            errs.append(("endpoint", f"must be host:port, got {self.endpoint!r}"))
+            errs.append((("endpoint",), f"must be host:port, got {self.endpoint!r}"))
         names = [t.name for t in self.tokens]
         for i, t in enumerate(self.tokens):
             if not t.name:
@@ -81,7 +81,7 @@ class ApiConfig:
             elif names.count(t.name) > 1:
                 errs.append((("tokens", str(i), "name"), f"token name {t.name!r} is used twice"))
         if not self.tokens and not self.anonymous_public:
-            errs.append(("tokens", "no tokens and anonymous_public is false: nothing could use the API"))
+            errs.append((("tokens",), "no tokens and anonymous_public is false: nothing could use the API"))
         if self.sample_interval <= 0:
-            errs.append(("sample_interval", "must be > 0"))
+            errs.append((("sample_interval",), "must be > 0"))
         return errs
