@@ -1,5 +1,6 @@
 """``otelplug report performance|usage|health``: a report over
-``--since``..``--until`` from OTLP-JSON files (the file exporter's output),
+``--since``..``--until`` from the telemetry store (``--store``) or
+OTLP-JSON files (``--input``, the file exporter's output),
 optionally with a running sidecar's API for drops, sampling and alerts;
 writes JSON (stdout or ``--json``) and a self-contained HTML file
 (``--html``).  Exit 0, or 2 with a message for bad input."""
@@ -15,8 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("report", help="performance, usage or health report (JSON and HTML)",
                               description="Performance, usage or health report over a time range.")
     p.add_argument("kind", choices=("performance", "usage", "health"))
-    p.add_argument("--input", action="append", required=True, metavar="FILE",
-                   help="OTLP-JSON lines written by the file exporter (repeatable)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--input", action="append", metavar="FILE",
+                     help="OTLP-JSON lines written by the file exporter (repeatable)")
+    src.add_argument("--store", metavar="URL", help="the telemetry store (duckdb:///path or postgresql://...)")
     p.add_argument("--since", default="now-1h", help="unix seconds, ISO 8601 or now-<N>s|m|h|d (default now-1h)")
     p.add_argument("--until", default="now")
     p.add_argument("--service")
@@ -34,7 +37,7 @@ def _iso(t: float) -> str:
 
 def run(args) -> int:
     from otelplug.report import compute, html
-    from otelplug.report.source import SourceError, read
+    from otelplug.report.source import SourceError, from_store, read
     from otelplug.sidecar.extensions.api.params import ParamError, parse_time
 
     try:
@@ -49,7 +52,8 @@ def run(args) -> int:
         print("otelplug report: --slo must be between 0 and 1 (e.g. 0.999)", file=sys.stderr)
         return 2
     try:
-        data = read(args.input)
+        # the previous period too: performance compares against it
+        data = from_store(args.store, since - (until - since), until) if args.store else read(args.input)
     except SourceError as exc:
         print(f"otelplug report: {exc}", file=sys.stderr)
         return 2

@@ -92,6 +92,36 @@ def read(paths) -> Telemetry:
     return Telemetry(spans, {k: np.array(v, dtype=np.int64) for k, v in items.items()}, lines)
 
 
+def from_store(url: str, since: float, until: float, max_rows: int = 5_000_000) -> Telemetry:
+    """The spans and log records of [since, until) from the telemetry store
+    (otelplug/store; the sidecar serves reads of a DuckDB file it holds)."""
+    from otelplug.store import StoreError, open_store
+
+    try:
+        store = open_store(url, "read")
+    except (StoreError, OSError) as exc:
+        raise SourceError(f"store {url}: {exc}") from None
+    try:
+        rng = dict(since=int(since * 1e9), until=int(until * 1e9), limit=max_rows)
+        rows = store.spans(**rng)
+        logs = store.logs(**rng)
+    except StoreError as exc:
+        raise SourceError(f"store {url}: {exc}") from None
+    finally:
+        store.close()
+    spans = Spans(np.array([r["ServiceName"] for r in rows], dtype=object),
+                  np.array([r["SpanName"] for r in rows], dtype=object),
+                  np.array([int(r["Timestamp"]) for r in rows], dtype=np.int64),
+                  np.array([int(r["Duration"]) / 1e6 for r in rows], dtype=np.float64),
+                  np.array([r["StatusCode"] == "STATUS_CODE_ERROR" for r in rows], dtype=bool),
+                  np.array([(r.get("SpanAttributes") or {}).get("otelplug.semconv.level") == "violation"
+                            for r in rows], dtype=bool))
+    items: dict = {}
+    for r in logs:
+        items.setdefault((r.get("ServiceName", ""), "logs"), []).append(int(r["Timestamp"]))
+    return Telemetry(spans, {k: np.array(v, dtype=np.int64) for k, v in items.items()}, len(rows))
+
+
 def _item_times(signal: str, item: dict) -> list[int]:
     if signal == "logs":
         return [int(item.get("timeUnixNano") or item.get("observedTimeUnixNano") or 0)]

@@ -4,11 +4,15 @@ and buckets of ``otelplug query stats``); parameters reach the SQL as
 parameters; the status shows the store's size; the page's trace view."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import urllib.parse
 
 from tests.sidecar.test_reliability import free_port
 
-from .sidecar import TOKENS, call, send_spans, sidecar, wait_api, wait_for
+from .sidecar import ROOT, TOKENS, call, send_spans, sidecar, wait_api, wait_for
 
 
 def _config(api, otlp, db):
@@ -68,3 +72,12 @@ def test_store_queries_through_the_api(tmp_path):
 
         code, st = call(api, "/api/v1/status", tok)
         assert st["capabilities"]["store"] and st["store"]["spans"] == 15 and st["store"]["bytes"] > 0
+
+        # otelplug report reads the store the sidecar holds (through the sidecar)
+        r = subprocess.run([sys.executable, "-m", "otelplug.cli.main", "report", "performance", "--store",
+                            f"duckdb://{tmp_path / 'store.duckdb'}", "--since", "now-1h"],
+                           capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        assert r.returncode == 0, r.stderr
+        ops = {(o["service"], o["operation"]): o for o in json.loads(r.stdout)["report"]["operations"]}
+        assert ops[("checkout", "GET /secret/path")]["count"] == 10
+        assert abs(ops[("checkout", "GET /secret/path")]["error_rate"] - 0.2) < 1e-9
