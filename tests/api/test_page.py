@@ -104,3 +104,33 @@ def test_trace_view_from_the_store(tmp_path, browser):
         page.fill("#trace-id", "ab" * 16)
         page.click("#trace-form button")
         page.wait_for_selector("#trace-msg:text('not found')", timeout=20000)
+
+
+def test_ring_charts_per_process(tmp_path, shm_dir, browser):
+    """Producer processes writing through rings: the page charts each
+    ring's pending bytes and drops per process, and lists them."""
+    from tests.sidecar.test_reliability import start_producer, stop_producer
+    api = free_port()
+    cfg = f"""
+receivers: {{shm: {{channels: [pagering]}}}}
+processors: {{batch: {{timeout: 100ms}}}}
+exporters: {{debug: {{}}}}
+extensions:
+  api: {{endpoint: 127.0.0.1:{api}, sample_interval: 200ms, tokens: [{{name: r, value: {TOKENS['reader']}, scopes: [read]}}]}}
+service:
+  extensions: [api]
+  pipelines: {{traces: {{receivers: [shm], processors: [batch], exporters: [debug]}}}}
+"""
+    with sidecar(tmp_path, cfg) as p:
+        wait_api(api, p, tmp_path / "sidecar.log")
+        producer = start_producer("pagering", 500)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            page.goto(f"http://127.0.0.1:{api}/#token={TOKENS['reader']}")
+            series = f'pagering/{producer.pid}'
+            page.wait_for_selector(f'#chart-ring-fill path[data-series="{series}"]', state="attached", timeout=30000)
+            page.wait_for_selector(f'#chart-ring-drops path[data-series="{series}"]', state="attached", timeout=30000)
+            page.wait_for_selector(f'#rings td:text("{producer.pid}")', timeout=30000)
+            page.screenshot(path=str(ARTIFACTS / "rings.png"), full_page=True)
+        finally:
+            stop_producer(producer)

@@ -74,12 +74,16 @@ class Api:
         for a, b in zip(snaps, snaps[1:]):
             dt = max(b["t"] - a["t"], 1e-9)
             row = {"t": b["t"], "spans_per_second": (b["accepted_spans"] - a["accepted_spans"]) / dt,
-                   "exporters": {}, "services": {}}
+                   "exporters": {}, "services": {}, "rings": {}}
+            for ring, (pending, dropped) in b["rings"].items():
+                before = a["rings"].get(ring, [0.0, dropped])[1]
+                row["rings"][ring] = {"pending_bytes": pending, "dropped_per_second": max(dropped - before, 0) / dt}
             for eid in b["sent_spans"].keys() | b["send_failed_spans"].keys():
                 row["exporters"][eid] = {
                     w: sum(b[f"{w}_{x}"].get(eid, 0) - a[f"{w}_{x}"].get(eid, 0)
                            for x in ("spans", "metric_points", "log_records")) / dt
                     for w in ("sent", "send_failed")}
+                row["exporters"][eid]["queue"] = b["queue"].get(eid, 0)
             for name, now in b.get("services", {}).items():
                 prev = a.get("services", {}).get(name)
                 calls = now["calls"] - (prev["calls"] if prev else 0)

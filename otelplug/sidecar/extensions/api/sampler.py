@@ -35,6 +35,19 @@ def by_label(telemetry, name: str, label: str) -> dict[str, float]:
     return out
 
 
+def ring_totals(telemetry) -> dict[str, list[float]]:
+    """"channel/pid" -> [pending bytes, records dropped so far]."""
+    out: dict[str, list[float]] = {}
+    for name, i in (("ring_pending_bytes", 0), ("ring_dropped_records", 1)):
+        fam = telemetry.get(name)
+        if fam is None:
+            continue
+        ch, pid = fam.labelnames.index("channel"), fam.labelnames.index("pid")
+        for key, v in fam.samples():
+            out.setdefault(f"{key[ch]}/{key[pid]}", [0.0, 0.0])[i] += v
+    return out
+
+
 class Sampler:
     def __init__(self, telemetry, interval: float, keep: int = 600):
         self.telemetry = telemetry
@@ -80,6 +93,8 @@ class Sampler:
             snap[f"accepted_{w}"] = counter_total(t, f"receiver_accepted_{w}")
             for what in ("sent", "send_failed", "enqueue_failed"):
                 snap[f"{what}_{w}"] = by_label(t, f"exporter_{what}_{w}", "exporter")
+        snap["queue"] = by_label(t, "exporter_queue_size", "exporter")
+        snap["rings"] = ring_totals(t)
         for fn in self.extra:
             fn(snap)
         self._track_findings(snap["t"])

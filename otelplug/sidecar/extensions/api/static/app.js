@@ -71,7 +71,7 @@ function lines(id, series) {
 
 function charts(samples) {
   const spans = {"spans/s": samples.map(s => [s.t, s.spans_per_second])};
-  const errors = {}, p95 = {}, exporters = {};
+  const errors = {}, p95 = {}, exporters = {}, queue = {}, fill = {}, drops = {};
   samples.forEach(s => {
     for (const [svc, v] of Object.entries(s.services)) {
       (errors[svc] = errors[svc] || []).push([s.t, v.error_rate]);
@@ -80,9 +80,15 @@ function charts(samples) {
     for (const [id, v] of Object.entries(s.exporters)) {
       (exporters[id + " sent"] = exporters[id + " sent"] || []).push([s.t, v.sent]);
       (exporters[id + " failed"] = exporters[id + " failed"] || []).push([s.t, v.send_failed]);
+      (queue[id] = queue[id] || []).push([s.t, v.queue]);
+    }
+    for (const [ring, v] of Object.entries(s.rings || {})) {
+      (fill[ring] = fill[ring] || []).push([s.t, v.pending_bytes]);
+      (drops[ring] = drops[ring] || []).push([s.t, v.dropped_per_second]);
     }
   });
   lines("chart-spans", spans); lines("chart-errors", errors); lines("chart-p95", p95); lines("chart-exporters", exporters);
+  lines("chart-queue", queue); lines("chart-ring-fill", fill); lines("chart-ring-drops", drops);
 }
 
 function bar(fraction) {
@@ -103,7 +109,7 @@ function showStatus(st) {
         st.exporters.map(e => [e.id, e.queue_capacity ? bar(e.queue_size / e.queue_capacity) : "no queue",
                                e.sent, e.send_failed, e.enqueue_failed, e.retries, e.last_error || ""]));
   table("rings", ["channel", "pid", "pending bytes", "dropped (full)", "dropped (oversize)"],
-        st.rings.producers.map(r => [r.channel, r.pid, r.pending_bytes, r.dropped_full, r.dropped_oversize]));
+        st.rings.producers.map(r => [r.channel, String(r.pid), r.pending_bytes, r.dropped_full, r.dropped_oversize]));
   document.getElementById("trace-section").hidden = !st.capabilities.store;
 }
 
