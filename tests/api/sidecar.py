@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
@@ -14,7 +13,6 @@ from pathlib import Path
 
 from tests.requirements import require_shared
 from tests.waiting import wait_for as poll_until
-from tests.sidecar.test_reliability import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKENS = {"pub": "pub-token-1234", "reader": "read-token-5678", "admin": "admin-token-9abc"}

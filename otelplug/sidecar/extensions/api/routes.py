@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import findings, providers, public, status
+from . import findings, providers, public
 from .params import MAX_LIMIT, P
 
 TRACE_ID = r"[0-9a-fA-F]{32}"

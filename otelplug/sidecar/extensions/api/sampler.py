@@ -6,8 +6,11 @@ request never walks the metric families twice."""
 from __future__ import annotations
 
 import collections
+import logging
 import threading
 import time
+
+log = logging.getLogger("otelplug.sidecar")
 
 _ITEM_WORDS = ("spans", "metric_points", "log_records")
 
@@ -82,8 +85,7 @@ class Sampler:
             try:
                 self.sample()
             except Exception:   # a broken provider must not stop sampling
-                import logging
-                logging.getLogger("otelplug.sidecar").exception("api: sampling failed")
+                log.exception("api: sampling failed")
 
     def sample(self) -> dict:
         t = self.telemetry
