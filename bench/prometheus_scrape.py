@@ -40,7 +40,6 @@ for i in range(n):
 
 
 def otelplug_scrape(processes: int, series: int, repeats: int):
-    import numpy as np
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.resources import Resource
@@ -48,7 +47,7 @@ def otelplug_scrape(processes: int, series: int, repeats: int):
     from otelplug import codec
     from otelplug.sidecar.component import ComponentID, CreateSettings, Kind
     from otelplug.sidecar.config.decode import decode
-    from otelplug.sidecar.data import RecordSet
+    from otelplug.codec.recordset import RecordSet
     from otelplug.sidecar.exporters import prometheus
     from otelplug.sidecar.telemetry import Telemetry
 
@@ -77,9 +76,7 @@ def otelplug_scrape(processes: int, series: int, repeats: int):
                 sk = codec.definition_key(sp)
                 defs[sk] = sp
                 parts += [codec.encode_metric(x, rk, sk) for x in sm.metrics]
-        lengths = np.array([len(p) for p in parts], np.uint32)
-        offsets = np.concatenate([[0], np.cumsum(lengths[:-1])]).astype(np.uint64)
-        rs = RecordSet("metrics", b"".join(parts), offsets, lengths, defs)
+        rs = RecordSet.from_parts("metrics", parts, defs)
         t0 = time.perf_counter()
         exp.consume(rs)
         ingest.append(time.perf_counter() - t0)

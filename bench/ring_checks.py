@@ -34,12 +34,11 @@ def _batch(n: int):
 
 def _log_batch(n: int):
     """SDK log records (a body, three attributes) encoded as ring records."""
-    import numpy as np
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 
     from otelplug import codec
-    from otelplug.sidecar.data import RecordSet
+    from otelplug.codec.recordset import RecordSet
     lp = LoggerProvider()
     mem = InMemoryLogRecordExporter()
     lp.add_log_record_processor(SimpleLogRecordProcessor(mem))
@@ -51,9 +50,7 @@ def _log_batch(n: int):
     sdef = codec.encode_scope(finished[0].instrumentation_scope)
     rkey, skey = codec.definition_key(rdef), codec.definition_key(sdef)
     parts = [codec.encode_log(d.log_record, 0, rkey, skey) for d in finished]
-    lengths = np.array([len(p) for p in parts], dtype=np.uint32)
-    offsets = np.concatenate([[0], np.cumsum(lengths[:-1])]).astype(np.uint64)
-    return RecordSet("logs", b"".join(parts), offsets, lengths, {rkey: rdef, skey: sdef})
+    return RecordSet.from_parts("logs", parts, {rkey: rdef, skey: sdef})
 
 
 def _cpu_per_span(fn, batch, rounds: int) -> float:

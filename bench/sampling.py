@@ -53,7 +53,7 @@ from otelplug.sidecar.exporters.otlp import payload_for
 from otelplug.sidecar.component import ComponentID, CreateSettings
 from otelplug.sidecar.config.decode import decode
 from otelplug.sidecar.consumer import Consumer
-from otelplug.sidecar.data import RecordSet
+from otelplug.codec.recordset import RecordSet
 from otelplug.sidecar.processors import adaptive_sampler, probabilistic_sampler, tail_sampling
 from otelplug.sidecar.telemetry import Telemetry
 
@@ -91,10 +91,7 @@ def sdk_records(n_spans: int) -> RecordSet:
         rk, sk = codec.definition_key(rp), codec.definition_key(sp)
         defs[rk], defs[sk] = rp, sp
         parts.append(codec.encode_span(s, rk, sk))
-    lengths = np.array([len(p) for p in parts], np.uint32)
-    offsets = np.zeros(len(parts), np.uint64)
-    offsets[1:] = np.cumsum(lengths[:-1])
-    return RecordSet("traces", b"".join(parts), offsets, lengths, defs)
+    return RecordSet.from_parts("traces", parts, defs)
 
 
 class Fresh:
@@ -198,7 +195,7 @@ def measure(args):
 def splice_cost(template, fresh):
     """The tracestate rewrite of kept spans: the byte splice the samplers
     use, against a full decode/re-encode (``rewrite.rewrite``)."""
-    from otelplug.sidecar.processors._sampling import records as rec
+    from otelplug.sidecar.sampling import records as rec
     from otelplug.sidecar.rewrite import rewrite
     batch = fresh()
     n = len(batch)

@@ -60,7 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from otelplug import codec  # noqa: E402
-from otelplug.sidecar.data import RecordSet  # noqa: E402
+from otelplug.codec.recordset import RecordSet  # noqa: E402
 
 DEFAULT_REGISTRY = ROOT.parent / "shared" / "semconv-upstream" / "main"
 
@@ -172,10 +172,7 @@ def encode_corpus(spans) -> Corpus:
 
 
 def record_set(payloads, defs, signal: str = "traces") -> RecordSet:
-    lengths = np.array([len(p) for p in payloads], np.uint32)
-    offsets = np.zeros(len(payloads), np.uint64)
-    offsets[1:] = np.cumsum(lengths[:-1], dtype=np.uint64)
-    return RecordSet(signal, b"".join(payloads), offsets, lengths, defs)
+    return RecordSet.from_parts(signal, payloads, defs)
 
 
 # ------------------------------------------------------- the null exporter
@@ -263,7 +260,7 @@ service:
 
 def run_sidecar(corpus: Corpus, n: int, registry: str, with_semconv: bool, encode: bool, shm_dir: str):
     from otelplug.sidecar.config.model import load
-    from otelplug.sidecar.registry import Registry
+    from otelplug.sidecar.factories import Registry
     from otelplug.sidecar.service import Service
 
     reg = Registry.default()
@@ -364,7 +361,7 @@ def main(argv=None):
     print(f"corpus: {len(corpus.payloads)} spans from {', '.join(scopes)}; "
           f"{corpus.attrs.mean():.1f} attributes/span; {time.perf_counter() - t0:.1f} s to build")
     t0 = time.perf_counter()
-    from otelplug.sidecar.processors._semconv_engine import registry_for
+    from otelplug.sidecar.semconvcheck.config import registry_for
     reg = registry_for(args.registry)
     print(f"registry: {args.registry}: {len(reg.groups)} groups, {len(reg.attributes)} attributes, "
           f"resolved in {time.perf_counter() - t0:.2f} s (once, at config load)")

@@ -9,6 +9,7 @@ import hashlib
 from libc.stdint cimport uint64_t
 
 from wire cimport *
+from record_layout cimport *
 from wbuf cimport *
 from cursor cimport *
 from anyvalue cimport *
@@ -109,4 +110,49 @@ def wire_constants():
         "M_EXP_HISTOGRAM": M_EXP_HISTOGRAM, "P_HAS_START": P_HAS_START,
         "X_HAS_SPAN_ID": X_HAS_SPAN_ID, "X_HAS_TRACE_ID": X_HAS_TRACE_ID,
         "SPAN_PREFIX": SPAN_PREFIX, "LOG_PREFIX": LOG_PREFIX, "METRIC_PREFIX": METRIC_PREFIX,
+    }
+
+def record_layout_offsets():
+    """The record prefix offsets compiled in from record_layout.h, by the names
+    otelplug/codec/types.py gives them (tests/codec/test_record_layout.py)."""
+    return {
+        "SPAN_TRACE_ID_AT": SPAN_TRACE_ID_AT,
+        "SPAN_SPAN_ID_AT": SPAN_SPAN_ID_AT,
+        "SPAN_PARENT_SPAN_ID_AT": SPAN_PARENT_SPAN_ID_AT,
+        "SPAN_START_AT": SPAN_START_AT,
+        "SPAN_END_AT": SPAN_END_AT,
+        "SPAN_RESOURCE_KEY_AT": SPAN_RESOURCE_KEY_AT,
+        "SPAN_SCOPE_KEY_AT": SPAN_SCOPE_KEY_AT,
+        "SPAN_FLAGS_AT": SPAN_FLAGS_AT,
+        "SPAN_KIND_AT": SPAN_KIND_AT,
+        "SPAN_STATUS_AT": SPAN_STATUS_AT,
+        "SPAN_VERSION_AT": SPAN_VERSION_AT,
+        "SPAN_NAME_LEN_AT": SPAN_NAME_LEN_AT,
+        "SPAN_DROPPED_ATTRIBUTES_AT": SPAN_DROPPED_ATTRIBUTES_AT,
+        "SPAN_DROPPED_EVENTS_AT": SPAN_DROPPED_EVENTS_AT,
+        "SPAN_DROPPED_LINKS_AT": SPAN_DROPPED_LINKS_AT,
+        "SPAN_ATTR_COUNT_AT": SPAN_ATTR_COUNT_AT,
+        "SPAN_EVENT_COUNT_AT": SPAN_EVENT_COUNT_AT,
+        "SPAN_LINK_COUNT_AT": SPAN_LINK_COUNT_AT,
+        "SPAN_PREFIX": SPAN_PREFIX,
+        "LOG_TRACE_ID_AT": LOG_TRACE_ID_AT,
+        "LOG_SPAN_ID_AT": LOG_SPAN_ID_AT,
+        "LOG_TIME_AT": LOG_TIME_AT,
+        "LOG_OBSERVED_AT": LOG_OBSERVED_AT,
+        "LOG_RESOURCE_KEY_AT": LOG_RESOURCE_KEY_AT,
+        "LOG_SCOPE_KEY_AT": LOG_SCOPE_KEY_AT,
+        "LOG_FLAGS_AT": LOG_FLAGS_AT,
+        "LOG_SEVERITY_AT": LOG_SEVERITY_AT,
+        "LOG_VERSION_AT": LOG_VERSION_AT,
+        "LOG_DROPPED_ATTRIBUTES_AT": LOG_DROPPED_ATTRIBUTES_AT,
+        "LOG_ATTR_COUNT_AT": LOG_ATTR_COUNT_AT,
+        "LOG_PREFIX": LOG_PREFIX,
+        "METRIC_RESOURCE_KEY_AT": METRIC_RESOURCE_KEY_AT,
+        "METRIC_SCOPE_KEY_AT": METRIC_SCOPE_KEY_AT,
+        "METRIC_KIND_AT": METRIC_KIND_AT,
+        "METRIC_TEMPORALITY_AT": METRIC_TEMPORALITY_AT,
+        "METRIC_MONOTONIC_AT": METRIC_MONOTONIC_AT,
+        "METRIC_VERSION_AT": METRIC_VERSION_AT,
+        "METRIC_POINT_COUNT_AT": METRIC_POINT_COUNT_AT,
+        "METRIC_PREFIX": METRIC_PREFIX,
     }

@@ -10,6 +10,7 @@ from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memset
 
 from wire cimport *
+from record_layout cimport *
 from wbuf cimport *
 from cursor cimport *
 from anyvalue cimport *
@@ -71,7 +72,7 @@ def decode_log(payload):
         raise ValueError("truncated log record")
     cur_init(&c, &view[0], view.shape[0])
     pre = cur_take(&c, LOG_PREFIX)
-    flags = le32(pre + 56)
+    flags = le32(pre + LOG_FLAGS_AT)
     severity_text = cur_nstr(&c)
     event_name = cur_nstr(&c)
     body = cur_value(&c, 0)
@@ -82,9 +83,10 @@ def decode_log(payload):
     trace_id = cur_id(&ids, 16)
     span_id = cur_id(&ids, 8)
     return _m.LogData(
-        time_unix_nano=le64(pre + 24) if flags & LOG_HAS_TIME else None,
-        observed_time_unix_nano=le64(pre + 32), trace_id=trace_id, span_id=span_id,
+        time_unix_nano=le64(pre + LOG_TIME_AT) if flags & LOG_HAS_TIME else None,
+        observed_time_unix_nano=le64(pre + LOG_OBSERVED_AT), trace_id=trace_id, span_id=span_id,
         trace_flags=(flags & FLAG_TRACE_FLAGS_MASK) if flags & LOG_HAS_TRACE_FLAGS else None,
-        severity_number=pre[60] if flags & LOG_HAS_SEVERITY else None,
+        severity_number=pre[LOG_SEVERITY_AT] if flags & LOG_HAS_SEVERITY else None,
         severity_text=severity_text, event_name=event_name, body=body, attributes=attrs,
-        dropped_attributes=le32(pre + 64), resource_key=le64(pre + 40), scope_key=le64(pre + 48))
+        dropped_attributes=le32(pre + LOG_DROPPED_ATTRIBUTES_AT),
+        resource_key=le64(pre + LOG_RESOURCE_KEY_AT), scope_key=le64(pre + LOG_SCOPE_KEY_AT))

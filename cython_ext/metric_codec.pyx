@@ -10,6 +10,7 @@ name, description, unit, the resource and scope schema urls, and the points.
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int64_t
 
 from wire cimport *
+from record_layout cimport *
 from wbuf cimport *
 from cursor cimport *
 from anyvalue cimport *
@@ -147,10 +148,10 @@ def decode_metric(payload):
         raise ValueError("truncated metric record")
     cur_init(&c, &view[0], view.shape[0])
     pre = cur_take(&c, METRIC_PREFIX)
-    kind = pre[16]
+    kind = pre[METRIC_KIND_AT]
     if kind < M_GAUGE or kind > M_EXP_HISTOGRAM:
         raise ValueError(f"unknown metric kind {kind}")
-    n_points = le32(pre + 20)
+    n_points = le32(pre + METRIC_POINT_COUNT_AT)
     if n_points > <uint32_t>cur_left(&c):
         raise ValueError("corrupt metric record: point count exceeds the record")
     name = cur_str(&c)
@@ -201,5 +202,6 @@ def decode_metric(payload):
             break
     if c.err:
         raise ValueError("truncated or corrupt metric record")
-    return _m.MetricData(name, description, unit, kind, pre[17], bool(pre[18]), points,
-                         rschema, sschema, le64(pre), le64(pre + 8))
+    return _m.MetricData(name, description, unit, kind, pre[METRIC_TEMPORALITY_AT],
+                         bool(pre[METRIC_MONOTONIC_AT]), points, rschema, sschema,
+                         le64(pre + METRIC_RESOURCE_KEY_AT), le64(pre + METRIC_SCOPE_KEY_AT))

@@ -34,6 +34,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdint cimport uint8_t, uint32_t, uint64_t, int32_t, int64_t
 
 from wire cimport *
+from record_layout cimport *
 from wbuf cimport *
 from cursor cimport *
 from pbwrite cimport *
@@ -435,25 +436,25 @@ cdef int _span(otp_wbuf *w, const unsigned char *rec, Py_ssize_t length) except 
         return 1
     cur_init(&c, rec, length)
     pre = cur_take(&c, SPAN_PREFIX)
-    flags = le32(pre + 64)
-    name_len = le32(pre + 72)
-    n_events = le32(pre + 92)
-    n_links = le32(pre + 96)
+    flags = le32(pre + SPAN_FLAGS_AT)
+    name_len = le32(pre + SPAN_NAME_LEN_AT)
+    n_events = le32(pre + SPAN_EVENT_COUNT_AT)
+    n_links = le32(pre + SPAN_LINK_COUNT_AT)
     name = cur_take(&c, name_len)
     if name == NULL:
         return 1
     span = pb_open(w, K_SS_SPANS, HINT_SPAN)
     if not pb_all_zero(pre, 16):
         pb_bytes(w, K_SPAN_TRACE_ID, pre, 16, False)
-    if not pb_all_zero(pre + 16, 8):
-        pb_bytes(w, K_SPAN_SPAN_ID, pre + 16, 8, False)
+    if not pb_all_zero(pre + SPAN_SPAN_ID_AT, 8):
+        pb_bytes(w, K_SPAN_SPAN_ID, pre + SPAN_SPAN_ID_AT, 8, False)
     _nstr(w, &c, K_SPAN_TRACE_STATE)
-    if flags & FLAG_HAS_PARENT and not pb_all_zero(pre + 24, 8):
-        pb_bytes(w, K_SPAN_PARENT, pre + 24, 8, False)
+    if flags & FLAG_HAS_PARENT and not pb_all_zero(pre + SPAN_PARENT_SPAN_ID_AT, 8):
+        pb_bytes(w, K_SPAN_PARENT, pre + SPAN_PARENT_SPAN_ID_AT, 8, False)
     pb_str(w, K_SPAN_NAME, name, name_len, False)
-    pb_uint(w, K_SPAN_KIND, pre[68])
-    pb_fixed64(w, K_SPAN_START, le64(pre + 32))
-    pb_fixed64(w, K_SPAN_END, le64(pre + 40))
+    pb_uint(w, K_SPAN_KIND, pre[SPAN_KIND_AT])
+    pb_fixed64(w, K_SPAN_START, le64(pre + SPAN_START_AT))
+    pb_fixed64(w, K_SPAN_END, le64(pre + SPAN_END_AT))
     # the status description comes before the attributes in the record, but
     # Status is field 15: remember where it is
     n = cur_varint(&c)
@@ -461,7 +462,7 @@ cdef int _span(otp_wbuf *w, const unsigned char *rec, Py_ssize_t length) except 
         desc_len = n - 1
         desc = cur_take(&c, desc_len)
     _kvlist(w, &c, K_SPAN_ATTRS, 0)
-    pb_uint(w, K_SPAN_DROPPED_ATTRS, le32(pre + 76))
+    pb_uint(w, K_SPAN_DROPPED_ATTRS, le32(pre + SPAN_DROPPED_ATTRIBUTES_AT))
     if n_events > <uint64_t>cur_left(&c) or n_links > <uint64_t>cur_left(&c):
         c.err = 1
     for i in range(n_events):
@@ -476,7 +477,7 @@ cdef int _span(otp_wbuf *w, const unsigned char *rec, Py_ssize_t length) except 
         _kvlist(w, &c, K_EVENT_ATTRS, 0)
         _dropped(w, &c, K_EVENT_DROPPED)
         pb_close(w, sub, HINT_SMALL)
-    pb_uint(w, K_SPAN_DROPPED_EVENTS, le32(pre + 80))
+    pb_uint(w, K_SPAN_DROPPED_EVENTS, le32(pre + SPAN_DROPPED_EVENTS_AT))
     for i in range(n_links):
         if c.err:
             break
@@ -496,7 +497,7 @@ cdef int _span(otp_wbuf *w, const unsigned char *rec, Py_ssize_t length) except 
         pb_fixed32(w, K_LINK_FLAGS, (lflags & FLAG_TRACE_FLAGS_MASK) | FLAG_HAS_IS_REMOTE
                    | (lflags & FLAG_IS_REMOTE))
         pb_close(w, sub, HINT_SMALL)
-    pb_uint(w, K_SPAN_DROPPED_LINKS, le32(pre + 84))
+    pb_uint(w, K_SPAN_DROPPED_LINKS, le32(pre + SPAN_DROPPED_LINKS_AT))
     if c.err:
         w.len = mark
         return 1
@@ -504,7 +505,7 @@ cdef int _span(otp_wbuf *w, const unsigned char *rec, Py_ssize_t length) except 
     sub = pb_open(w, K_SPAN_STATUS, HINT_SMALL)
     if desc != NULL:
         pb_str(w, K_STATUS_MESSAGE, desc, <Py_ssize_t>desc_len, False)
-    pb_uint(w, K_STATUS_CODE, pre[69])
+    pb_uint(w, K_STATUS_CODE, pre[SPAN_STATUS_AT])
     pb_close(w, sub, HINT_SMALL)
     # W3C trace flags, and whether the parent is remote: known for every
     # span (a root span's parent is not remote), as the OTel SDKs write it
@@ -536,7 +537,7 @@ cdef int _log(otp_wbuf *w, const unsigned char *rec, Py_ssize_t length) except -
         return 1
     cur_init(&c, rec, length)
     pre = cur_take(&c, LOG_PREFIX)
-    flags = le32(pre + 56)
+    flags = le32(pre + LOG_FLAGS_AT)
     # severity text and event name come first in the record, but are
     # fields 3 and 12: remember where they are
     n = cur_varint(&c)
@@ -551,9 +552,9 @@ cdef int _log(otp_wbuf *w, const unsigned char *rec, Py_ssize_t length) except -
         return 1
     rec_start = pb_open(w, K_SL_LOG_RECORDS, HINT_SPAN)
     if flags & LOG_HAS_TIME:
-        pb_fixed64(w, K_LOG_TIME, le64(pre + 24))
+        pb_fixed64(w, K_LOG_TIME, le64(pre + LOG_TIME_AT))
     if flags & LOG_HAS_SEVERITY:
-        pb_uint(w, K_LOG_SEVERITY, pre[60])
+        pb_uint(w, K_LOG_SEVERITY, pre[LOG_SEVERITY_AT])
     if sev_text != NULL:
         pb_str(w, K_LOG_SEVERITY_TEXT, sev_text, <Py_ssize_t>sev_len, False)
     sub = pb_open(w, K_LOG_BODY, HINT_SMALL)
@@ -563,14 +564,14 @@ cdef int _log(otp_wbuf *w, const unsigned char *rec, Py_ssize_t length) except -
     if c.err:
         w.len = mark
         return 1
-    pb_uint(w, K_LOG_DROPPED, le32(pre + 64))
+    pb_uint(w, K_LOG_DROPPED, le32(pre + LOG_DROPPED_ATTRIBUTES_AT))
     if flags & LOG_HAS_TRACE_FLAGS:
         pb_fixed32(w, K_LOG_FLAGS, flags & FLAG_TRACE_FLAGS_MASK)
     if not pb_all_zero(pre, 16):
         pb_bytes(w, K_LOG_TRACE_ID, pre, 16, False)
-    if not pb_all_zero(pre + 16, 8):
-        pb_bytes(w, K_LOG_SPAN_ID, pre + 16, 8, False)
-    pb_fixed64(w, K_LOG_OBSERVED, le64(pre + 32))
+    if not pb_all_zero(pre + LOG_SPAN_ID_AT, 8):
+        pb_bytes(w, K_LOG_SPAN_ID, pre + LOG_SPAN_ID_AT, 8, False)
+    pb_fixed64(w, K_LOG_OBSERVED, le64(pre + LOG_OBSERVED_AT))
     if event_name != NULL:
         pb_str(w, K_LOG_EVENT_NAME, event_name, <Py_ssize_t>event_len, False)
     pb_close(w, rec_start, HINT_SPAN)
@@ -677,10 +678,11 @@ def encode_traces(records, *, bint strict=False):
     """Serialised ExportTraceServiceRequest for a RecordSet of span records.
     Corrupt records are left out and counted (``stats()``); ``strict=True``
     raises ValueError instead, as the reference encoder does."""
-    return _encode(records, _span, SPAN_PREFIX, 48, 56, strict, "span")
+    return _encode(records, _span, SPAN_PREFIX, SPAN_RESOURCE_KEY_AT, SPAN_SCOPE_KEY_AT, strict,
+                   "span")
 
 
 def encode_logs(records, *, bint strict=False):
     """Serialised ExportLogsServiceRequest for a RecordSet of log records;
     corrupt records as in ``encode_traces``."""
-    return _encode(records, _log, LOG_PREFIX, 40, 48, strict, "log")
+    return _encode(records, _log, LOG_PREFIX, LOG_RESOURCE_KEY_AT, LOG_SCOPE_KEY_AT, strict, "log")

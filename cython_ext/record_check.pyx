@@ -10,6 +10,7 @@ accept it.  The shm receiver runs them on every record before any pipeline
 from libc.stdint cimport uint8_t, uint32_t, uint64_t
 
 from wire cimport *
+from record_layout cimport *
 from cursor cimport *
 
 import numpy as np
@@ -124,9 +125,9 @@ cdef bint _span_bad(otp_cursor *c) noexcept nogil:
     cdef uint32_t name_len, n_events, n_links, i
     if pre == NULL:
         return True
-    name_len = le32(pre + 72)
-    n_events = le32(pre + 92)
-    n_links = le32(pre + 96)
+    name_len = le32(pre + SPAN_NAME_LEN_AT)
+    n_events = le32(pre + SPAN_EVENT_COUNT_AT)
+    n_links = le32(pre + SPAN_LINK_COUNT_AT)
     _take_utf8(c, name_len)
     _skip_nstr(c)               # trace state
     _skip_nstr(c)               # status description

@@ -15,6 +15,7 @@ from libc.string cimport memcpy, memcmp, memset
 from libc.stdlib cimport calloc, free
 
 from wire cimport *
+from record_layout cimport *
 from wbuf cimport *
 from cursor cimport *
 from anyvalue cimport *
@@ -207,13 +208,13 @@ cdef object _encode_span(object span, uint64_t resource_key, uint64_t scope_key)
         # name bytes follow the prefix; its length goes back into the prefix
         wb_str_raw_len(&w, name, &name_len)
         pre = w.data
-        put_le32(pre + 72, <uint32_t>name_len)
-        put_le32(pre + 76, <uint32_t>d_attrs)
-        put_le32(pre + 80, <uint32_t>d_events)
-        put_le32(pre + 84, <uint32_t>d_links)
-        put_le32(pre + 88, <uint32_t>len(attrs))
-        put_le32(pre + 92, <uint32_t>len(events))
-        put_le32(pre + 96, <uint32_t>len(links))
+        put_le32(pre + SPAN_NAME_LEN_AT, <uint32_t>name_len)
+        put_le32(pre + SPAN_DROPPED_ATTRIBUTES_AT, <uint32_t>d_attrs)
+        put_le32(pre + SPAN_DROPPED_EVENTS_AT, <uint32_t>d_events)
+        put_le32(pre + SPAN_DROPPED_LINKS_AT, <uint32_t>d_links)
+        put_le32(pre + SPAN_ATTR_COUNT_AT, <uint32_t>len(attrs))
+        put_le32(pre + SPAN_EVENT_COUNT_AT, <uint32_t>len(events))
+        put_le32(pre + SPAN_LINK_COUNT_AT, <uint32_t>len(links))
         _write_trace_state(&w, ctx_state)
         wb_nstr(&w, status_description)
         wb_kvlist(&w, attrs, 0)
@@ -373,10 +374,10 @@ def decode_span(payload):
         raise ValueError("truncated span record")
     cur_init(&c, &view[0], view.shape[0])
     pre = cur_take(&c, SPAN_PREFIX)
-    flags = le32(pre + 64)
-    name_len = le32(pre + 72)
-    n_events = le32(pre + 92)
-    n_links = le32(pre + 96)
+    flags = le32(pre + SPAN_FLAGS_AT)
+    name_len = le32(pre + SPAN_NAME_LEN_AT)
+    n_events = le32(pre + SPAN_EVENT_COUNT_AT)
+    n_links = le32(pre + SPAN_LINK_COUNT_AT)
     p = cur_take(&c, name_len)
     if p == NULL:
         raise ValueError("truncated span record")
@@ -418,11 +419,13 @@ def decode_span(payload):
         is_remote=bool(flags & FLAG_SELF_REMOTE),
         parent_span_id=parent_id if has_parent else None,
         parent_is_remote=bool(flags & FLAG_IS_REMOTE) if has_parent else False,
-        kind=pre[68], start_time_unix_nano=le64(pre + 32), end_time_unix_nano=le64(pre + 40),
-        attributes=attrs, events=events, links=links, status_code=pre[69],
-        status_description=description, dropped_attributes=le32(pre + 76),
-        dropped_events=le32(pre + 80), dropped_links=le32(pre + 84),
-        resource_key=le64(pre + 48), scope_key=le64(pre + 56))
+        kind=pre[SPAN_KIND_AT], start_time_unix_nano=le64(pre + SPAN_START_AT),
+        end_time_unix_nano=le64(pre + SPAN_END_AT),
+        attributes=attrs, events=events, links=links, status_code=pre[SPAN_STATUS_AT],
+        status_description=description, dropped_attributes=le32(pre + SPAN_DROPPED_ATTRIBUTES_AT),
+        dropped_events=le32(pre + SPAN_DROPPED_EVENTS_AT),
+        dropped_links=le32(pre + SPAN_DROPPED_LINKS_AT),
+        resource_key=le64(pre + SPAN_RESOURCE_KEY_AT), scope_key=le64(pre + SPAN_SCOPE_KEY_AT))
 
 
 # -- batch decoding into columns ------------------------------------------------
@@ -511,24 +514,24 @@ def decode_span_columns(batch, int rtype=REC_SPAN):
                     invalid += 1
                     continue
                 p = &data[off]
-                name_len = le32(p + 72)
+                name_len = le32(p + SPAN_NAME_LEN_AT)
                 if name_len > length - SPAN_PREFIX:
                     invalid += 1
                     continue
                 row[k] = i
                 memcpy(&trace[k, 0], p, 16)
-                span[k] = _be64(p + 16)
-                parent[k] = _be64(p + 24)
-                start[k] = le64(p + 32)
-                end[k] = le64(p + 40)
-                rkey[k] = le64(p + 48)
-                skey[k] = le64(p + 56)
-                flg[k] = le32(p + 64)
-                kind[k] = p[68]
-                status[k] = p[69]
-                nattr[k] = le32(p + 88)
-                nev[k] = le32(p + 92)
-                nlink[k] = le32(p + 96)
+                span[k] = _be64(p + SPAN_SPAN_ID_AT)
+                parent[k] = _be64(p + SPAN_PARENT_SPAN_ID_AT)
+                start[k] = le64(p + SPAN_START_AT)
+                end[k] = le64(p + SPAN_END_AT)
+                rkey[k] = le64(p + SPAN_RESOURCE_KEY_AT)
+                skey[k] = le64(p + SPAN_SCOPE_KEY_AT)
+                flg[k] = le32(p + SPAN_FLAGS_AT)
+                kind[k] = p[SPAN_KIND_AT]
+                status[k] = p[SPAN_STATUS_AT]
+                nattr[k] = le32(p + SPAN_ATTR_COUNT_AT)
+                nev[k] = le32(p + SPAN_EVENT_COUNT_AT)
+                nlink[k] = le32(p + SPAN_LINK_COUNT_AT)
                 # intern the name: open addressing on an FNV-1a hash,
                 # comparing bytes with the first record that had it
                 h = _fnv1a(p + SPAN_PREFIX, name_len)

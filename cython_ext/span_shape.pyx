@@ -1,7 +1,7 @@
 # cython: language_level=3, cdivision=True
 """Span *shapes* straight from span records: one 64-bit hash per record of
 exactly what the ``semconv`` processor's shape-cache key holds
-(``otelplug/sidecar/processors/_semconv_engine.py``), without building a
+(``otelplug/sidecar/semconvcheck/engine.py``), without building a
 Python object per span.
 
 What a shape is (the check's findings depend on nothing else):
@@ -20,7 +20,7 @@ part length- or count-prefixed so the stream decodes one way only: strings
 are hashed on their own (length, then 8-byte little-endian words, the last
 zero-padded) and enter the stream as one word.  ``KeySet(keys, seed)``
 derives the secrets from ``seed``; ``span_shapes`` hashes with the secrets
-of the ``KeySet`` it is given.  ``otelplug.sidecar.processors._semconv_shapes``
+of the ``KeySet`` it is given.  ``otelplug.sidecar.semconvcheck.shapes``
 is the pure-Python reference of the same function, computed from decoded
 spans (tests hold the two to each other).
 
@@ -41,6 +41,7 @@ from libc.stdlib cimport calloc, malloc, free
 from libc.string cimport memcmp, memcpy, memset
 
 from wire cimport *
+from record_layout cimport *
 from cursor cimport *
 
 import numpy as np
@@ -470,15 +471,15 @@ cdef uint64_t _span_hash(const unsigned char *buf, Py_ssize_t length, const keyt
         return 0
     cur_init(&c, buf, length)
     pre = cur_take(&c, SPAN_PREFIX)
-    name_len = le32(pre + 72)
-    n_events = le32(pre + 92)
-    n_links = le32(pre + 96)
+    name_len = le32(pre + SPAN_NAME_LEN_AT)
+    n_events = le32(pre + SPAN_EVENT_COUNT_AT)
+    n_links = le32(pre + SPAN_LINK_COUNT_AT)
     p = cur_take(&c, name_len)
     if p == NULL:
         return 0
     h = absorb(k, k.s3, W_SPAN)
     h = absorb(k, h, str_hash(k, p, name_len))
-    h = absorb(k, h, pre[68])
+    h = absorb(k, h, pre[SPAN_KIND_AT])
     # trace_state, status description: nullable strings, not part of the shape
     n = cur_varint(&c)
     if n:

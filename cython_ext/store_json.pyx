@@ -16,6 +16,7 @@ from libc.stdio cimport snprintf
 from libc.math cimport isfinite, isnan
 
 from wire cimport *
+from record_layout cimport *
 from wbuf cimport *
 from cursor cimport *
 
@@ -320,9 +321,9 @@ def span_text_columns(batch, rows):
             pre = cur_take(&c, SPAN_PREFIX)
             if pre == NULL:
                 raise ValueError("truncated span record")
-            name_len = le32(pre + 72)
-            n_events = le32(pre + 92)
-            n_links = le32(pre + 96)
+            name_len = le32(pre + SPAN_NAME_LEN_AT)
+            n_events = le32(pre + SPAN_EVENT_COUNT_AT)
+            n_links = le32(pre + SPAN_LINK_COUNT_AT)
             cur_take(&c, name_len)
             states[k] = _nstr_text(&c)
             messages[k] = _nstr_text(&c)

@@ -44,8 +44,4 @@ cdef enum:
     X_HAS_SPAN_ID = 1
     X_HAS_TRACE_ID = 2
 
-    SPAN_PREFIX = 104
-    LOG_PREFIX = 72
-    METRIC_PREFIX = 24
-
     MAX_DEPTH = 64

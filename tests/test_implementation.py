@@ -29,7 +29,7 @@ REPORT = textwrap.dedent("""
     from otelplug import codec, implementation
     from otelplug.ring import impl
     from otelplug.sidecar.exporters import otlp
-    from otelplug.sidecar.processors import _semconv_engine
+    from otelplug.sidecar.semconvcheck import engine as _semconv_engine
     from otelplug.sidecar.receivers import ring_checks
     print(json.dumps({"selected": implementation.SELECTED.name,
                       "missing": list(implementation.SELECTED.missing),

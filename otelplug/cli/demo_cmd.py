@@ -10,7 +10,7 @@ from __future__ import annotations
 
 def run(args) -> int:
     if args.ring_only:
-        from . import ring_demo
+        from otelplug.demo import ring_demo
         return ring_demo.run(args)
     from otelplug.demo.app import run as run_demo
     return run_demo(args)

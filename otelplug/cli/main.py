@@ -10,13 +10,14 @@ import argparse
 import importlib
 import sys
 
-# module name -> imported lazily so that a broken optional piece cannot stop
-# the rest of the CLI from starting
+# imported when the parser is built, so the console script starts without
+# importing the sidecar, the ring and the semconv code all at once
 SUBCOMMAND_MODULES = (
     "otelplug.cli.demo_cmd",
     "otelplug.cli.top_cmd",
     "otelplug.cli.run_cmd",
     "otelplug.cli.semconv_cmd",
+    "otelplug.cli.components_cmd",
     "otelplug.cli.query_cmd",
     "otelplug.cli.store_cmd",
     "otelplug.cli.contract_cmd",
@@ -32,13 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # subcommand not built yet
-                continue
-            raise
-        module.register(subparsers)
+        importlib.import_module(name).register(subparsers)
     return parser
 
 

@@ -18,7 +18,7 @@ import sys
 def _load(args):
     from otelplug.sidecar.config.model import load
     from otelplug.sidecar.default_config import DEFAULT_CONFIG
-    from otelplug.sidecar.registry import Registry
+    from otelplug.sidecar.factories import Registry
     reg = Registry.default()
     if args.config:
         return load(args.config, reg)

@@ -17,6 +17,10 @@ Decoding: ``decode_span`` / ``decode_log`` / ``decode_metric`` /
 ``decode_definition`` give ``otelplug.codec.model`` objects, and
 ``decode_span_columns(batch)`` turns a ring batch into numpy columns.
 The layout is described in FORMAT.md beside this file.
+
+Also here, for every layer above: ``recordset.RecordSet`` (the batch of
+records a signal moves in) and ``views`` (SDK-shaped objects for encoding
+records that do not come from an SDK).
 """
 from __future__ import annotations
 

@@ -9,8 +9,9 @@ import numpy as np
 from . import types as t
 from .columns import SpanColumns
 
+# the span prefix up to the link count (ids re-read big-endian below)
 _PREFIX = struct.Struct("<16sQQQQQQIBB2xI12xIII")
-assert _PREFIX.size == t.SPAN_PREFIX - 4
+assert _PREFIX.size == t.SPAN_LINK_COUNT_AT + 4
 
 
 def decode_span_columns(batch, rtype: int = t.SPAN) -> SpanColumns:
@@ -31,8 +32,8 @@ def decode_span_columns(batch, rtype: int = t.SPAN) -> SpanColumns:
         if name_len > length - t.SPAN_PREFIX:
             invalid += 1
             continue
-        sid = int.from_bytes(rec[16:24], "big")
-        pid = int.from_bytes(rec[24:32], "big")
+        sid = int.from_bytes(rec[t.SPAN_SPAN_ID_AT:t.SPAN_SPAN_ID_AT + 8], "big")
+        pid = int.from_bytes(rec[t.SPAN_PARENT_SPAN_ID_AT:t.SPAN_PARENT_SPAN_ID_AT + 8], "big")
         name = rec[t.SPAN_PREFIX:t.SPAN_PREFIX + name_len]
         rows.append(i)
         fields.append((tid, sid, pid, start, end, rkey, skey, flags, kind, status, nattr, nev,

@@ -2,7 +2,8 @@
 
 Ring record types (``Producer.write(rtype, ...)``), definition kinds (first
 byte of a ``Producer.define`` payload), AnyValue tags, flag bits and the
-fixed-prefix sizes.  The Cython codecs mirror these in ``cython_ext/wire.pxd``;
+fixed-prefix offsets.  The Cython codecs mirror these in ``cython_ext/wire.pxd``
+and ``cython_ext/record_layout.h``;
 ``tests/codec/test_wire_constants.py`` checks that both agree.
 
 Byte order on the wire is little-endian, except ids (trace id, span id),
@@ -81,18 +82,53 @@ X_HAS_SPAN_ID = 0x1
 X_HAS_TRACE_ID = 0x2
 
 # -- fixed prefixes -------------------------------------------------------------
-# Span: the part a batch decoder turns into numpy columns without parsing.
-#   0 trace_id[16]  16 span_id[8]  24 parent_span_id[8]  32 start u64
-#  40 end u64  48 resource_key u64  56 scope_key u64  64 flags u32
-#  68 kind u8  69 status u8  70 version u8  71 reserved u8
-#  72 name_len u32  76 dropped_attributes u32  80 dropped_events u32
-#  84 dropped_links u32  88 attr_count u32  92 event_count u32
-#  96 link_count u32  100 reserved u32          104: name bytes, then the rest
+# Byte offsets inside the fixed prefix of each record, mirrored from
+# cython_ext/record_layout.h (structs with static asserts; the Cython codecs
+# cimport the same names from record_layout.pxd).  Integers are little-endian,
+# ids big-endian; tests/codec/test_record_layout.py checks both sides agree.
+
+# Span: the part a batch decoder turns into numpy columns without parsing;
+# the name bytes start at SPAN_PREFIX.
+SPAN_TRACE_ID_AT = 0
+SPAN_SPAN_ID_AT = 16
+SPAN_PARENT_SPAN_ID_AT = 24
+SPAN_START_AT = 32
+SPAN_END_AT = 40
+SPAN_RESOURCE_KEY_AT = 48
+SPAN_SCOPE_KEY_AT = 56
+SPAN_FLAGS_AT = 64
+SPAN_KIND_AT = 68
+SPAN_STATUS_AT = 69
+SPAN_VERSION_AT = 70
+SPAN_NAME_LEN_AT = 72
+SPAN_DROPPED_ATTRIBUTES_AT = 76
+SPAN_DROPPED_EVENTS_AT = 80
+SPAN_DROPPED_LINKS_AT = 84
+SPAN_ATTR_COUNT_AT = 88
+SPAN_EVENT_COUNT_AT = 92
+SPAN_LINK_COUNT_AT = 96
 SPAN_PREFIX = 104
-# Log: 0 trace_id[16] 16 span_id[8] 24 time u64 32 observed u64
-#  40 resource_key u64 48 scope_key u64 56 flags u32 60 severity u8
-#  61 version u8 62 reserved u16 64 dropped_attributes u32 68 attr_count u32
+
+# Log: severity text, event name, body and attributes follow the prefix.
+LOG_TRACE_ID_AT = 0
+LOG_SPAN_ID_AT = 16
+LOG_TIME_AT = 24
+LOG_OBSERVED_AT = 32
+LOG_RESOURCE_KEY_AT = 40
+LOG_SCOPE_KEY_AT = 48
+LOG_FLAGS_AT = 56
+LOG_SEVERITY_AT = 60
+LOG_VERSION_AT = 61
+LOG_DROPPED_ATTRIBUTES_AT = 64
+LOG_ATTR_COUNT_AT = 68
 LOG_PREFIX = 72
-# Metric: 0 resource_key u64 8 scope_key u64 16 data kind u8
-#  17 temporality u8 18 is_monotonic u8 19 version u8 20 point_count u32
+
+# Metric: name, description, unit, schema urls and points follow.
+METRIC_RESOURCE_KEY_AT = 0
+METRIC_SCOPE_KEY_AT = 8
+METRIC_KIND_AT = 16
+METRIC_TEMPORALITY_AT = 17
+METRIC_MONOTONIC_AT = 18
+METRIC_VERSION_AT = 19
+METRIC_POINT_COUNT_AT = 20
 METRIC_PREFIX = 24

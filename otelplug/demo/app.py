@@ -64,7 +64,7 @@ def run(args) -> int:
 
     from otelplug.sidecar.config.model import load
     from otelplug.sidecar.default_config import DEFAULT_CONFIG
-    from otelplug.sidecar.registry import Registry
+    from otelplug.sidecar.factories import Registry
     from otelplug.sidecar.service import Service
     cfg = load("<embedded default config>", Registry.default(), text=DEFAULT_CONFIG)
     service = Service(cfg)

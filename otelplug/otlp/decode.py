@@ -2,18 +2,18 @@
 same pipelines as ring records.
 
 The codec's encoders read SDK-shaped objects (``span.context.trace_id``,
-``span.status.status_code.value``, ``attributes.dropped`` ...).  The small
-view classes here present an OTLP message in that shape without building
-SDK objects, so every OTLP field (dropped counts, remote flags, trace
-state as sent) reaches the record unchanged.
+``span.status.status_code.value``, ``attributes.dropped`` ...).  The
+functions here present an OTLP message in that shape with the views of
+``otelplug.codec.views``, without building SDK objects, so every OTLP field
+(dropped counts, remote flags, trace state as sent) reaches the record
+unchanged.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from otelplug import codec
+from otelplug.codec import views
+from otelplug.codec.recordset import RecordSet
 
-from ..sidecar.data import RecordSet
 from .values import from_any, from_kv
 
 
@@ -25,63 +25,8 @@ class Unsupported(InvalidRequest):
     """Valid OTLP that otelplug's records cannot carry (summary metrics)."""
 
 
-class _Attrs(dict):
-    """An attribute dict that also carries OTLP's dropped count."""
-    dropped = 0
-
-
-def _attrs(kvs, dropped: int = 0) -> _Attrs:
-    a = _Attrs(from_kv(kvs))
-    a.dropped = dropped
-    return a
-
-
-class _TraceState:
-    def __init__(self, header: str):
-        self.header = header
-
-    def to_header(self) -> str:
-        return self.header
-
-    def __bool__(self) -> bool:
-        return bool(self.header)
-
-
-class _Ctx:
-    __slots__ = ("trace_id", "span_id", "trace_flags", "is_remote", "trace_state")
-
-    def __init__(self, trace_id, span_id, trace_flags, is_remote, trace_state):
-        self.trace_id, self.span_id = trace_id, span_id
-        self.trace_flags, self.is_remote, self.trace_state = trace_flags, is_remote, trace_state
-
-
-class _Enum:
-    """An enum member as the codec reads it (``value``; the Cython codec
-    reads ``_value_`` directly, skipping the enum property)."""
-    __slots__ = ("value", "_value_")
-
-    def __init__(self, value):
-        self.value = self._value_ = value
-
-
-class _Status:
-    def __init__(self, code, description):
-        self.status_code = _Enum(code)
-        self.description = description or None
-
-
-class _Event:
-    def __init__(self, e):
-        self.name, self.timestamp = e.name, e.time_unix_nano
-        self.attributes = _attrs(e.attributes, e.dropped_attributes_count)
-
-
-class _Link:
-    def __init__(self, lk):
-        f = lk.flags
-        self.context = _Ctx(_int(lk.trace_id, 16, "link trace_id"), _int(lk.span_id, 8, "link span_id"),
-                            f & 0xFF, bool(f & 0x200), _TraceState(lk.trace_state))
-        self.attributes = _attrs(lk.attributes, lk.dropped_attributes_count)
+def _attrs(kvs, dropped: int = 0) -> views.Attributes:
+    return views.attributes(from_kv(kvs), dropped)
 
 
 def _int(b: bytes, n: int, what: str) -> int:
@@ -90,119 +35,96 @@ def _int(b: bytes, n: int, what: str) -> int:
     return int.from_bytes(b, "big")
 
 
-class _SpanView:
-    def __init__(self, s):
-        if len(s.trace_id) != 16 or not any(s.trace_id):
-            raise InvalidRequest("span trace_id must be 16 bytes and not all zero")
-        if len(s.span_id) != 8 or not any(s.span_id):
-            raise InvalidRequest("span span_id must be 8 bytes and not all zero")
-        f = s.flags
-        self.context = _Ctx(int.from_bytes(s.trace_id, "big"), int.from_bytes(s.span_id, "big"),
-                            f & 0xFF, False, _TraceState(s.trace_state))
-        pid = _int(s.parent_span_id, 8, "parent_span_id")
-        self.parent = _Ctx(self.context.trace_id, pid, 0, bool(f & 0x200), None) if pid else None
-        self.name = s.name
-        kind = s.kind or 1      # OTLP UNSPECIFIED reads as INTERNAL, as in the SDKs
-        if not 1 <= kind <= 5:
-            raise InvalidRequest(f"span kind {kind} is not valid")
-        self.kind = _Enum(kind - 1)   # the codec writes kind.value + 1 (SDK numbering)
-        self.start_time, self.end_time = s.start_time_unix_nano, s.end_time_unix_nano
-        self.attributes = _attrs(s.attributes)
-        self.dropped_attributes = s.dropped_attributes_count
-        self.events = [_Event(e) for e in s.events]
-        self.dropped_events = s.dropped_events_count
-        self.links = [_Link(lk) for lk in s.links]
-        self.dropped_links = s.dropped_links_count
-        if s.status.code not in (0, 1, 2):
-            raise InvalidRequest(f"status code {s.status.code} is not valid")
-        self.status = _Status(s.status.code, s.status.message)
+def _link(lk) -> views.Link:
+    f = lk.flags
+    ctx = views.SpanContext(_int(lk.trace_id, 16, "link trace_id"),
+                            _int(lk.span_id, 8, "link span_id"), f & 0xFF, bool(f & 0x200),
+                            views.TraceState(lk.trace_state))
+    return views.Link(ctx, _attrs(lk.attributes, lk.dropped_attributes_count))
 
 
-class _LogView:
-    def __init__(self, r):
-        self.trace_id = _int(r.trace_id, 16, "log trace_id")
-        self.span_id = _int(r.span_id, 8, "log span_id")
-        self.trace_flags = r.flags & 0xFF if (r.flags or self.trace_id) else None
-        self.timestamp = r.time_unix_nano or None
-        self.observed_timestamp = r.observed_time_unix_nano
-        self.severity_number = _Enum(r.severity_number) if r.severity_number else None
-        self.severity_text = r.severity_text or None
-        self.event_name = r.event_name or None
-        self.body = from_any(r.body) if r.HasField("body") else None
-        self.attributes = from_kv(r.attributes)
+def _span(s) -> views.Span:
+    if len(s.trace_id) != 16 or not any(s.trace_id):
+        raise InvalidRequest("span trace_id must be 16 bytes and not all zero")
+    if len(s.span_id) != 8 or not any(s.span_id):
+        raise InvalidRequest("span span_id must be 8 bytes and not all zero")
+    f = s.flags
+    ctx = views.SpanContext(int.from_bytes(s.trace_id, "big"), int.from_bytes(s.span_id, "big"),
+                            f & 0xFF, False, views.TraceState(s.trace_state))
+    pid = _int(s.parent_span_id, 8, "parent_span_id")
+    parent = views.SpanContext(ctx.trace_id, pid, 0, bool(f & 0x200), None) if pid else None
+    kind = s.kind or 1      # OTLP UNSPECIFIED reads as INTERNAL, as in the SDKs
+    if not 1 <= kind <= 5:
+        raise InvalidRequest(f"span kind {kind} is not valid")
+    if s.status.code not in (0, 1, 2):
+        raise InvalidRequest(f"status code {s.status.code} is not valid")
+    events = [views.Event(e.name, e.time_unix_nano,
+                          _attrs(e.attributes, e.dropped_attributes_count)) for e in s.events]
+    # the codec writes kind.value + 1 (SDK numbering)
+    return views.Span(ctx, parent, s.name, views.EnumValue(kind - 1), s.start_time_unix_nano,
+                      s.end_time_unix_nano, _attrs(s.attributes), s.dropped_attributes_count,
+                      events, s.dropped_events_count, [_link(lk) for lk in s.links],
+                      s.dropped_links_count, views.Status(s.status.code, s.status.message or None))
 
 
-class _Resource:
-    def __init__(self, res, schema_url):
-        self.attributes = _attrs(res.attributes, res.dropped_attributes_count)
-        self.schema_url = schema_url or ""
+def _log(r) -> views.LogRecord:
+    trace_id = _int(r.trace_id, 16, "log trace_id")
+    span_id = _int(r.span_id, 8, "log span_id")
+    return views.LogRecord(
+        trace_id, span_id, r.flags & 0xFF if (r.flags or trace_id) else None,
+        r.time_unix_nano or None, r.observed_time_unix_nano,
+        views.EnumValue(r.severity_number) if r.severity_number else None,
+        r.severity_text or None, r.event_name or None,
+        from_any(r.body) if r.HasField("body") else None, from_kv(r.attributes))
 
 
-class _Scope:
-    def __init__(self, sc, schema_url):
-        self.name = sc.name
-        self.version = sc.version or None
-        self.schema_url = schema_url or None
-        self.attributes = _attrs(sc.attributes, sc.dropped_attributes_count)
+def _resource(res, schema_url) -> views.Resource:
+    return views.Resource(_attrs(res.attributes, res.dropped_attributes_count), schema_url or "")
 
 
-class _Buckets:
-    def __init__(self, b):
-        self.offset, self.bucket_counts = b.offset, tuple(b.bucket_counts)
+def _scope(sc, schema_url) -> views.Scope:
+    return views.Scope(sc.name, sc.version or None, schema_url or None,
+                       _attrs(sc.attributes, sc.dropped_attributes_count))
 
 
-class _Exemplar:
-    def __init__(self, e):
-        self.filtered_attributes = from_kv(e.filtered_attributes)
-        self.value = e.as_int if e.WhichOneof("value") == "as_int" else e.as_double
-        self.time_unix_nano = e.time_unix_nano
-        self.span_id = _int(e.span_id, 8, "exemplar span_id") if e.span_id else None
-        self.trace_id = _int(e.trace_id, 16, "exemplar trace_id") if e.trace_id else None
+def _exemplar(e) -> views.Exemplar:
+    return views.Exemplar(from_kv(e.filtered_attributes),
+                          e.as_int if e.WhichOneof("value") == "as_int" else e.as_double,
+                          e.time_unix_nano,
+                          _int(e.span_id, 8, "exemplar span_id") if e.span_id else None,
+                          _int(e.trace_id, 16, "exemplar trace_id") if e.trace_id else None)
 
 
-class _Point:
-    def __init__(self, p, kind):
-        self.attributes = from_kv(p.attributes)
-        self.start_time_unix_nano = p.start_time_unix_nano or None
-        self.time_unix_nano = p.time_unix_nano
-        self.exemplars = [_Exemplar(e) for e in p.exemplars]
-        if kind in ("gauge", "sum"):
-            self.value = p.as_int if p.WhichOneof("value") == "as_int" else p.as_double
-        else:
-            self.count, self.sum, self.min, self.max = p.count, p.sum, p.min, p.max
-            if kind == "histogram":
-                self.bucket_counts = tuple(p.bucket_counts)
-                self.explicit_bounds = tuple(p.explicit_bounds)
-            else:
-                self.scale, self.zero_count, self.flags = p.scale, p.zero_count, p.flags
-                self.positive, self.negative = _Buckets(p.positive), _Buckets(p.negative)
+def _point(p, kind):
+    head = (from_kv(p.attributes), p.start_time_unix_nano or None, p.time_unix_nano)
+    exemplars = [_exemplar(e) for e in p.exemplars]
+    if kind in ("gauge", "sum"):
+        value = p.as_int if p.WhichOneof("value") == "as_int" else p.as_double
+        return views.NumberPoint(*head, value, exemplars)
+    if kind == "histogram":
+        return views.HistogramPoint(*head, p.count, p.sum, tuple(p.bucket_counts),
+                                    tuple(p.explicit_bounds), p.min, p.max, exemplars)
+    return views.ExponentialHistogramPoint(
+        *head, p.count, p.sum, p.scale, p.zero_count,
+        views.Buckets(p.positive.offset, tuple(p.positive.bucket_counts)),
+        views.Buckets(p.negative.offset, tuple(p.negative.bucket_counts)), p.flags, p.min, p.max,
+        exemplars)
 
 
-def _data_class(name):
-    return type(name, (), {})
+_KIND_CLASS = {"gauge": views.Gauge, "sum": views.Sum, "histogram": views.Histogram,
+               "exponential_histogram": views.ExponentialHistogram}
 
 
-_KIND_CLASS = {"gauge": _data_class("Gauge"), "sum": _data_class("Sum"),
-               "histogram": _data_class("Histogram"),
-               "exponential_histogram": _data_class("ExponentialHistogram")}
-
-
-class _MetricView:
-    def __init__(self, m):
-        kind = m.WhichOneof("data")
-        if kind not in _KIND_CLASS:
-            what = "summary metrics are not supported" if kind == "summary" else "it has no data"
-            raise Unsupported(f"metric {m.name!r} dropped: {what}")
-        src = getattr(m, kind)
-        data = _KIND_CLASS[kind]()
-        data.data_points = [_Point(p, kind) for p in src.data_points]
-        if kind != "gauge":
-            data.aggregation_temporality = src.aggregation_temporality
-        if kind == "sum":
-            data.is_monotonic = src.is_monotonic
-        self.data, self.name = data, m.name
-        self.description, self.unit = m.description or None, m.unit or None
-        self.points = len(data.data_points)
+def _metric(m) -> views.Metric:
+    kind = m.WhichOneof("data")
+    if kind not in _KIND_CLASS:
+        what = "summary metrics are not supported" if kind == "summary" else "it has no data"
+        raise Unsupported(f"metric {m.name!r} dropped: {what}")
+    src = getattr(m, kind)
+    points = [_point(p, kind) for p in src.data_points]
+    data = _KIND_CLASS[kind](points, src.aggregation_temporality if kind != "gauge" else 0,
+                             src.is_monotonic if kind == "sum" else False)
+    return views.Metric(m.name, m.description or None, m.unit or None, data)
 
 
 class _Builder:
@@ -220,22 +142,17 @@ class _Builder:
         return key
 
     def build(self) -> RecordSet:
-        lengths = np.array([len(p) for p in self.parts], dtype=np.uint32)
-        offsets = np.zeros(len(self.parts), dtype=np.uint64)
-        if len(self.parts) > 1:
-            offsets[1:] = np.cumsum(lengths[:-1], dtype=np.uint64)
-        return RecordSet(self.signal, b"".join(self.parts), offsets, lengths, self.defs,
-                         items=self.items)
+        return RecordSet.from_parts(self.signal, self.parts, self.defs, items=self.items)
 
 
 def traces(req) -> RecordSet:
     b = _Builder("traces")
     for rs in req.resource_spans:
-        rkey = b.define(codec.encode_resource(_Resource(rs.resource, rs.schema_url)))
+        rkey = b.define(codec.encode_resource(_resource(rs.resource, rs.schema_url)))
         for ss in rs.scope_spans:
-            skey = b.define(codec.encode_scope(_Scope(ss.scope, ss.schema_url)))
+            skey = b.define(codec.encode_scope(_scope(ss.scope, ss.schema_url)))
             for s in ss.spans:
-                b.parts.append(codec.encode_span(_SpanView(s), rkey, skey))
+                b.parts.append(codec.encode_span(_span(s), rkey, skey))
                 b.items += 1
     return b.build()
 
@@ -243,11 +160,11 @@ def traces(req) -> RecordSet:
 def logs(req) -> RecordSet:
     b = _Builder("logs")
     for rl in req.resource_logs:
-        rkey = b.define(codec.encode_resource(_Resource(rl.resource, rl.schema_url)))
+        rkey = b.define(codec.encode_resource(_resource(rl.resource, rl.schema_url)))
         for sl in rl.scope_logs:
-            skey = b.define(codec.encode_scope(_Scope(sl.scope, sl.schema_url)))
+            skey = b.define(codec.encode_scope(_scope(sl.scope, sl.schema_url)))
             for r in sl.log_records:
-                b.parts.append(codec.encode_log(_LogView(r), r.dropped_attributes_count, rkey, skey))
+                b.parts.append(codec.encode_log(_log(r), r.dropped_attributes_count, rkey, skey))
                 b.items += 1
     return b.build()
 
@@ -258,12 +175,12 @@ def metrics(req, rejected: list | None = None) -> RecordSet:
     OTLP receiver answers; otherwise they raise ``Unsupported``."""
     b = _Builder("metrics")
     for rm in req.resource_metrics:
-        rkey = b.define(codec.encode_resource(_Resource(rm.resource, rm.schema_url)))
+        rkey = b.define(codec.encode_resource(_resource(rm.resource, rm.schema_url)))
         for sm in rm.scope_metrics:
-            skey = b.define(codec.encode_scope(_Scope(sm.scope, sm.schema_url)))
+            skey = b.define(codec.encode_scope(_scope(sm.scope, sm.schema_url)))
             for m in sm.metrics:
                 try:
-                    view = _MetricView(m)
+                    view = _metric(m)
                 except Unsupported as exc:
                     if rejected is None:
                         raise
@@ -272,7 +189,7 @@ def metrics(req, rejected: list | None = None) -> RecordSet:
                     continue
                 b.parts.append(codec.encode_metric(view, rkey, skey, rm.schema_url or None,
                                                    sm.schema_url or None))
-                b.items += view.points
+                b.items += len(view.data.data_points)
     return b.build()
 
 

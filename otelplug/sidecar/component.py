@@ -12,7 +12,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .shared import SharedInstances
+
 SIGNALS = ("traces", "metrics", "logs")
+#: how settled a component is, as the Collector's stability levels: its
+#: config and behaviour may change in development and alpha, change only with
+#: a deprecation period in beta, and keep compatibility once stable
+STABILITY_LEVELS = ("development", "alpha", "beta", "stable")
 _ID_RE = re.compile(r"^([a-zA-Z][a-zA-Z0-9_]*)(?:/([^/\s]+))?$")
 
 
@@ -73,6 +79,12 @@ class Factory:
                (exporter-side signal, receiver-side signal) pairs it joins
     mutates:   processors that change data in place get their own copy on fan-out
     aliases:   other type names accepted in config (``otlphttp`` for ``otlp_http``)
+    stability: one of STABILITY_LEVELS (shown by ``otelplug components`` and
+               in docs/components.md)
+    validate_pipelines: connectors only, callable(config, id, exporting
+               pipelines, receiving pipelines) -> [(path, message)]: the
+               connector's own checks of the pipelines around it, run in
+               config validation once its config is valid
     """
     type: str
     kind: Kind
@@ -83,6 +95,12 @@ class Factory:
     mutates: bool = False
     aliases: tuple = ()
     stability: str = "alpha"
+    validate_pipelines: Callable | None = None
+
+    def __post_init__(self):
+        if self.stability not in STABILITY_LEVELS:
+            raise ValueError(f"{self.kind.singular} {self.type!r}: stability {self.stability!r} "
+                             f"is not one of {', '.join(STABILITY_LEVELS)}")
 
 
 @dataclass
@@ -92,5 +110,7 @@ class CreateSettings:
     kind: Kind
     signal: str | None = None          # the pipeline signal it serves, where one applies
     telemetry: object = None           # sidecar self-telemetry (metrics registry)
-    host: object = None                # the running service (extensions, pipelines)
+    host: object = None                # the running service (its extensions)
     extra: dict = field(default_factory=dict)
+    # instances shared between components, owned by the service (shared.py)
+    shared: SharedInstances = field(default_factory=SharedInstances)

@@ -8,7 +8,7 @@ memory_limiter's answer); the share is then not the consumer's to settle.
 from __future__ import annotations
 
 from .ack import hold_all, settle_all
-from .data import RecordSet
+from otelplug.codec.recordset import RecordSet
 
 
 class Refused(Exception):
@@ -51,3 +51,23 @@ class FanOut(Consumer):
             for _ in refused[1:]:
                 settle_all(records.acks)
             raise refused[0]
+
+
+class PipelineRouter(FanOut):
+    """What a connector gets from the service as its next consumer: the
+    pipelines it feeds, by id (as the Collector hands a connector a router
+    of pipelines).  ``consume`` sends to every one of them; a connector
+    that routes picks pipelines with ``consumer(ids)``.  Which pipelines a
+    connector may name is checked in config validation (the factory's
+    ``validate_pipelines``), so a connector never reads the service."""
+
+    def __init__(self, pipelines: dict):
+        self.pipelines = dict(pipelines)      # PipelineID -> first consumer
+        super().__init__(list(self.pipelines.values()))
+
+    def pipeline_ids(self) -> list:
+        return list(self.pipelines)
+
+    def consumer(self, ids) -> FanOut | None:
+        """A fan-out to the pipelines ``ids`` (None for none)."""
+        return FanOut([self.pipelines[p] for p in ids]) if ids else None

@@ -23,8 +23,9 @@ import psutil
 
 from .component import CreateSettings, Kind
 from .config import ConfigErrors
-from .consumer import FanOut
+from .consumer import FanOut, PipelineRouter
 from .memory import HELD
+from .shared import SharedInstances
 from .telemetry import MetricsServer, Telemetry
 from . import watchdog
 
@@ -45,6 +46,7 @@ class Service:
         self.connectors: dict[tuple, object] = {}
         self.receivers: dict[str, object] = {}
         self.entries: dict = {}      # pipeline id -> first consumer
+        self.shared = SharedInstances()
         self.metrics_server = None
         self._started = False
         self.failure: str | None = None   # set when a component thread died (watchdog)
@@ -61,7 +63,7 @@ class Service:
         self._build()
 
     def _settings(self, kind, cid, signal=None):
-        return CreateSettings(cid, kind, signal, self._scoped_telemetry, self)
+        return CreateSettings(cid, kind, signal, self._scoped_telemetry, self, shared=self.shared)
 
     def _build(self) -> None:
         cfg = self.config
@@ -105,8 +107,9 @@ class Service:
             cc = cfg.component(Kind.CONNECTOR, eid)
             targets = [t for t in conn_targets.get(eid, [])
                        if (p.id.signal, t.id.signal) in cc.factory.connects]
-            self.connectors[key] = self._create(Kind.CONNECTOR, eid, p.id.signal,
-                                                FanOut([self.entries[t.id] for t in targets]))
+            self.connectors[key] = self._create(
+                Kind.CONNECTOR, eid, p.id.signal,
+                PipelineRouter({t.id: self.entries[t.id] for t in targets}))
             self._feeds[id(self.connectors[key])] = [t.id for t in targets]
         # receivers: one instance each, fanning out per signal
         by_receiver: dict = {}

@@ -1,9 +1,9 @@
 """Which ring record types carry which signal, and how items are counted."""
 from __future__ import annotations
 
-from otelplug.codec import types as wire
+from otelplug.codec.recordset import RECORD_TYPE
 
-RECORD_TYPE = {"traces": wire.SPAN, "metrics": wire.METRIC, "logs": wire.LOG}
+__all__ = ["ITEM_WORD", "RECORD_TYPE", "metric_points"]
 ITEM_WORD = {"traces": "spans", "metrics": "metric_points", "logs": "log_records"}
 
 

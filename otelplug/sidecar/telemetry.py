@@ -71,7 +71,9 @@ class Gauge(_Family):
 
 
 class Telemetry:
-    """A registry of metric families plus callbacks run before each scrape."""
+    """The sidecar's self-metrics: a registry of metric families plus
+    callbacks run before each scrape (its config section is
+    ``config.model.TelemetrySection``)."""
 
     PREFIX = "otelplug_"
 

@@ -52,7 +52,7 @@ def test_ring_capacity_fits_small_shm(monkeypatch, tmp_path):
     import os
     from types import SimpleNamespace
 
-    from otelplug.cli import ring_demo
+    from otelplug.demo import ring_demo
     from otelplug.ring import DEFAULT_CAPACITY
 
     def free(nbytes):

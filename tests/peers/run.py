@@ -133,7 +133,8 @@ def collector_validate(config_path: Path, env=None) -> subprocess.CompletedProce
 
 def sidecar_validate(config_path: Path, env=None) -> subprocess.CompletedProcess:
     import sys
-    return subprocess.run([sys.executable, "-m", "otelplug.cli.main", "validate", "--config",
+    # -P: the working folder may hold a folder named otelplug; never import it
+    return subprocess.run([sys.executable, "-P", "-m", "otelplug.cli.main", "validate", "--config",
                            str(config_path)], capture_output=True, text=True, timeout=120, env=env)
 
 
@@ -151,5 +152,5 @@ def sidecar(config_yaml: str, workdir: Path, ports=(), name: str = "sidecar", en
     import sys
     config = Path(workdir) / f"{name}.yaml"
     config.write_text(config_yaml)
-    return Program([sys.executable, "-m", "otelplug.cli.main", "run", "--config", str(config),
+    return Program([sys.executable, "-P", "-m", "otelplug.cli.main", "run", "--config", str(config),
                     "--log-level", "info"], workdir, name, env=env).start(ports)

@@ -53,8 +53,11 @@ def test_opentelemetry_instrument_writes_everything_to_the_ring(tmp_path, env):
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     full_env.update(env, OTEL_SERVICE_NAME="zero-code-svc",
                     OTELPLUG_SHM_DIR=os.environ["OTELPLUG_SHM_DIR"])
+    # cwd: opentelemetry-instrument puts the working folder first on
+    # PYTHONPATH, and a source checkout's otelplug.egg-info there would be the
+    # first distro found whatever else is installed
     r = subprocess.run(_instrument_cmd() + [sys.executable, str(app)], env=full_env,
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     out = dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
     assert out["PROCESSORS"] == "ShmSpanProcessor"
@@ -126,8 +129,11 @@ def _probe(tmp_path, env: dict, first_on_path: Path | None = None) -> dict:
     if first_on_path is not None:
         full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(first_on_path),
                                                                full_env.get("PYTHONPATH")]))
+    # cwd: opentelemetry-instrument puts the working folder first on
+    # PYTHONPATH, and a source checkout's otelplug.egg-info there would be the
+    # first distro found whatever else is installed
     r = subprocess.run(_instrument_cmd() + [sys.executable, str(app)], env=full_env,
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     return dict(line.split(" ", 1) for line in r.stdout.splitlines() if " " in line)
 

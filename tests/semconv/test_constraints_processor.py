@@ -6,8 +6,8 @@ from opentelemetry.trace import SpanKind
 
 from otelplug import codec
 from otelplug.sidecar.processors import semconv
-from otelplug.sidecar.processors._semconv_engine import FINDINGS_ATTRIBUTE
-from otelplug.sidecar.data import RecordSet
+from otelplug.sidecar.semconvcheck.findings import FINDINGS_ATTRIBUTE
+from otelplug.codec.recordset import RecordSet
 from otelplug.sidecar.telemetry import Telemetry
 from tests.sidecar.helpers import Capture, make, records_from_spans
 from tests.sidecar.test_semconv_processor import spans_of

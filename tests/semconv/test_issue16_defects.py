@@ -162,7 +162,7 @@ def test_live_check_deprecated_once_names_replacement_and_prints_readable_stats(
 def test_sidecar_annotation_attributes_are_the_ones_otelplug_declares():
     from otelplug.semconv import resolve_registry
     from otelplug.semconv.livecheck import SIDECAR_ATTRIBUTES
-    from otelplug.sidecar.processors._semconv_engine import FINDINGS_ATTRIBUTE, LEVEL_ATTRIBUTE
+    from otelplug.sidecar.semconvcheck.findings import FINDINGS_ATTRIBUTE, LEVEL_ATTRIBUTE
     from semconv_testdata import PROJECT_ROOT
     assert SIDECAR_ATTRIBUTES == {FINDINGS_ATTRIBUTE, LEVEL_ATTRIBUTE}
     own = resolve_registry(str(PROJECT_ROOT / "semconv"))

@@ -285,7 +285,7 @@ def _run(tmp_path):
     from otelplug.demo.adapters import KINDS, run_adapter
     from otelplug.semconv import resolve_registry
     from otelplug.sidecar.config.model import load
-    from otelplug.sidecar.registry import Registry
+    from otelplug.sidecar.factories import Registry
     from otelplug.sidecar.service import Service
 
     out = tmp_path / "out"

@@ -2,7 +2,6 @@
 a consumer that captures what reaches it, component construction."""
 from __future__ import annotations
 
-import numpy as np
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -14,7 +13,7 @@ from otelplug.sidecar.ack import Ack
 from otelplug.sidecar.component import ComponentID, CreateSettings, Kind
 from otelplug.sidecar.config.decode import decode
 from otelplug.sidecar.consumer import Consumer
-from otelplug.sidecar.data import RecordSet
+from otelplug.codec.recordset import RecordSet
 from otelplug.sidecar.telemetry import Telemetry
 
 
@@ -37,9 +36,7 @@ def records_from_spans(spans, acks=()) -> RecordSet:
         rk, sk = codec.definition_key(rp), codec.definition_key(sp)
         defs[rk], defs[sk] = rp, sp
         parts.append(codec.encode_span(s, rk, sk))
-    lengths = np.array([len(p) for p in parts], dtype=np.uint32)
-    offsets = np.concatenate([[0], np.cumsum(lengths[:-1])]).astype(np.uint64) if parts else []
-    return RecordSet("traces", b"".join(parts), offsets, lengths, defs, acks)
+    return RecordSet.from_parts("traces", parts, defs, acks)
 
 
 def otlp_spans(records):
@@ -74,3 +71,25 @@ def make(factory, config_data=None, next_consumer=None, signal="traces", name=""
 def counting_ack():
     settled = []
     return Ack(lambda a: settled.append(a.failed)), settled
+
+
+#: a one-attribute semantic-convention registry, for components that need one
+APP_REGISTRY = """
+groups:
+  - id: registry.app
+    type: attribute_group
+    brief: App.
+    attributes:
+      - id: app.mode
+        type: string
+        brief: Mode.
+        stability: stable
+"""
+
+
+def app_registry(directory) -> str:
+    """Writes APP_REGISTRY as a registry folder under ``directory``; its path."""
+    d = directory / "registry"
+    d.mkdir()
+    (d / "app.yaml").write_text(APP_REGISTRY)
+    return str(d)

@@ -14,7 +14,7 @@ from otelplug.sidecar.component import ComponentID, Kind, PipelineID
 from otelplug.sidecar.config import ConfigErrors
 from otelplug.sidecar.config.decode import Duration
 from otelplug.sidecar.config.model import load
-from otelplug.sidecar.registry import Registry
+from otelplug.sidecar.factories import Registry
 
 REG = Registry.default()
 

@@ -27,7 +27,7 @@ from opentelemetry.trace.span import SpanContext, TraceFlags, TraceState
 
 from otelplug import ShmLogRecordProcessor, ShmMetricExporter, ShmSpanProcessor
 from otelplug.sidecar.config.model import load
-from otelplug.sidecar.registry import Registry
+from otelplug.sidecar.factories import Registry
 from otelplug.sidecar.service import Service
 from tests.otlp_sink import OTLPSink
 

@@ -26,7 +26,7 @@ from opentelemetry.trace.span import SpanContext, TraceFlags, TraceState
 from otelplug.sidecar.config.errors import ConfigErrors
 from otelplug.sidecar.config.model import load
 from otelplug.sidecar.exporters import jaeger
-from otelplug.sidecar.registry import Registry
+from otelplug.sidecar.factories import Registry
 from tests.conftest import SHARED
 from tests.otlp_sink import OTLPSink
 from tests.requirements import require_executable, require_module, require_shared

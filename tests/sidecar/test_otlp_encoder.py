@@ -27,7 +27,7 @@ from otelplug import codec
 from otelplug.codec import model
 from otelplug.otlp import encode
 from otelplug.sidecar import rewrite
-from otelplug.sidecar.data import RecordSet
+from otelplug.codec.recordset import RecordSet
 from tests.requirements import require_native
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "codec"))
@@ -73,11 +73,7 @@ def check(records):
 
 
 def record_set(parts, defs) -> RecordSet:
-    lengths = np.array([len(p) for p in parts], dtype=np.uint32)
-    offsets = np.zeros(len(parts), dtype=np.uint64)
-    if len(parts) > 1:
-        offsets[1:] = np.cumsum(lengths[:-1], dtype=np.uint64)
-    return RecordSet("traces", b"".join(parts), offsets, lengths, defs)
+    return RecordSet.from_parts("traces", parts, defs)
 
 
 # -- strategies --------------------------------------------------------------------

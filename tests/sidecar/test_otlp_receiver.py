@@ -55,9 +55,10 @@ from otelplug.sidecar.component import ComponentID, CreateSettings, Kind
 from otelplug.sidecar.config import ConfigErrors
 from otelplug.sidecar.config.model import load
 from otelplug.sidecar.consumer import Consumer, Refused
-from otelplug.sidecar.receivers.otlp import OTLPReceiver, OTLPReceiverConfig, split_endpoint
+from otelplug.sidecar.config.transport import split_endpoint
+from otelplug.sidecar.receivers.otlp import OTLPReceiver, OTLPReceiverConfig
 from otelplug.sidecar.receivers.otlp_http import decompress, Reject, status_body
-from otelplug.sidecar.registry import Registry
+from otelplug.sidecar.factories import Registry
 from otelplug.sidecar.service import Service
 from otelplug.sidecar.telemetry import Telemetry
 

@@ -154,7 +154,7 @@ def test_processor_failure_is_counted_and_contained():
     cap = Capture()
     p = make(attributes.factory, {"actions": [{"key": "x", "value": 1, "action": "insert"}]}, cap,
              telemetry=tel)
-    from otelplug.sidecar.data import RecordSet
+    from otelplug.codec.recordset import RecordSet
     bad = RecordSet("traces", b"\x00" * 40, [0], [40], {})
     ack, settled = counting_ack()
     p.consume(bad.with_acks((ack,)))

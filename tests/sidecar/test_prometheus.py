@@ -15,7 +15,6 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (AggregationTemporality, InMemoryMetricReader)
@@ -25,10 +24,10 @@ from opentelemetry.sdk.resources import Resource
 from otelplug import codec
 from otelplug.sidecar.config.errors import ConfigErrors
 from otelplug.sidecar.config.model import load
-from otelplug.sidecar.data import RecordSet
+from otelplug.codec.recordset import RecordSet
 from otelplug.sidecar.exporters import prometheus as prom
 from otelplug.sidecar.exporters.prometheus import exposition, naming
-from otelplug.sidecar.registry import Registry
+from otelplug.sidecar.factories import Registry
 from otelplug.sidecar.service import Service
 from tests.requirements import require_executable
 from tests.waiting import wait_for as _wait_for
@@ -54,9 +53,7 @@ def metric_records(data, pid, extra_resource=None) -> RecordSet:
             sk = codec.definition_key(sp)
             defs[sk] = sp
             parts += [codec.encode_metric(m, rk, sk) for m in sm.metrics]
-    lengths = np.array([len(p) for p in parts], np.uint32)
-    offsets = np.concatenate([[0], np.cumsum(lengths[:-1])]).astype(np.uint64)
-    return RecordSet("metrics", b"".join(parts), offsets, lengths, defs)
+    return RecordSet.from_parts("metrics", parts, defs)
 
 
 class Worker:

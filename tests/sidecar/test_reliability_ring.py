@@ -213,7 +213,7 @@ def test_dead_receiver_thread_exits_non_zero_with_a_clear_log_line(tmp_path):
 def test_dead_component_thread_turns_health_unhealthy(tmp_path):
     """In process, to look at the health endpoint before the exit."""
     from otelplug.sidecar.config.model import load
-    from otelplug.sidecar.registry import Registry
+    from otelplug.sidecar.factories import Registry
     from otelplug.sidecar.service import Service
     from otelplug.sidecar.receivers import shm
 
@@ -320,9 +320,7 @@ def _check_agrees_with_decoder(signal, good, check, decode, seed):
     ``check`` flags exactly those ``decode`` raises on."""
     import random
 
-    import numpy as np
-
-    from otelplug.sidecar.data import RecordSet
+    from otelplug.codec.recordset import RecordSet
     rng = random.Random(seed)
     payloads = []
     for _ in range(3000):
@@ -332,9 +330,7 @@ def _check_agrees_with_decoder(signal, good, check, decode, seed):
         for _ in range(rng.randint(0, 3) if r else 0):
             r[rng.randrange(len(r))] ^= 1 << rng.randrange(8)
         payloads.append(bytes(r))
-    lengths = np.array([len(p) for p in payloads], dtype=np.uint32)
-    offsets = np.concatenate([[0], np.cumsum(lengths[:-1])]).astype(np.uint64)
-    bad, _ = check(RecordSet(signal, b"".join(payloads), offsets, lengths, {}))
+    bad, _ = check(RecordSet.from_parts(signal, payloads, {}))
     utf8 = 0
     for p, flagged in zip(payloads, bad.tolist()):
         try:

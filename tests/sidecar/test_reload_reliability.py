@@ -223,7 +223,7 @@ def test_late_start_failure_rolls_back_to_the_old_graph(tmp_path, shm_dir):
 
     from otelplug import ShmSpanProcessor
     from otelplug.sidecar.config.model import load
-    from otelplug.sidecar.registry import Registry
+    from otelplug.sidecar.factories import Registry
     from otelplug.sidecar.reload import ReloadFailed, replace
     from otelplug.sidecar.service import Service
     storage, out = tmp_path / "storage", tmp_path / "spans.jsonl"
@@ -301,7 +301,7 @@ def test_sigterm_exits_soon_after_stopped(tmp_path):
 
 def test_unusable_file_storage_directory_names_the_component(tmp_path):
     from otelplug.sidecar.config.model import load
-    from otelplug.sidecar.registry import Registry
+    from otelplug.sidecar.factories import Registry
     from otelplug.sidecar.service import Service, StartError
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
@@ -323,7 +323,7 @@ service:
 
 def test_reload_keeps_the_metrics_socket_and_drops_old_callbacks(tmp_path):
     from otelplug.sidecar.config.model import load
-    from otelplug.sidecar.registry import Registry
+    from otelplug.sidecar.factories import Registry
     from otelplug.sidecar.reload import replace
     from otelplug.sidecar.service import Service
     mport = free_port()
@@ -354,7 +354,7 @@ service:
 
 def test_two_listeners_on_one_address_are_refused_before_starting(tmp_path):
     from otelplug.sidecar.config.model import load
-    from otelplug.sidecar.registry import Registry
+    from otelplug.sidecar.factories import Registry
     from otelplug.sidecar.service import Service, StartError
     port = free_port()
     with pytest.raises(StartError) as ei:

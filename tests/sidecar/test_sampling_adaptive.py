@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from otelplug.sidecar.processors import adaptive_sampler as ad
-from otelplug.sidecar.processors._sampling import otep235 as th
-from otelplug.sidecar.processors._sampling import tracestate as ts
+from otelplug.sidecar.sampling import otep235 as th
+from otelplug.sidecar.sampling import tracestate as ts
 
 from .helpers import Capture, counting_ack
 from .test_sampling_common import (Defs, FakeClock, decoded, make_sampler, random_trace_ids,

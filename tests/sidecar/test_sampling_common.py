@@ -12,11 +12,11 @@ from otelplug import codec
 from otelplug.codec import model
 from otelplug.sidecar.component import ComponentID, CreateSettings
 from otelplug.sidecar.config.decode import decode
-from otelplug.sidecar.data import RecordSet
-from otelplug.sidecar.processors._sampling import otep235 as th
-from otelplug.sidecar.processors._sampling import tracestate as ts
-from otelplug.sidecar.processors._sampling.decisions import DecisionTable, trace_keys
-from otelplug.sidecar.processors._sampling.hashing import fnv1a32, fnv1a64
+from otelplug.codec.recordset import RecordSet
+from otelplug.sidecar.sampling import otep235 as th
+from otelplug.sidecar.sampling import tracestate as ts
+from otelplug.sidecar.sampling.decisions import DecisionTable, trace_keys
+from otelplug.sidecar.sampling.hashing import fnv1a32, fnv1a64
 from otelplug.sidecar.rewrite import encode_resource, encode_span
 from otelplug.sidecar.telemetry import Telemetry
 
@@ -63,11 +63,7 @@ def span(trace_id: int, span_id: int = 1, name="op", start_ms=0, dur_ms=1, statu
 
 def record_set(spans, defs=None, acks=()) -> RecordSet:
     parts = [encode_span(s) for s in spans]
-    lengths = np.array([len(p) for p in parts], np.uint32)
-    offsets = np.zeros(len(parts), np.uint64)
-    if len(parts) > 1:
-        offsets[1:] = np.cumsum(lengths[:-1])
-    return RecordSet("traces", b"".join(parts), offsets, lengths, dict(defs or {}), acks)
+    return RecordSet.from_parts("traces", parts, dict(defs or {}), acks)
 
 
 def decoded(records) -> list:

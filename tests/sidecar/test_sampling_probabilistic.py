@@ -15,8 +15,8 @@ from otelplug import codec
 from otelplug.sidecar.config import ConfigErrors
 from otelplug.sidecar.config.decode import decode
 from otelplug.sidecar.processors import probabilistic_sampler as ps
-from otelplug.sidecar.processors._sampling import otep235 as th
-from otelplug.sidecar.processors._sampling import tracestate as ts
+from otelplug.sidecar.sampling import otep235 as th
+from otelplug.sidecar.sampling import tracestate as ts
 
 from .helpers import Capture, counting_ack, make
 from .test_sampling_common import decoded, ids_as_ints, random_trace_ids, record_set, span, synthetic_batch
@@ -154,7 +154,7 @@ def test_acks_ride_with_kept_records_or_settle_when_none_kept():
 
 def test_logs_by_trace_id_and_by_record_attribute():
     from otelplug.codec.model import LogData
-    from otelplug.sidecar.data import RecordSet
+    from otelplug.codec.recordset import RecordSet
     from otelplug.sidecar.rewrite import encode_log
     rng = np.random.default_rng(3)
     parts = []
@@ -163,9 +163,7 @@ def test_logs_by_trace_id_and_by_record_attribute():
                     trace_id=int(rng.integers(1, 2**62)) << 64 | int(rng.integers(1, 2**62)),
                     span_id=1, trace_flags=1)
         parts.append(encode_log(r))
-    lens = np.array([len(x) for x in parts], np.uint32)
-    offs = np.concatenate([[0], np.cumsum(lens[:-1])]).astype(np.uint64)
-    logs = RecordSet("logs", b"".join(parts), offs, lens, {})
+    logs = RecordSet.from_parts("logs", parts, {})
     for cfg in ({"sampling_percentage": 30},
                 {"sampling_percentage": 30, "attribute_source": "record", "from_attribute": "log.id"}):
         cap = Capture()

@@ -21,7 +21,7 @@ import pytest
 from otelplug.sidecar.component import Factory, Kind
 from otelplug.sidecar.config.model import load
 from otelplug.sidecar.consumer import Consumer
-from otelplug.sidecar.registry import Registry
+from otelplug.sidecar.factories import Registry
 from otelplug.sidecar.service import Service
 
 from .test_sampling_common import decoded

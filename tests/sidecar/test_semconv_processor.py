@@ -17,7 +17,6 @@ import json
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -32,10 +31,10 @@ from otelplug.sidecar.config import ConfigErrors
 from otelplug.sidecar.config.decode import decode
 from otelplug.sidecar.config.model import load
 from otelplug.sidecar.consumer import Consumer
-from otelplug.sidecar.data import RecordSet
+from otelplug.codec.recordset import RecordSet
 from otelplug.sidecar.processors import semconv
-from otelplug.sidecar.processors._semconv_engine import FINDINGS_ATTRIBUTE, LEVEL_ATTRIBUTE
-from otelplug.sidecar.registry import Registry
+from otelplug.sidecar.semconvcheck.findings import FINDINGS_ATTRIBUTE, LEVEL_ATTRIBUTE
+from otelplug.sidecar.factories import Registry
 from otelplug.sidecar.rewrite import encode_log, encode_resource
 from otelplug.sidecar.service import Service
 from otelplug.sidecar.telemetry import Telemetry
@@ -515,9 +514,7 @@ def log_records(*specs):
     parts = [encode_log(model.LogData(time_unix_nano=1, observed_time_unix_nano=1, severity_number=9,
                                       event_name=ev, body="b", attributes=attrs, resource_key=rk))
              for ev, attrs in specs]
-    lengths = np.array([len(p) for p in parts], np.uint32)
-    offsets = np.concatenate([[0], np.cumsum(lengths[:-1])]).astype(np.uint64)
-    return RecordSet("logs", b"".join(parts), offsets, lengths, {rk: rp})
+    return RecordSet.from_parts("logs", parts, {rk: rp})
 
 
 def test_logs_and_events(registry):
@@ -549,9 +546,7 @@ def metric_records():
         for m in sm.metrics:
             parts.append(codec.encode_metric(m, rk, 0))
             points += len(m.data.data_points)
-    lengths = np.array([len(p) for p in parts], np.uint32)
-    offsets = np.concatenate([[0], np.cumsum(lengths[:-1])]).astype(np.uint64)
-    return RecordSet("metrics", b"".join(parts), offsets, lengths, {rk: rp}, items=points)
+    return RecordSet.from_parts("metrics", parts, {rk: rp}, items=points)
 
 
 def test_metrics_and_their_points(registry):
@@ -730,10 +725,12 @@ service:
     with pytest.raises(ConfigErrors) as ei:
         service(ROUTER.format(registry=registry).replace("route_pipelines: [traces/quarantine]",
                                                          "route_pipelines: [traces/elsewhere]"))
+    # checked in config validation, so they also say where in the file they are
     assert [str(e) for e in ei.value.errors] == [
         'connectors::semconv_router::route_pipelines::0: pipeline "traces/elsewhere" does not receive '
-        'from "semconv_router"',
-        "connectors::semconv_router::route_pipelines: no traces pipeline listed for the items an action routes",
+        'from "semconv_router" (c.yaml:8)',
+        "connectors::semconv_router::route_pipelines: no traces pipeline listed for the items an action "
+        "routes (c.yaml:8)",
     ]
 
 

@@ -2,7 +2,7 @@
 use of them.
 
 * the native hash of a record equals the pure-Python reference
-  (``_semconv_shapes``) computed from the decoded span, for any span the
+  (``semconvcheck.shapes``) computed from the decoded span, for any span the
   codec can carry (every AnyValue kind, events, links), for several seeds;
 * equal hashes <=> equal engine cache keys (``Engine.span_key``), so a hash
   hit gives exactly the verdict a full decode would;
@@ -23,10 +23,11 @@ from hypothesis import strategies as st
 
 from otelplug import codec
 from otelplug.codec import model
-from otelplug.sidecar.data import RecordSet
-from otelplug.sidecar.processors import _semconv_shapes as ref
+from otelplug.codec.recordset import RecordSet
+from otelplug.sidecar.semconvcheck import shapes as ref
 from otelplug.sidecar.processors import semconv
-from otelplug.sidecar.processors._semconv_engine import Engine, SemconvConfig
+from otelplug.sidecar.semconvcheck.config import SemconvConfig
+from otelplug.sidecar.semconvcheck.engine import Engine
 from otelplug.sidecar.rewrite import encode_resource, encode_span
 from otelplug.sidecar.telemetry import Telemetry
 
@@ -175,15 +176,11 @@ def records(items, resource_key=0) -> RecordSet:
     for s in items:
         s.resource_key = resource_key
         parts.append(encode_span(s))
-    lengths = np.array([len(p) for p in parts], np.uint32)
-    offsets = np.zeros(len(parts), np.uint64)
-    if parts:
-        offsets[1:] = np.cumsum(lengths[:-1], dtype=np.uint64)
     defs = {}
     if resource_key:
         rp = encode_resource(model.Resource({"service.name": "svc"}))
         defs[resource_key] = rp
-    return RecordSet("traces", b"".join(parts), offsets, lengths, defs)
+    return RecordSet.from_parts("traces", parts, defs)
 
 
 def decoded(rs: RecordSet):
@@ -225,9 +222,7 @@ def test_resource_keys_are_collected():
     for i, s in enumerate(items):
         s.resource_key = (i % 3 + 1) * 0x1000_0000_0001
         parts.append(encode_span(s))
-    lengths = np.array([len(p) for p in parts], np.uint32)
-    offsets = np.concatenate([[0], np.cumsum(lengths[:-1])]).astype(np.uint64)
-    rs = RecordSet("traces", b"".join(parts), offsets, lengths, {})
+    rs = RecordSet.from_parts("traces", parts, {})
     got = set()
     span_shape.span_shapes(rs, ENUMS, got)
     assert got == {0x1000_0000_0001, 0x2000_0000_0002, 0x3000_0000_0003}
@@ -392,9 +387,7 @@ def test_corrupt_record_fails_the_batch_as_before(registry):
     good = encode_span(model.SpanData(1, 2, "app.work", attributes={"app.mode": "fast"}))
     bad = good[:-3]
     parts = [good, bad, good]
-    lengths = np.array([len(p) for p in parts], np.uint32)
-    offsets = np.concatenate([[0], np.cumsum(lengths[:-1])]).astype(np.uint64)
-    rs = RecordSet("traces", b"".join(parts), offsets, lengths, {})
+    rs = RecordSet.from_parts("traces", parts, {})
     native, slow = _run_both(registry, [rs])
     assert native == slow
     assert native[3] and native[0] == []          # failed, nothing passed on

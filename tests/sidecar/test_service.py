@@ -151,7 +151,7 @@ def test_forward_connector_joins_pipelines(tmp_path, shm_dir):
 
     from otelplug import ShmSpanProcessor
     from otelplug.sidecar.config.model import load
-    from otelplug.sidecar.registry import Registry
+    from otelplug.sidecar.factories import Registry
     from otelplug.sidecar.service import Service
     out = tmp_path / "spans.jsonl"
     svc = Service(load("fwd.yaml", Registry.default(), text=f"""

@@ -20,7 +20,7 @@ from otelplug.codec import types as wire
 from otelplug.sidecar.config.errors import ConfigErrors
 from otelplug.sidecar.config.model import load
 from otelplug.sidecar.connectors import spanmetrics as sm
-from otelplug.sidecar.registry import Registry
+from otelplug.sidecar.factories import Registry
 from otelplug.sidecar.service import Service
 from tests.sidecar.helpers import Capture, counting_ack, make, records_from_spans
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.sdk._logs import ReadWriteLogRecord
 from opentelemetry.sdk.metrics.export import (AggregationTemporality, Gauge, Histogram,
@@ -17,15 +16,13 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Status, StatusCode
 
 from otelplug import codec
-from otelplug.sidecar.data import RecordSet
+from otelplug.codec.recordset import RecordSet
 
 HOUR = 3600 * 10**9
 
 
 def record_set(signal, items, defs) -> RecordSet:
-    lengths = np.array([len(p) for p in items], dtype=np.uint32)
-    offsets = np.concatenate([[0], np.cumsum(lengths[:-1])]).astype(np.uint64) if items else []
-    return RecordSet(signal, b"".join(items), offsets, lengths, defs)
+    return RecordSet.from_parts(signal, items, defs)
 
 
 def _defs(resource, scope, defs):

@@ -14,7 +14,7 @@ from otelplug import codec
 from otelplug.store import rows
 from tests.codec.codec_strategies import readable_spans
 
-from otelplug.sidecar.data import RecordSet
+from otelplug.codec.recordset import RecordSet
 
 from tests.requirements import require_native
 

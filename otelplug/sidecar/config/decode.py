@@ -16,7 +16,7 @@ import types
 import typing
 from typing import Any, Literal, Union
 
-from .errors import Collector
+from .errors import ErrorList
 
 
 class Duration(float):
@@ -59,7 +59,7 @@ def _type_name(tp) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _decode_value(tp, value, path, errs: Collector):
+def _decode_value(tp, value, path, errs: ErrorList):
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
@@ -71,7 +71,7 @@ def _decode_value(tp, value, path, errs: Collector):
         if len(inner) == 1:
             return _decode_value(inner[0], value, path, errs)
         for a in inner:  # first member that decodes without error
-            trial = Collector()
+            trial = ErrorList()
             out = _decode_value(a, value, path, trial)
             if not trial.errors:
                 return out
@@ -130,10 +130,10 @@ def _decode_value(tp, value, path, errs: Collector):
     return value
 
 
-def decode(cls, data, path=(), errs: Collector | None = None):
+def decode(cls, data, path=(), errs: ErrorList | None = None):
     """A ``cls`` instance from ``data`` (a mapping or None for all defaults)."""
     own = errs is None
-    errs = errs or Collector()
+    errs = errs or ErrorList()
     path = tuple(path)
     if data is None:
         data = {}

@@ -25,8 +25,10 @@ class ConfigErrors(Exception):
         super().__init__("\n".join(str(e) for e in self.errors))
 
 
-class Collector:
-    """Accumulates errors while decoding, with the YAML line table to place them."""
+class ErrorList:
+    """The errors found so far in one configuration (decoding goes on after
+    an error so that all are reported at once), with the YAML line table to
+    place them."""
 
     def __init__(self, lines: dict | None = None, filename: str | None = None,
                  unset: dict | None = None):
@@ -50,6 +52,10 @@ class Collector:
                 loc = f"{self.filename or '<config>'}:{line}"
                 break
         self.errors.append(ConfigError(path, message, loc))
+
+    def has_errors_under(self, path) -> bool:
+        prefix = tuple(str(p) for p in path)
+        return any(e.path[:len(prefix)] == prefix for e in self.errors)
 
     def raise_if_any(self) -> None:
         if self.errors:

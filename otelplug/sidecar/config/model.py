@@ -7,7 +7,7 @@ from typing import Literal
 
 from ..component import SIGNALS, ComponentID, Kind, PipelineID
 from .decode import decode, did_you_mean, unknown_key
-from .errors import Collector, ConfigErrors
+from .errors import ConfigErrors, ErrorList
 from .graph import find_cycles
 from .yaml_source import load_file, load_text
 
@@ -33,7 +33,9 @@ class TelemetryLogs:
 
 
 @dataclass
-class Telemetry:
+class TelemetrySection:
+    """``service.telemetry``: the sidecar's own metrics and logs (the
+    metrics themselves are ``otelplug.sidecar.telemetry.Telemetry``)."""
     metrics: TelemetryMetrics = field(default_factory=TelemetryMetrics)
     logs: TelemetryLogs = field(default_factory=TelemetryLogs)
 
@@ -42,7 +44,7 @@ class Telemetry:
 class ServiceSection:
     extensions: list[str] = field(default_factory=list)
     pipelines: dict[str, PipelineSection] = field(default_factory=dict)
-    telemetry: Telemetry = field(default_factory=Telemetry)
+    telemetry: TelemetrySection = field(default_factory=TelemetrySection)
 
 
 @dataclass
@@ -66,7 +68,7 @@ class Config:
     components: dict[tuple[Kind, ComponentID], ComponentConfig]
     pipelines: dict[PipelineID, Pipeline]
     extensions: list[ComponentID]
-    telemetry: Telemetry
+    telemetry: TelemetrySection
     warnings: list[str] = field(default_factory=list)
     source: str = "<config>"
 
@@ -74,7 +76,7 @@ class Config:
         return self.components[(kind, cid)]
 
 
-def _decode_components(kind: Kind, section, registry, errs: Collector, out) -> None:
+def _decode_components(kind: Kind, section, registry, errs: ErrorList, out) -> None:
     if section is None:
         return
     if not isinstance(section, dict):
@@ -101,7 +103,7 @@ def _decode_components(kind: Kind, section, registry, errs: Collector, out) -> N
         out[(kind, cid)] = ComponentConfig(cid, kind, factory, cfg)
 
 
-def _check_pipelines(service: ServiceSection, comps, errs: Collector):
+def _check_pipelines(service: ServiceSection, comps, errs: ErrorList):
     pipelines: dict[PipelineID, Pipeline] = {}
     base = ("service", "pipelines")
     for raw_pid, sec in service.pipelines.items():
@@ -167,6 +169,10 @@ def _check_pipelines(service: ServiceSection, comps, errs: Collector):
                     errs.add(("connectors", str(cid)),
                              f"cannot connect {e.id.signal} (pipeline {e.id}) to "
                              f"{r.id.signal} (pipeline {r.id})")
+        check = cc.factory.validate_pipelines
+        if check is not None and not errs.has_errors_under(("connectors", str(cid))):
+            for path, message in check(cc.config, cid, as_exp, as_rcv):
+                errs.add(("connectors", str(cid)) + tuple(path), message)
     # data a connector hands back to a pipeline upstream of it would loop
     # forever (the Collector refuses such graphs too)
     for cycle in find_cycles(_connector_edges(comps, pipelines)):
@@ -194,7 +200,7 @@ def _connector_edges(comps, pipelines) -> dict:
 def build_config(data: dict, registry, lines=None, filename="<config>", warnings=(),
                  unset=None) -> Config:
     """Validate parsed config data; raises ConfigErrors with every problem."""
-    errs = Collector(lines, filename, unset)
+    errs = ErrorList(lines, filename, unset)
     for key in sorted(str(k) for k in data if k not in TOP_LEVEL):
         errs.add((), unknown_key(key, TOP_LEVEL), at=(key,))
     comps: dict = {}

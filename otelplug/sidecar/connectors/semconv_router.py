@@ -43,21 +43,33 @@ One checker (cache, statistics) serves every signal the connector carries.
 from __future__ import annotations
 
 import logging
-import weakref
 from dataclasses import dataclass, field
 from typing import Literal
 
 from ..ack import hold_all, settle_all
 from ..component import SIGNALS, Factory, Kind, PipelineID
-from ..config.errors import ConfigError, ConfigErrors
-from ..consumer import Consumer, FanOut, Refused
-from ..processors._semconv_engine import LEVELS, ROUTE, Engine, SemconvConfig
+from ..consumer import Consumer, PipelineRouter, Refused
+from ..semconvcheck.config import LEVELS, ROUTE, SemconvConfig
+from ..semconvcheck.engine import Engine
 
 log = logging.getLogger("otelplug.sidecar")
 
 
 @dataclass
 class SemconvRouterConfig(SemconvConfig):
+    """``pipelines``: where items not routed go; default: every pipeline of
+    the same signal it feeds that is not listed below.
+
+    ``route_pipelines``: where items whose action is route go.
+
+    ``emit_findings_as_logs``: send one log record per finding, shaped as
+    Weaver live-check's finding event.
+
+    ``findings_pipelines``: logs pipelines for the finding logs; default:
+    every logs pipeline it feeds that is not listed elsewhere.
+
+    ``findings_log_min_level``: the lowest finding level written as a log.
+    """
     pipelines: list[str] = field(default_factory=list)
     route_pipelines: list[str] = field(default_factory=list)
     emit_findings_as_logs: bool = False
@@ -89,7 +101,57 @@ class SemconvRouterConfig(SemconvConfig):
         return errs
 
 
-_ENGINES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+def _listed(cfg, name: str) -> list:
+    out = []
+    for raw in getattr(cfg, name):
+        try:
+            out.append(PipelineID.parse(raw))
+        except ValueError:
+            pass      # reported by SemconvRouterConfig.validate
+    return out
+
+
+def select_pipelines(cfg: SemconvRouterConfig, signal: str, available: list) -> tuple:
+    """(pipelines for items not routed, for routed items, for finding logs)
+    of the instance exporting ``signal``, among the pipelines ``available``
+    to it (those receiving from the connector)."""
+    avail = set(available)
+    explicit, routed, findings = (
+        [p for p in _listed(cfg, name) if p in avail]
+        for name in ("pipelines", "route_pipelines", "findings_pipelines"))
+    others = set(explicit) | set(routed) | set(findings)
+    default = [p for p in explicit if p.signal == signal] if explicit else \
+        [p for p in available if p.signal == signal and p not in others]
+    route = [p for p in routed if p.signal == signal]
+    if cfg.emit_findings_as_logs and not findings:
+        findings = [p for p in available if p.signal == "logs" and p not in others
+                    and not (signal == "logs" and p in default)]
+    return default, route, findings
+
+
+def validate_pipelines(cfg: SemconvRouterConfig, cid, exporting, receiving) -> list:
+    """Every listed pipeline receives from this connector, and each signal
+    it exports has somewhere to send what is not routed (and what is)."""
+    errs = []
+    fed = [p.id for p in receiving]
+    for name in ("pipelines", "route_pipelines", "findings_pipelines"):
+        for i, raw in enumerate(getattr(cfg, name)):
+            try:
+                pid = PipelineID.parse(raw)
+            except ValueError:
+                continue
+            if pid not in fed:
+                errs.append(((name, str(i)), f'pipeline "{pid}" does not receive from "{cid}"'))
+    routes = any(getattr(cfg.actions, lvl) == "route" for lvl in LEVELS)
+    for signal in dict.fromkeys(p.id.signal for p in exporting):
+        default, route, _ = select_pipelines(cfg, signal, fed)
+        if not default:
+            errs.append((("pipelines",), f"no {signal} pipeline receives the items that are not "
+                                         f"routed: list them in pipelines"))
+        if routes and not route:
+            errs.append((("route_pipelines",),
+                         f"no {signal} pipeline listed for the items an action routes"))
+    return errs
 
 
 class SemconvRouter(Consumer):
@@ -99,59 +161,18 @@ class SemconvRouter(Consumer):
         self.id = str(settings.id)
         self.config = config
         self.signal = settings.signal
-        host = settings.host
-        if host is not None:
-            per_host = _ENGINES.setdefault(host, {})
-            if self.id not in per_host:
-                per_host[self.id] = Engine(config, settings.telemetry, self.id)
-            self.engine = per_host[self.id]
-            self.default, self.route, self.findings = self._targets(settings, host)
+        # one checker per connector id, shared by its instances (one per signal)
+        self.engine = settings.shared.get_or_create(
+            ("semconv_router", self.id), lambda: Engine(config, settings.telemetry, self.id))
+        if isinstance(next_consumer, PipelineRouter):
+            default, route, findings = select_pipelines(config, self.signal,
+                                                        next_consumer.pipeline_ids())
+            self.default, self.route, self.findings = (
+                next_consumer.consumer(default), next_consumer.consumer(route),
+                next_consumer.consumer(findings))
         else:   # built alone (tests): everything not routed goes to next_consumer
-            self.engine = Engine(config, settings.telemetry, self.id)
             self.default, self.route, self.findings = next_consumer, None, None
         self.emit = config.emit_findings_as_logs and self.findings is not None
-
-    def _targets(self, settings, host):
-        cfg = self.config
-        base = ("connectors", self.id)
-        fed = [p for p in host.config.pipelines.values() if settings.id in p.receivers]
-        fed_ids = {p.id for p in fed}
-        errors = []
-
-        def listed(name):
-            out = []
-            for i, raw in enumerate(getattr(cfg, name)):
-                pid = PipelineID.parse(raw)
-                if pid not in fed_ids:
-                    errors.append(ConfigError(base + (name, str(i)),
-                                              f'pipeline "{pid}" does not receive from "{self.id}"'))
-                    continue
-                out.append(pid)
-            return out
-
-        explicit, routed, findings = listed("pipelines"), listed("route_pipelines"), listed("findings_pipelines")
-        others = set(explicit) | set(routed) | set(findings)
-        sig = self.signal
-        default = [p for p in explicit if p.signal == sig] if explicit else \
-            [p.id for p in fed if p.id.signal == sig and p.id not in others]
-        route = [p for p in routed if p.signal == sig]
-        if cfg.emit_findings_as_logs and not findings:
-            findings = [p.id for p in fed if p.id.signal == "logs" and p.id not in others
-                        and not (sig == "logs" and p.id in default)]
-        if not default:
-            errors.append(ConfigError(base + ("pipelines",),
-                                      f"no {sig} pipeline receives the items that are not routed: "
-                                      f"list them in pipelines"))
-        if any(getattr(cfg.actions, lvl) == "route" for lvl in LEVELS) and not route:
-            errors.append(ConfigError(base + ("route_pipelines",),
-                                      f"no {sig} pipeline listed for the items an action routes"))
-        if errors:
-            raise ConfigErrors(errors)
-
-        def fan(ids):
-            return FanOut([host.entries[p] for p in ids]) if ids else None
-
-        return fan(default), fan(route), fan(findings)
 
     # -- data ---------------------------------------------------------------
     def consume(self, records) -> None:
@@ -203,4 +224,5 @@ class SemconvRouter(Consumer):
 
 
 factory = Factory("semconv_router", Kind.CONNECTOR, SemconvRouterConfig, SemconvRouter,
-                  connects=tuple((s, s) for s in SIGNALS) + (("traces", "logs"), ("metrics", "logs")))
+                  connects=tuple((s, s) for s in SIGNALS) + (("traces", "logs"), ("metrics", "logs")),
+                  validate_pipelines=validate_pipelines)

@@ -31,11 +31,14 @@ from typing import Literal
 import numpy as np
 
 from otelplug import codec
+from otelplug.codec import views
 
 from ..component import Factory, Kind
 from ..config.decode import Duration
 from ..consumer import Consumer
-from ..data import RecordSet
+from otelplug.codec.recordset import RecordSet
+from ..sampling import records as sampling_records
+from ..sampling.tracestate import adjusted_count
 
 log = logging.getLogger("otelplug.sidecar")
 
@@ -47,11 +50,15 @@ STATUS_NAMES = {0: "STATUS_CODE_UNSET", 1: "STATUS_CODE_OK", 2: "STATUS_CODE_ERR
 DEFAULT_DIMENSIONS = ("service.name", "span.name", "span.kind", "status.code")
 SCOPE_NAME = "spanmetricsconnector"
 CUMULATIVE, DELTA = 2, 1
-_TH_MAX = 1 << 56
 
 
 @dataclass
 class Dimension:
+    """``name``: a span or resource attribute that becomes a label.
+
+    ``default``: the label value when the attribute is absent; none: series
+    without the attribute have no such label.
+    """
     name: str = ""
     default: str | None = None
 
@@ -61,6 +68,7 @@ class Dimension:
 
 @dataclass
 class ExplicitBuckets:
+    """``buckets``: the upper bounds of the duration buckets, increasing."""
     buckets: list[Duration] = field(default_factory=lambda: [Duration.parse(b) for b in DEFAULT_BUCKETS])
 
     def validate(self):
@@ -72,6 +80,12 @@ class ExplicitBuckets:
 
 @dataclass
 class HistogramConfig:
+    """``disable``: make no duration histogram (calls only).
+
+    ``unit``: the histogram's unit, milliseconds or seconds.
+
+    ``explicit``: explicit bucket bounds.
+    """
     disable: bool = False
     unit: Literal["ms", "s"] = "ms"
     explicit: ExplicitBuckets = field(default_factory=ExplicitBuckets)
@@ -79,6 +93,20 @@ class HistogramConfig:
 
 @dataclass
 class SpanMetricsConfig:
+    """``histogram``: the duration histogram of each series.
+
+    ``dimensions``: attributes that split series, after the default ones
+    (service.name, span.name, span.kind, status.code).
+
+    ``exclude_dimensions``: default dimensions left out.
+
+    ``aggregation_temporality``: cumulative totals, or deltas since the last
+    flush.
+
+    ``namespace``: the prefix of the metric names (``calls``, ``duration``).
+
+    ``metrics_flush_interval``: how often the metrics are sent on.
+    """
     histogram: HistogramConfig = field(default_factory=HistogramConfig)
     dimensions: list[Dimension] = field(default_factory=list)
     exclude_dimensions: list[str] = field(default_factory=list)
@@ -104,89 +132,22 @@ class SpanMetricsConfig:
 
 
 # -- sampling ------------------------------------------------------------------------
-def adjusted_count(trace_state: str) -> float:
-    """The adjusted count of a span from its W3C tracestate: the ``th``
-    (rejection threshold, up to 14 hex digits, trailing zeros dropped) of
-    the ``ot`` entry gives ``2^56 / (2^56 - th)``; 1 without one (or with
-    one that does not parse)."""
-    for member in trace_state.split(","):
-        key, _, value = member.strip().partition("=")
-        if key != "ot":
-            continue
-        for part in value.split(";"):
-            k, _, v = part.partition(":")
-            if k != "th":
-                continue
-            if not 1 <= len(v) <= 14:
-                return 1.0
-            try:
-                th = int(v.ljust(14, "0"), 16)
-            except ValueError:
-                return 1.0
-            return _TH_MAX / (_TH_MAX - th)
-    return 1.0
-
-
 def _span_weights(records: RecordSet, cols) -> np.ndarray:
-    """Adjusted counts of every span of ``cols``: the tracestate sits right
-    after the name (a nullable string: 0 none, 1 empty), so only spans
-    whose first byte there is > 1 are parsed."""
-    n = len(cols)
-    weights = np.ones(n, dtype=np.float64)
-    if n == 0:
+    """Adjusted counts of every span of ``cols``: only spans with a
+    non-empty tracestate (found without a decode) are read in Python."""
+    weights = np.ones(len(cols), dtype=np.float64)
+    if len(cols) == 0:
         return weights
-    buf = np.frombuffer(records.buf, dtype=np.uint8)
-    off = records.offsets[cols.row].astype(np.int64)
-    name_len = buf[off + 72].astype(np.int64) | (buf[off + 73].astype(np.int64) << 8) | (
-        buf[off + 74].astype(np.int64) << 16) | (buf[off + 75].astype(np.int64) << 24)
-    at = off + 104 + name_len
-    for i in np.flatnonzero(buf[at] > 1).tolist():
-        p = int(at[i])
-        length, shift = 0, 0
-        while True:
-            b = int(buf[p])
-            p += 1
-            length |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                break
-        ts = bytes(buf[p:p + length - 1]).decode("utf-8", "replace")
-        if "ot=" in ts:
-            weights[i] = adjusted_count(ts)
+    spans = records.select(cols.row)
+    info = sampling_records.tracestate_info(spans)
+    for i in np.flatnonzero(~info.empty).tolist():
+        try:
+            header = sampling_records.read_tracestate(spans, info, i)
+        except UnicodeDecodeError:      # corrupt bytes: the span counts once
+            continue
+        if "ot=" in header:
+            weights[i] = adjusted_count(header)
     return weights
-
-
-# -- SDK-shaped views the codec's metric encoder reads ------------------------------
-class Sum:
-    def __init__(self, points, temporality):
-        self.data_points, self.aggregation_temporality, self.is_monotonic = points, temporality, True
-
-
-class Histogram:
-    def __init__(self, points, temporality):
-        self.data_points, self.aggregation_temporality = points, temporality
-
-
-class _Metric:
-    def __init__(self, name, description, unit, data):
-        self.name, self.description, self.unit, self.data = name, description, unit, data
-
-
-class _NumberPoint:
-    def __init__(self, attributes, start, now, value):
-        self.attributes, self.start_time_unix_nano, self.time_unix_nano = attributes, start, now
-        self.value, self.exemplars = value, []
-
-
-class _HistPoint:
-    def __init__(self, attributes, start, now, count, sum_, buckets, bounds, min_, max_):
-        self.attributes, self.start_time_unix_nano, self.time_unix_nano = attributes, start, now
-        self.count, self.sum, self.bucket_counts, self.explicit_bounds = count, sum_, buckets, bounds
-        self.min, self.max, self.exemplars = min_, max_, []
-
-
-class _Scope:
-    name, version, schema_url, attributes = SCOPE_NAME, None, None, {}
 
 
 class _Series:
@@ -348,7 +309,7 @@ class SpanMetrics(Consumer):
         by_resource: dict[int, list] = {}
         for row in snapshot:
             by_resource.setdefault(row[0], []).append(row)
-        scope_payload = codec.encode_scope(_Scope())
+        scope_payload = codec.encode_scope(views.Scope(SCOPE_NAME))
         skey = codec.definition_key(scope_payload)
         defs = {skey: scope_payload}
         parts, items = [], 0
@@ -356,9 +317,10 @@ class SpanMetrics(Consumer):
         for rk, rows in by_resource.items():
             if rk in self.resources:
                 defs[rk] = self.resources[rk]
-            calls = [_NumberPoint(a, start, now, _number(c)) for _, a, start, c, *_ in rows]
+            calls = [views.NumberPoint(a, start, now, _number(c)) for _, a, start, c, *_ in rows]
             parts.append(codec.encode_metric(
-                _Metric(self.calls_name, "", "", Sum(calls, self.temporality)), rk, skey))
+                views.Metric(self.calls_name, "", "", views.Sum(calls, self.temporality, True)),
+                rk, skey))
             items += len(calls)
             if self.config.histogram.disable:
                 continue
@@ -366,18 +328,16 @@ class SpanMetrics(Consumer):
             for _, a, start, _c, total, buckets, mn, mx in rows:
                 cum = np.round(np.cumsum(buckets)).astype(np.int64)
                 counts = np.diff(cum, prepend=0).tolist()
-                hpoints.append(_HistPoint(a, start, now, int(cum[-1]), float(total),
-                                          tuple(counts), self.bounds, float(mn), float(mx)))
+                hpoints.append(views.HistogramPoint(a, start, now, int(cum[-1]), float(total),
+                                                    tuple(counts), self.bounds, float(mn),
+                                                    float(mx)))
             parts.append(codec.encode_metric(
-                _Metric(self.duration_name, "", unit, Histogram(hpoints, self.temporality)),
+                views.Metric(self.duration_name, "", unit,
+                             views.Histogram(hpoints, self.temporality)),
                 rk, skey))
             items += len(hpoints)
-        lengths = np.array([len(p) for p in parts], dtype=np.uint32)
-        offsets = np.zeros(len(parts), dtype=np.uint64)
-        if len(parts) > 1:
-            offsets[1:] = np.cumsum(lengths[:-1], dtype=np.uint64)
         # generated data carries no acks: the spans' acks settled on consume
-        return RecordSet("metrics", b"".join(parts), offsets, lengths, defs, (), items)
+        return RecordSet.from_parts("metrics", parts, defs, (), items)
 
     # -- lifecycle ----------------------------------------------------------------
     def flush_now(self) -> int:

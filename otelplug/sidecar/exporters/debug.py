@@ -17,6 +17,13 @@ from ..signals import ITEM_WORD
 
 @dataclass
 class DebugConfig:
+    """``verbosity``: basic: one line per batch; normal: one per item;
+    detailed: every field.
+
+    ``sampling_initial``: batches written each second before sampling starts.
+
+    ``sampling_thereafter``: after those, one batch in this many is written.
+    """
     verbosity: Literal["basic", "normal", "detailed"] = "basic"
     sampling_initial: int = 2
     sampling_thereafter: int = 1
@@ -73,4 +80,4 @@ def _describe(request, detailed: bool, jsonfmt):
                             f"{k}={item[k]}" for k in ("traceId", "spanId", "severityText") if k in item)
 
 
-factory = Factory("debug", Kind.EXPORTER, DebugConfig, DebugExporter)
+factory = Factory("debug", Kind.EXPORTER, DebugConfig, DebugExporter, stability="development")

@@ -15,6 +15,10 @@ from ..helpers.exporter import Exporter, QueueConfig, RetryConfig
 
 @dataclass
 class RotationConfig:
+    """``max_megabytes``: start a new file when the current one is this big.
+
+    ``max_backups``: rotated files kept; older ones are deleted.
+    """
     max_megabytes: int = 100
     max_backups: int = 100
 
@@ -26,6 +30,18 @@ class RotationConfig:
 
 @dataclass
 class FileConfig:
+    """``path``: the file written.
+
+    ``format``: OTLP-JSON lines, or length-prefixed OTLP protobuf.
+
+    ``append``: add to an existing file instead of truncating it.
+
+    ``rotation``: size-based rotation; none: one file that grows.
+
+    ``sending_queue``: off by default: writes are local and quick.
+
+    ``retry_on_failure``: off by default.
+    """
     path: str = ""
     format: Literal["json", "proto"] = "json"
     append: bool = True

@@ -13,17 +13,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from otelplug import implementation
+from otelplug.otlp.protocol import GRPC_METHODS, HTTP_PATHS
 
 from ..component import Factory, Kind
+from ..config.transport import TLSClientConfig
 from ..helpers.exporter import ExporterSettingsMixin, Exporter, Permanent, Retryable, log
 from ..helpers.http_client import KeepAliveClient
 
-GRPC_METHODS = {
-    "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-    "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
-    "logs": "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-}
-HTTP_PATHS = {"traces": "/v1/traces", "metrics": "/v1/metrics", "logs": "/v1/logs"}
 
 if implementation.use_compiled():
     from otelplug._ext import otlp_encoder as _fast
@@ -62,25 +58,19 @@ def _partial_rejections(signal: str, body: bytes) -> tuple[int, str]:
 
 
 @dataclass
-class TLSConfig:
-    insecure: bool = False
-    insecure_skip_verify: bool = False
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-
-    def validate(self):
-        if bool(self.cert_file) != bool(self.key_file):
-            return ["cert_file and key_file must be given together"]
-        return []
-
-
-@dataclass
 class OTLPGrpcConfig(ExporterSettingsMixin):
+    """``endpoint``: the OTLP/gRPC server, ``host:port``.
+
+    ``headers``: gRPC metadata sent with every request.
+
+    ``compression``: of the request messages; none or "" sends them as they are.
+
+    ``tls``: TLS towards the server.
+    """
     endpoint: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     compression: Literal["gzip", "none", ""] = "gzip"
-    tls: TLSConfig = field(default_factory=TLSConfig)
+    tls: TLSClientConfig = field(default_factory=TLSClientConfig)
 
     def validate(self):
         if not self.endpoint:
@@ -90,6 +80,23 @@ class OTLPGrpcConfig(ExporterSettingsMixin):
 
 @dataclass
 class OTLPHttpConfig(ExporterSettingsMixin):
+    """``endpoint``: the OTLP/HTTP base URL; ``/v1/traces``, ``/v1/metrics``
+    and ``/v1/logs`` are appended.
+
+    ``traces_endpoint``: the full URL for traces, overriding ``endpoint``.
+
+    ``metrics_endpoint``: the full URL for metrics, overriding ``endpoint``.
+
+    ``logs_endpoint``: the full URL for logs, overriding ``endpoint``.
+
+    ``headers``: HTTP headers sent with every request.
+
+    ``compression``: of the request bodies; none or "" sends them as they are.
+
+    ``encoding``: protobuf, or OTLP-JSON.
+
+    ``tls``: TLS towards the server (https:// URLs).
+    """
     endpoint: str = ""
     traces_endpoint: str = ""
     metrics_endpoint: str = ""
@@ -97,7 +104,7 @@ class OTLPHttpConfig(ExporterSettingsMixin):
     headers: dict[str, str] = field(default_factory=dict)
     compression: Literal["gzip", "none", ""] = "gzip"
     encoding: Literal["proto", "json"] = "proto"
-    tls: TLSConfig = field(default_factory=TLSConfig)
+    tls: TLSClientConfig = field(default_factory=TLSClientConfig)
 
     def validate(self):
         errs = []
@@ -196,6 +203,8 @@ class OTLPHttpExporter(Exporter):
 
 
 factories = [
-    Factory("otlp_grpc", Kind.EXPORTER, OTLPGrpcConfig, OTLPGrpcExporter, aliases=("otlp",)),
-    Factory("otlp_http", Kind.EXPORTER, OTLPHttpConfig, OTLPHttpExporter, aliases=("otlphttp",)),
+    Factory("otlp_grpc", Kind.EXPORTER, OTLPGrpcConfig, OTLPGrpcExporter, aliases=("otlp",),
+            stability="beta"),
+    Factory("otlp_http", Kind.EXPORTER, OTLPHttpConfig, OTLPHttpExporter, aliases=("otlphttp",),
+            stability="beta"),
 ]

@@ -30,6 +30,18 @@ log = logging.getLogger("otelplug.store")
 
 @dataclass
 class StoreConfig:
+    """``url``: the store: ``duckdb:///path/file.duckdb`` or
+    ``postgresql://user@host:port/db``.
+
+    ``prune_interval``: how often retention and the size cap are applied.
+
+    ``timeout``: the time one write transaction may take.
+
+    ``sending_queue``: one writer, a short queue: the rings hold the backlog.
+
+    ``retry_on_failure``: retries of failed writes; forever by default, so
+    data waits in the queue, then in the rings, while the store is down.
+    """
     # duckdb:///path/file.duckdb (relative paths are from the working
     # directory) or postgresql://user@host:port/db
     url: str = "duckdb://otelplug-store.duckdb"

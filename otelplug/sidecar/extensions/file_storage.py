@@ -11,6 +11,10 @@ from ..component import Factory, Kind
 
 @dataclass
 class FileStorageConfig:
+    """``directory``: where persistent queues keep their data.
+
+    ``create_directory``: create it (owner-only) if it does not exist.
+    """
     directory: str = "/var/lib/otelplug/file_storage"
     create_directory: bool = True
 

@@ -8,18 +8,20 @@ from dataclasses import dataclass
 from otelplug import implementation
 
 from ..component import Factory, Kind
+from ..config.transport import endpoint_errors
 
 
 @dataclass
 class HealthCheckConfig:
+    """``endpoint``: ``host:port`` of the health endpoint.
+
+    ``path``: the URL path answering 200 when the sidecar is ready, 503 if not.
+    """
     endpoint: str = "127.0.0.1:13133"
     path: str = "/"
 
     def validate(self):
-        host, sep, port = self.endpoint.rpartition(":")
-        if not sep or not port.isdigit():
-            return [(("endpoint",), f"must be host:port, got {self.endpoint!r}")]
-        return []
+        return endpoint_errors(self.endpoint)
 
 
 class HealthCheck:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from ..config.decode import Duration
 from ..consumer import Consumer, Refused
-from ..data import RecordSet
+from otelplug.codec.recordset import RecordSet
 from ..memory import HELD, record_bytes
 from .persistent_queue import Corrupt, PersistentQueue
 
@@ -49,6 +49,17 @@ class Permanent(Exception):
 
 @dataclass
 class QueueConfig:
+    """``enabled``: send from a queue with its own workers, so a slow
+    destination does not hold the pipeline up.
+
+    ``num_consumers``: workers sending from the queue concurrently.
+
+    ``queue_size``: batches the queue holds; a batch that does not fit is
+    refused and counted (``exporter_enqueue_failed_*``).
+
+    ``storage``: the id of a ``file_storage`` extension: the queue is kept on
+    disk and survives restarts and long outages.
+    """
     enabled: bool = True
     num_consumers: int = 10
     queue_size: int = 1000          # batches
@@ -65,6 +76,19 @@ class QueueConfig:
 
 @dataclass
 class RetryConfig:
+    """``enabled``: retry a send that failed with a transient error.
+
+    ``initial_interval``: the wait before the first retry.
+
+    ``randomization_factor``: each wait is drawn from ``wait * (1 +- factor)``.
+
+    ``multiplier``: each wait is the previous one times this.
+
+    ``max_interval``: the longest wait between two attempts.
+
+    ``max_elapsed_time``: give a batch up (counted as send failed) after
+    retrying this long; 0 retries forever.
+    """
     enabled: bool = True
     initial_interval: Duration = Duration(5.0)
     randomization_factor: float = 0.5
@@ -88,7 +112,14 @@ class RetryConfig:
 
 @dataclass
 class ExporterSettingsMixin:
-    """Fields every queued exporter config has (the Collector's names)."""
+    """Fields every queued exporter config has (the Collector's names).
+
+    ``timeout``: the time one send attempt may take.
+
+    ``sending_queue``: the queue between the pipeline and the sends.
+
+    ``retry_on_failure``: retries of sends that failed with a transient error.
+    """
     timeout: Duration = Duration(5.0)
     sending_queue: QueueConfig = field(default_factory=QueueConfig)
     retry_on_failure: RetryConfig = field(default_factory=RetryConfig)

@@ -16,6 +16,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from ..config.transport import split_endpoint
+
 log = logging.getLogger("otelplug.sidecar")
 _POLL_INTERVAL = 0.05
 
@@ -37,11 +39,6 @@ LISTEN_BACKLOG = 1024
 class _Server(ThreadingHTTPServer):
     request_queue_size = LISTEN_BACKLOG
     daemon_threads = True
-
-
-def split_endpoint(endpoint: str) -> tuple[str, int]:
-    host, _, port = endpoint.rpartition(":")
-    return host.strip("[]"), int(port)
 
 
 class GetServer:

@@ -12,7 +12,7 @@ import logging
 import time
 
 from ..consumer import Consumer, Refused
-from ..data import RecordSet
+from otelplug.codec.recordset import RecordSet
 
 log = logging.getLogger("otelplug.sidecar")
 

@@ -17,6 +17,21 @@ ACTIONS = ("insert", "update", "upsert", "delete", "hash", "extract", "convert")
 
 @dataclass
 class Action:
+    """``key``: the attribute the action works on.
+
+    ``action``: insert (only if absent), update (only if present), upsert,
+    delete, hash (SHA-1 of the value), extract (regexp named groups into new
+    attributes) or convert (to ``converted_type``).
+
+    ``value``: the value insert, update and upsert write.
+
+    ``from_attribute``: take the value from this attribute instead of ``value``.
+
+    ``pattern``: a regexp: the keys delete and hash act on (instead of
+    ``key``), or the named groups extract writes.
+
+    ``converted_type``: the type convert turns the value into.
+    """
     key: str = ""
     action: Literal["insert", "update", "upsert", "delete", "hash", "extract", "convert"] | None = None
     value: Any = None

@@ -56,21 +56,28 @@ from otelplug import codec
 from ..component import Factory, Kind
 from ..config.decode import Duration
 from ..helpers.processor import Processor, log
-from ._sampling import otep235 as th
-from ._sampling import records as rec
-from ._sampling import tracestate as ts
-from ._sampling.attributes import ResourceAttributes, key_needle
-from ._sampling.decisions import DecisionTable, trace_keys
+from ..sampling import otep235 as th
+from ..sampling import records as rec
+from ..sampling import tracestate as ts
+from ..sampling.attributes import ResourceAttributes, key_needle
+from ..sampling.decisions import DecisionTable, trace_keys
 
 
 @dataclass
 class PriorityAttribute:
+    """``key``: a span attribute whose presence keeps the trace."""
     key: str = ""
     values: list = field(default_factory=list)     # empty: the key's presence is enough
 
 
 @dataclass
 class PriorityConfig:
+    """``error``: keep traces with a span whose status is error.
+
+    ``latency_threshold``: keep traces with a span at least this long.
+
+    ``attributes``: keep traces with a span carrying one of these attributes.
+    """
     error: bool = True
     latency_threshold: Duration = Duration(0)       # 0: off
     attributes: list[PriorityAttribute] = field(default_factory=list)
@@ -78,6 +85,46 @@ class PriorityConfig:
 
 @dataclass
 class AdaptiveSamplerConfig:
+    """``target_samples_per_second``: the sampled rate to hold, overall.
+
+    ``per_operation_target_samples_per_second``: a target per (service.name,
+    span name) as well; 0: none.
+
+    ``unit``: what the rates count, spans or traces.
+
+    ``calculation_interval``: how often the probabilities are recomputed.
+
+    ``delta_tolerance``: keep the probability while the rate is within this
+    fraction of the target.
+
+    ``percentage_increase_cap``: the largest increase of a probability per
+    interval (1.0: at most doubling).
+
+    ``initial_sampling_probability``: the probability before the first
+    calculation.
+
+    ``min_sampling_probability``: the lowest probability a calculation gives.
+
+    ``max_sampling_probability``: the highest probability a calculation gives.
+
+    ``buckets_for_calculation``: intervals the rate is averaged over (i^4
+    weights, as Jaeger's).
+
+    ``aggregation_buckets``: intervals of counts kept.
+
+    ``default_lower_bound_traces_per_second``: served to Jaeger-remote head
+    samplers with the probabilities.
+
+    ``sampling_precision``: hex digits of the OTEP 235 thresholds written.
+
+    ``decision_cache_size``: trace ids whose threshold is remembered, so
+    later spans of a trace get the same decision.
+
+    ``priority``: traces kept whatever the probability.
+
+    ``endpoint``: where Jaeger remote sampling (``GET /sampling``) is served;
+    "" disables it.
+    """
     target_samples_per_second: float = 100.0
     per_operation_target_samples_per_second: float = 0.0
     unit: Literal["spans", "traces"] = "spans"

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from otelplug import codec
 
 from ..component import Factory, Kind
-from ..data import RecordSet
+from otelplug.codec.recordset import RecordSet
 from ..helpers.processor import Processor
 from ..rewrite import rewrite
 from ._actions import Action, CompiledActions
@@ -23,12 +23,26 @@ _KINDS = {"SPAN_KIND_UNSPECIFIED": 0, "SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SERVER
 
 @dataclass
 class AttrMatch:
+    """``key``: the attribute.
+
+    ``value``: the value it must have; none: being present is enough.
+    """
     key: str = ""
     value: Any = None
 
 
 @dataclass
 class MatchProperties:
+    """``match_type``: compare names exactly, or as regexps.
+
+    ``services``: service.name values that match.
+
+    ``span_names``: span names that match.
+
+    ``span_kinds``: span kinds that match (``SPAN_KIND_SERVER`` ...).
+
+    ``attributes``: attributes the item must have (with these values).
+    """
     match_type: Literal["strict", "regexp"] = "strict"
     services: list[str] = field(default_factory=list)
     span_names: list[str] = field(default_factory=list)
@@ -54,6 +68,12 @@ class MatchProperties:
 
 @dataclass
 class AttributesConfig:
+    """``actions``: applied in order to each span's or log record's attributes.
+
+    ``include``: only items matching these properties are changed.
+
+    ``exclude``: items matching these properties are left alone.
+    """
     actions: list[Action] = field(default_factory=list)
     include: MatchProperties | None = None
     exclude: MatchProperties | None = None

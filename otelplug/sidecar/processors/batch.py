@@ -22,7 +22,7 @@ from ..ack import hold_all
 from ..component import Factory, Kind
 from ..config.decode import Duration
 from ..consumer import Refused
-from ..data import RecordSet
+from otelplug.codec.recordset import RecordSet
 from ..helpers.processor import Processor, log
 from ..memory import HELD, record_bytes
 
@@ -33,6 +33,12 @@ _SHUTDOWN_RETRY = 2.0    # s shutdown keeps offering a refused batch
 
 @dataclass
 class BatchConfig:
+    """``send_batch_size``: items that make a batch go out at once.
+
+    ``timeout``: the longest a batch waits to fill before it goes out.
+
+    ``send_batch_max_size``: batches larger than this are split; 0: no upper limit.
+    """
     send_batch_size: int = 8192
     timeout: Duration = Duration(0.2)
     send_batch_max_size: int = 0      # 0: no upper limit

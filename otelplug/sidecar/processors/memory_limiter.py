@@ -34,6 +34,18 @@ from ..memory import HELD, release_free_memory, return_large_blocks_to_os
 
 @dataclass
 class MemoryLimiterConfig:
+    """``check_interval``: how often the held bytes are measured.
+
+    ``limit_mib``: the hard limit on held telemetry, in MiB.
+
+    ``spike_limit_mib``: headroom below the hard limit: data is refused
+    above ``limit - spike``.
+
+    ``limit_percentage``: the hard limit as a percentage of total memory,
+    instead of ``limit_mib``.
+
+    ``spike_limit_percentage``: the headroom as a percentage of total memory.
+    """
     check_interval: Duration = Duration(0)
     limit_mib: int = 0
     spike_limit_mib: int = 0              # default: 20% of limit_mib

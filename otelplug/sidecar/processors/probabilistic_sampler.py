@@ -33,11 +33,11 @@ from otelplug import codec
 from ..component import Factory, Kind
 from ..helpers.processor import Processor, log
 from ..rewrite import rewrite
-from ._sampling import otep235 as th
-from ._sampling import records as rec
-from ._sampling import tracestate as ts
-from ._sampling.attributes import key_needle
-from ._sampling.hashing import fnv1a32, fnv1a32_bytes, hash_seed_randomness
+from ..sampling import otep235 as th
+from ..sampling import records as rec
+from ..sampling import tracestate as ts
+from ..sampling.attributes import key_needle
+from ..sampling.hashing import fnv1a32, fnv1a32_bytes, hash_seed_randomness
 
 MODES = ("", "hash_seed", "proportional", "equalizing")
 _NUM_HASH_BUCKETS = 0x4000
@@ -47,6 +47,28 @@ _ALL_RANDOM = th.RANDOMNESS_MASK  # "missing randomness" compares as the maximum
 
 @dataclass
 class ProbabilisticSamplerConfig:
+    """``sampling_percentage``: the percentage of items kept.
+
+    ``hash_seed``: seeds the FNV hash of hash_seed mode; samplers with the
+    same seed decide alike.
+
+    ``mode``: hash_seed, proportional or equalizing (OTEP 235); "" picks
+    hash_seed when a seed is set, proportional otherwise.
+
+    ``fail_closed``: drop items whose randomness cannot be read (keep them
+    when false).
+
+    ``sampling_precision``: hex digits of the threshold written to tracestate.
+
+    ``attribute_source``: logs: randomness from the trace id, or from the
+    record attribute ``from_attribute``.
+
+    ``from_attribute``: logs: the attribute hashed when ``attribute_source``
+    is record.
+
+    ``sampling_priority``: logs: an attribute whose value overrides the
+    sampling percentage for its record.
+    """
     sampling_percentage: float = 0.0
     hash_seed: int = 0
     mode: Literal["", "hash_seed", "proportional", "equalizing"] = ""

@@ -13,20 +13,23 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from otelplug import codec
+from otelplug.codec import types as wire
 
 from ..component import Factory, Kind
-from ..data import RecordSet
+from otelplug.codec.recordset import RecordSet
 from ..helpers.processor import Processor
 from ..rewrite import encode_resource
 from ._actions import Action, CompiledActions
 
-# where each record type keeps its resource key (otelplug/codec/types.py)
-RESOURCE_KEY_OFFSET = {"traces": 48, "logs": 40, "metrics": 0}
+# where each record type keeps its resource key
+RESOURCE_KEY_OFFSET = {"traces": wire.SPAN_RESOURCE_KEY_AT, "logs": wire.LOG_RESOURCE_KEY_AT,
+                       "metrics": wire.METRIC_RESOURCE_KEY_AT}
 _U64 = struct.Struct("<Q")
 
 
 @dataclass
 class ResourceConfig:
+    """``attributes``: actions applied in order to each resource's attributes."""
     attributes: list[Action] = field(default_factory=list)
 
     def validate(self):

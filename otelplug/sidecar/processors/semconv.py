@@ -45,13 +45,14 @@ Self-metrics (``component`` is the processor id):
 Cost: checking is cached by item *shape*; for spans the shape is a native
 hash of the record bytes (``cython_ext/span_shape.pyx``), so a span of a
 known shape costs ~0.1 us and is never decoded unless it is annotated; see
-``_semconv_engine``.
+``otelplug.sidecar.semconvcheck``.
 """
 from __future__ import annotations
 
 from ..component import Factory, Kind
 from ..helpers.processor import Processor
-from ._semconv_engine import DROP, Engine, SemconvConfig
+from ..semconvcheck.config import DROP, SemconvConfig
+from ..semconvcheck.engine import Engine
 
 
 class SemconvProcessor(Processor):

@@ -29,14 +29,16 @@ live in ``otlp_grpc.py`` and ``otlp_http.py``.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
+from otelplug.otlp.protocol import GRPC_SERVICES, HTTP_PATHS
+
 from ..ack import Ack
 from ..component import SIGNALS, Factory, Kind
 from ..config.decode import Duration
+from ..config.transport import TLSServerConfig, endpoint_errors
 from ..consumer import Refused
 from ..signals import ITEM_WORD
 
@@ -48,22 +50,6 @@ MIB = 1 << 20
 # measured on an 18 MiB body of spans with 8 attributes each.  Receivers
 # reserve it (memory.HELD) before parsing.
 REQUEST_DECODE_COST = 6
-_ENDPOINT_RE = re.compile(r"^(?:\[([0-9a-fA-F:.]+)\]|([^\s:\[\]]+)):(\d{1,5})$")
-
-
-def split_endpoint(endpoint: str) -> tuple[str, int]:
-    """``host:port`` (``[::1]:port`` for IPv6) -> (host, port); ValueError
-    otherwise.  The host is required: an empty one would mean every
-    interface, which should be written out as 0.0.0.0."""
-    m = _ENDPOINT_RE.match(endpoint.strip())
-    if not m or int(m.group(3)) > 65535:
-        raise ValueError(f"must be host:port (like 127.0.0.1:4317, or 0.0.0.0:4317 to listen on "
-                         f"every interface), got {endpoint!r}")
-    return m.group(1) or m.group(2), int(m.group(3))
-
-
-def join_endpoint(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 # signal -> (gRPC service, request message, response message)
@@ -72,46 +58,28 @@ def messages(signal: str):
     from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as mt
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as tr
     return {
-        "traces": ("opentelemetry.proto.collector.trace.v1.TraceService",
-                   tr.ExportTraceServiceRequest, tr.ExportTraceServiceResponse),
-        "metrics": ("opentelemetry.proto.collector.metrics.v1.MetricsService",
-                    mt.ExportMetricsServiceRequest, mt.ExportMetricsServiceResponse),
-        "logs": ("opentelemetry.proto.collector.logs.v1.LogsService",
-                 lg.ExportLogsServiceRequest, lg.ExportLogsServiceResponse),
+        "traces": (GRPC_SERVICES["traces"], tr.ExportTraceServiceRequest,
+                   tr.ExportTraceServiceResponse),
+        "metrics": (GRPC_SERVICES["metrics"], mt.ExportMetricsServiceRequest,
+                    mt.ExportMetricsServiceResponse),
+        "logs": (GRPC_SERVICES["logs"], lg.ExportLogsServiceRequest,
+                 lg.ExportLogsServiceResponse),
     }[signal]
-
-
-def _endpoint_errors(endpoint: str) -> list:
-    try:
-        split_endpoint(endpoint)
-    except ValueError as exc:
-        return [(("endpoint",), str(exc))]
-    return []
-
-
-@dataclass
-class ServerTLSConfig:
-    """The Collector's server TLS settings; ``client_ca_file`` turns on
-    mutual TLS (clients must present a certificate signed by it)."""
-    cert_file: str = ""
-    key_file: str = ""
-    client_ca_file: str = ""
-
-    def validate(self):
-        if not self.cert_file or not self.key_file:
-            return ["cert_file and key_file must both be set to serve TLS"]
-        return []
 
 
 @dataclass
 class GRPCServerConfig:
+    """``endpoint``: ``host:port`` the OTLP/gRPC server listens on.
+
+    ``tls``: serve TLS; none: plain text.
+    """
     endpoint: str = "127.0.0.1:4317"
     max_recv_msg_size_mib: int = 4          # decompressed message size limit
     max_concurrent_streams: int = 0         # per connection; 0: gRPC's default
-    tls: ServerTLSConfig | None = None
+    tls: TLSServerConfig | None = None
 
     def validate(self):
-        errs = _endpoint_errors(self.endpoint)
+        errs = endpoint_errors(self.endpoint)
         if self.max_recv_msg_size_mib < 1:
             errs.append((("max_recv_msg_size_mib",), "must be at least 1"))
         if self.max_concurrent_streams < 0:
@@ -121,17 +89,30 @@ class GRPCServerConfig:
 
 @dataclass
 class HTTPServerConfig:
+    """``endpoint``: ``host:port`` the OTLP/HTTP server listens on.
+
+    ``traces_url_path``: the path traces are posted to.
+
+    ``metrics_url_path``: the path metrics are posted to.
+
+    ``logs_url_path``: the path logs are posted to.
+
+    ``max_in_flight_bytes``: memory all requests being read and decoded may
+    use together; beyond it (or memory_limiter's limit) requests get a 503.
+
+    ``tls``: serve TLS (HTTPS); none: plain HTTP.
+    """
     endpoint: str = "127.0.0.1:4318"
-    traces_url_path: str = "/v1/traces"
-    metrics_url_path: str = "/v1/metrics"
-    logs_url_path: str = "/v1/logs"
+    traces_url_path: str = HTTP_PATHS["traces"]
+    metrics_url_path: str = HTTP_PATHS["metrics"]
+    logs_url_path: str = HTTP_PATHS["logs"]
     max_request_body_size: int = 20 * MIB   # bytes, as sent and after decompression
     # bytes all requests being read and decoded may use together (each is
     # counted as its body plus REQUEST_DECODE_COST x its decompressed size);
     # beyond it, and beyond memory_limiter's limit, requests get a 503
     max_in_flight_bytes: int = 256 * MIB
     idle_timeout: Duration = Duration(60.0)  # also bounds each read of a slow client
-    tls: ServerTLSConfig | None = None
+    tls: TLSServerConfig | None = None
 
     def __post_init__(self):
         # the Collector prefixes a missing leading slash rather than failing
@@ -145,7 +126,7 @@ class HTTPServerConfig:
                 "logs": self.logs_url_path}
 
     def validate(self):
-        errs = _endpoint_errors(self.endpoint)
+        errs = endpoint_errors(self.endpoint)
         seen = {}
         for signal, path in self.url_paths().items():
             key = f"{signal}_url_path"
@@ -165,6 +146,10 @@ class HTTPServerConfig:
 
 @dataclass
 class ProtocolsConfig:
+    """``grpc``: OTLP/gRPC; present (even empty) enables it.
+
+    ``http``: OTLP/HTTP (protobuf or JSON); present (even empty) enables it.
+    """
     # Annotated without ``| None`` on purpose: the config decoder turns a
     # present-but-empty key (``grpc:``) into a default config, which is how
     # the Collector enables a protocol; an absent key keeps None (disabled).
@@ -174,6 +159,14 @@ class ProtocolsConfig:
 
 @dataclass
 class OTLPReceiverConfig:
+    """``protocols``: the transports served.
+
+    ``ack``: when a request is answered: accepted into the pipeline (the
+    Collector's behaviour), or durable: in a persistent queue or delivered.
+
+    ``durable_timeout``: with ack durable, the longest wait before the client
+    is told to retry.
+    """
     protocols: ProtocolsConfig = field(default_factory=ProtocolsConfig)
     # when a request is answered: "accepted" into the pipeline (the
     # Collector's behaviour), or "durable": in a persistent queue or delivered

@@ -16,8 +16,9 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from ..consumer import Refused
+from ..config.transport import join_endpoint, split_endpoint
 from ..memory import HELD, RECEIVER
-from .otlp import REQUEST_DECODE_COST, GRPCServerConfig, Ingest, MIB, join_endpoint, messages, split_endpoint
+from .otlp import REQUEST_DECODE_COST, GRPCServerConfig, Ingest, MIB, messages
 
 log = logging.getLogger("otelplug.sidecar")
 

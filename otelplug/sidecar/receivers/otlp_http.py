@@ -33,9 +33,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from google.protobuf.message import DecodeError
 
 from ..consumer import Refused
+from ..config.transport import join_endpoint, split_endpoint
 from ..helpers.http_server import LISTEN_BACKLOG
 from ..memory import HELD, RECEIVER
-from .otlp import REQUEST_DECODE_COST, HTTPServerConfig, Ingest, join_endpoint, messages, split_endpoint
+from .otlp import REQUEST_DECODE_COST, HTTPServerConfig, Ingest, messages
 
 log = logging.getLogger("otelplug.sidecar")
 

@@ -31,7 +31,7 @@ from otelplug.codec import model
 
 from ..component import Factory, Kind
 from ..config.decode import Duration
-from ..data import RecordSet
+from otelplug.codec.recordset import RecordSet
 from ..rewrite import encode_log, encode_resource
 
 log = logging.getLogger("otelplug.sidecar")

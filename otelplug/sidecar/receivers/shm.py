@@ -25,7 +25,7 @@ from ..ack import Ack
 from ..component import Factory, Kind
 from ..config.decode import Duration
 from ..consumer import Refused
-from ..data import RecordSet
+from otelplug.codec.recordset import RecordSet
 from ..signals import ITEM_WORD, RECORD_TYPE
 from .ring_checks import check_logs, check_metrics, check_spans
 
@@ -34,6 +34,25 @@ log = logging.getLogger("otelplug.sidecar")
 
 @dataclass
 class ShmReceiverConfig:
+    """``channels``: the channels whose rings are read; "" is
+    $OTELPLUG_CHANNEL, else ``default``.
+
+    ``max_batch_records``: records taken from the rings per poll at most.
+
+    ``discover_interval``: seconds between scans of the shared-memory folder
+    for new rings.
+
+    ``max_idle_sleep``: the longest back-off sleep while every ring is empty.
+
+    ``min_poll_interval``: a poll that finds fewer than max_batch_records
+    waits this long after the previous one; 0 polls again at once.
+
+    ``refused_backoff``: the wait before reading again after the pipeline
+    refused a batch (the records stay in the ring).
+
+    ``group``: also trust rings owned by this group with group access; ""
+    trusts only rings owned by the sidecar's own user.
+    """
     channels: list[str] = field(default_factory=lambda: [""])   # "": $OTELPLUG_CHANNEL or default
     max_batch_records: int = 4096
     discover_interval: Duration = Duration(0.1)

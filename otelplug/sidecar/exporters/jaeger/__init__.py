@@ -27,7 +27,8 @@ from ...helpers.exporter import (Exporter, ExporterSettingsMixin, QueueConfig,
                                 RetryConfig, Retryable)
 from ...helpers.http_client import KeepAliveClient
 from ...telemetry import Telemetry
-from ..otlp import OTLPGrpcConfig, OTLPGrpcExporter, OTLPHttpConfig, OTLPHttpExporter, TLSConfig
+from ...config.transport import TLSClientConfig, endpoint_errors, split_endpoint
+from ..otlp import OTLPGrpcConfig, OTLPGrpcExporter, OTLPHttpConfig, OTLPHttpExporter
 from . import thrift, translate
 
 log = logging.getLogger("otelplug.sidecar")
@@ -43,11 +44,18 @@ MAX_UDP_PAYLOAD = 65507   # IPv4: 65535 - 20 (IP) - 8 (UDP)
 
 @dataclass
 class JaegerConfig(ExporterSettingsMixin):
+    """``protocol``: OTLP (what Jaeger prefers), or Jaeger's Thrift over HTTP
+    or compact Thrift over UDP.
+
+    ``headers``: HTTP headers or gRPC metadata sent with every request.
+
+    ``tls``: TLS towards Jaeger (otlp_* protocols).
+    """
     protocol: Literal["otlp_http", "otlp_grpc", "thrift_http", "thrift_compact"] = "otlp_http"
     endpoint: str = ""                 # "" -> the protocol's default (DEFAULT_ENDPOINTS)
     headers: dict[str, str] = field(default_factory=dict)
     compression: Literal["gzip", "none", ""] = "gzip"    # otlp_* only
-    tls: TLSConfig = field(default_factory=TLSConfig)
+    tls: TLSClientConfig = field(default_factory=TLSClientConfig)
     max_packet_size: int = 65000       # thrift_compact: bytes per datagram
 
     def resolved_endpoint(self) -> str:
@@ -61,10 +69,8 @@ class JaegerConfig(ExporterSettingsMixin):
                 errs.append((("endpoint",), f"must be an http:// or https:// URL for "
                              f"protocol {self.protocol}, got {ep!r}"))
         else:
-            host, sep, port = ep.split("://", 1)[-1].rpartition(":")
-            if not sep or not host or not port.isdigit():
-                errs.append((("endpoint",), f"must be host:port for protocol {self.protocol}, "
-                             f"got {ep!r}"))
+            errs += [(path, f"{message} (protocol {self.protocol})")
+                     for path, message in endpoint_errors(ep.split("://", 1)[-1])]
         if self.protocol == "thrift_compact" and not 512 <= self.max_packet_size <= MAX_UDP_PAYLOAD:
             errs.append((("max_packet_size",), f"must be between 512 and {MAX_UDP_PAYLOAD} "
                          f"(one UDP datagram), got {self.max_packet_size}"))
@@ -86,8 +92,7 @@ class JaegerExporter(Exporter):
             self.url = urllib.parse.urlsplit(self.endpoint)
             self._client = KeepAliveClient(self.endpoint, config.tls)
         else:
-            host, _, port = self.endpoint.split("://", 1)[-1].rpartition(":")
-            self._addr = (host.strip("[]"), int(port))
+            self._addr = split_endpoint(self.endpoint.split("://", 1)[-1])
             self._sock = None
 
     @staticmethod

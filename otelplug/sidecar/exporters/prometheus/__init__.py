@@ -23,6 +23,7 @@ from otelplug import codec
 
 from ...component import Factory, Kind
 from ...config.decode import Duration
+from ...config.transport import endpoint_errors
 from ...helpers.exporter import Exporter, QueueConfig, RetryConfig
 from . import exposition, naming
 from .merge import MergedMetrics, Target
@@ -36,12 +37,43 @@ _SERVICE_ATTRS = ("service.name", "service.namespace", "service.instance.id")
 
 @dataclass
 class ResourceToTelemetryConfig:
+    """``enabled``: resource attributes become labels of every series.
+
+    ``exclude_service_attributes``: except service.name, service.namespace
+    and service.instance.id (they are in ``job`` and ``instance``).
+    """
     enabled: bool = False
     exclude_service_attributes: bool = False
 
 
 @dataclass
 class PrometheusConfig:
+    """``endpoint``: ``host:port`` where ``/metrics`` is served.
+
+    ``namespace``: a prefix for every metric name.
+
+    ``const_labels``: labels added to every series.
+
+    ``metric_expiration``: a series not updated for this long is dropped.
+
+    ``resource_to_telemetry_conversion``: resource attributes as labels.
+
+    ``add_metric_suffixes``: unit and ``_total`` suffixes on names.
+
+    ``without_scope_info``: leave out the ``otel_scope_*`` labels.
+
+    ``gauge_aggregation``: how the gauges of several producer processes
+    merge: one series per process, or their sum, max, min or last value.
+
+    ``process_label``: the label naming the process of a per-process gauge.
+
+    ``process_identity_attributes``: resource attributes that differ between
+    workers of one service, left out of labels and ``target_info``.
+
+    ``sending_queue``: off by default: the merge needs every point in order.
+
+    ``retry_on_failure``: off by default: a scrape endpoint has nothing to retry.
+    """
     endpoint: str = "127.0.0.1:9464"
     namespace: str = ""
     const_labels: dict[str, str] = field(default_factory=dict)
@@ -59,10 +91,7 @@ class PrometheusConfig:
     retry_on_failure: RetryConfig = field(default_factory=lambda: RetryConfig(enabled=False))
 
     def validate(self):
-        errs = []
-        host, sep, port = self.endpoint.rpartition(":")
-        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-            errs.append((("endpoint",), f"must be host:port, got {self.endpoint!r}"))
+        errs = endpoint_errors(self.endpoint)
         if self.namespace and not naming.VALID_METRIC_NAME.match(naming.clean_up(self.namespace)):
             errs.append((("namespace",), f"{self.namespace!r} gives no valid metric name prefix"))
         for k in self.const_labels:

@@ -33,12 +33,14 @@ from collections import Counter, OrderedDict
 
 import numpy as np
 
+from otelplug.codec import types as wire
+
 from ...component import Factory, Kind
 from ...consumer import Refused
 from ...helpers.processor import Processor, log
-from .._sampling.attributes import ResourceAttributes
-from .._sampling.decisions import DecisionTable, trace_keys
-from .._sampling.records import concat_owned, span_columns
+from ...sampling.attributes import ResourceAttributes
+from ...sampling.decisions import DecisionTable, trace_keys
+from ...sampling.records import concat_owned, span_columns
 from .config import TailSamplingConfig
 from .decision import Decision, combine, is_sampled
 from .policies import build
@@ -66,7 +68,7 @@ class _Ctx:
             offs = np.zeros(len(lens), np.int64)
             offs[1:] = np.cumsum(lens[:-1])
             arr = np.frombuffer(piece, np.uint8)
-            raw = arr[offs[:, None] + 48 + np.arange(8)]
+            raw = arr[offs[:, None] + wire.SPAN_RESOURCE_KEY_AT + np.arange(8)]
             keys.update(np.ascontiguousarray(raw).view("<u8")[:, 0].tolist())
         return keys
 

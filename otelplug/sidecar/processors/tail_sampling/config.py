@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...config.decode import Duration, decode
-from ...config.errors import Collector
+from ...config.errors import ErrorList
 
 POLICY_TYPES = ("always_sample", "latency", "numeric_attribute", "probabilistic", "status_code",
                 "string_attribute", "rate_limiting", "bytes_limiting", "span_count", "trace_state",
@@ -130,12 +130,37 @@ class PolicyCfg:
 
 @dataclass
 class DecisionCacheCfg:
+    """``sampled_cache_size``: trace ids whose sampled decision is remembered
+    after the trace is evicted, so its late spans are kept; 0: none.
+
+    ``non_sampled_cache_size``: the same for not-sampled decisions.
+    """
     sampled_cache_size: int = 0
     non_sampled_cache_size: int = 0
 
 
 @dataclass
 class TailSamplingConfig:
+    """``decision_wait``: time from a trace's first span to its decision.
+
+    ``num_traces``: traces held in memory; a new one beyond that evicts the
+    oldest.
+
+    ``expected_new_traces_per_sec``: accepted for the Collector's configs;
+    nothing is sized from it here.
+
+    ``decision_cache``: decisions remembered beyond a trace's eviction.
+
+    ``sample_on_first_match``: stop at the first policy that samples.
+
+    ``drop_pending_traces_on_shutdown``: at shutdown, drop undecided traces
+    instead of deciding them then.
+
+    ``max_trace_bytes``: span record bytes one trace may buffer; later
+    spans of a bigger trace are dropped and counted.
+
+    ``policies``: the sampling policies (the Collector's types and fields).
+    """
     decision_wait: Duration = Duration(30.0)
     num_traces: int = 50000
     expected_new_traces_per_sec: int = 0
@@ -186,7 +211,7 @@ def parse_policies(items, path) -> tuple[list[PolicyCfg], list]:
 
 
 def parse_policy(item, path) -> tuple[PolicyCfg | None, list]:
-    c = Collector()
+    c = ErrorList()
     if isinstance(item, dict) and "and" in item:
         item = {("and_" if k == "and" else k): v for k, v in item.items()}
     cfg = decode(PolicyCfg, item, path, c)

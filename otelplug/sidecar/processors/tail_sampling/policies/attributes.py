@@ -12,8 +12,8 @@ import re
 from collections import OrderedDict
 
 from ..decision import Decision
-from ..._sampling import tracestate as ts
-from ..._sampling.attributes import key_needle
+from ....sampling import tracestate as ts
+from ....sampling.attributes import key_needle
 from .basic import Policy
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from ..decision import Decision
-from ..._sampling.hashing import _FNV64_PRIME, fnv1a64_state
+from ....sampling.hashing import _FNV64_PRIME, fnv1a64_state
 
 _U64 = (1 << 64) - 1
 

@@ -1,12 +1,15 @@
-"""RecordSet: the batch that moves through sidecar pipelines.
+"""RecordSet: the batch of records one signal moves in (sidecar pipelines,
+OTLP translation, benchmarks).
 
 A RecordSet is a view, not a list of objects: a buffer (ring memory, or
 bytes of its own), numpy columns with each record's payload offset and
 length, the definitions (resources, scopes) its records refer to by key,
-and the delivery acks of the data it came from.  Selecting records is a
+and the delivery acks of the data it came from (objects with
+``settle(ok)``, ``otelplug.sidecar.ack.Ack``).  Selecting records is a
 numpy mask over the columns; the bytes are not touched.  Signal-specific
 columns (span ids, times, names) are decoded from the same bytes by the
-codec when a processor asks for them.
+codec when a processor asks for them.  It lives in the codec layer so that
+everything above (otlp, sidecar) depends down on it, never sideways.
 """
 from __future__ import annotations
 
@@ -15,8 +18,10 @@ from typing import Mapping
 
 import numpy as np
 
-from .ack import settle_all
+from . import types as wire
 
+#: which ring record type carries each signal
+RECORD_TYPE = {"traces": wire.SPAN, "metrics": wire.METRIC, "logs": wire.LOG}
 _HEAD = struct.Struct("=4sIIQ")   # magic, version, signal index, record count
 _MAGIC = b"OPRS"
 SIGNAL_INDEX = {"traces": 0, "metrics": 1, "logs": 2}
@@ -45,6 +50,24 @@ class RecordSet:
     def __len__(self) -> int:
         return len(self.offsets)
 
+    @classmethod
+    def packed(cls, signal: str, buf, lengths, defs: Mapping[int, bytes], acks=(),
+               items: int | None = None) -> "RecordSet":
+        """A set over ``buf`` holding records of ``lengths`` back to back."""
+        lengths = np.asarray(lengths, dtype=np.uint32)
+        offsets = np.zeros(len(lengths), dtype=np.uint64)
+        if len(lengths) > 1:
+            offsets[1:] = np.cumsum(lengths[:-1], dtype=np.uint64)
+        return cls(signal, buf, offsets, lengths, defs, acks, items)
+
+    @classmethod
+    def from_parts(cls, signal: str, parts, defs: Mapping[int, bytes], acks=(),
+                   items: int | None = None) -> "RecordSet":
+        """A set owning one buffer with ``parts`` (encoded records, any
+        bytes-like) as its records, in order."""
+        lengths = np.fromiter((len(p) for p in parts), dtype=np.uint32, count=len(parts))
+        return cls.packed(signal, b"".join(parts), lengths, defs, acks, items)
+
     # the RecordBatch interface the codec's column decoders read
     @property
     def data(self):
@@ -52,7 +75,6 @@ class RecordSet:
 
     @property
     def types(self):
-        from .signals import RECORD_TYPE
         return self.cached("types", lambda rs: np.full(len(rs), RECORD_TYPE[rs.signal], np.uint8))
 
     def payload(self, i: int):
@@ -90,7 +112,8 @@ class RecordSet:
         # drop them once the data is done with, so ring memory is not kept
         # alive by a reference cycle until the garbage collector runs
         self._cache.clear()
-        settle_all(self.acks, ok)
+        for ack in self.acks:
+            ack.settle(ok)
 
     @staticmethod
     def concat(sets: list["RecordSet"]) -> "RecordSet":

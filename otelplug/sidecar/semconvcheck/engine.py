@@ -1,16 +1,16 @@
 """The batch checker behind the ``semconv`` processor and the
 ``semconv_router`` connector.
 
-A registry is resolved once per process (``registry_for``: cached by path
-and the files' mtimes, so validating a config and starting the sidecar load
-it once) and compiled into a :class:`~otelplug.semconv.livecheck.LiveChecker`.
+A registry is resolved once per process (``config.registry_for``: cached by
+path and the files' mtimes, so validating a config and starting the sidecar
+load it once) and compiled into a :class:`~otelplug.semconv.livecheck.LiveChecker`.
 Checking a batch then costs, per span, a native hash and a hash-table
 lookup (per log record or metric, the codec's decode plus a dict lookup):
 
 Span shapes
     ``otelplug._ext.span_shape.span_shapes`` reads each span record's bytes
     and returns one 64-bit hash of exactly what the shape key below holds
-    (``_semconv_shapes`` is its pure-Python reference; ``span_key`` is the
+    (``shapes`` is its pure-Python reference; ``span_key`` is the
     key it stands for).  A native table maps hash -> verdict index; per
     batch only spans whose hash is new are decoded - one per new hash, in
     record order - and go through the shape cache below, which records the
@@ -18,7 +18,7 @@ Span shapes
     turned into finding logs.  Hash 0 (a corrupt record, or a map where an
     enum value belongs) means: decode and check that span alone, as before.
     The hash is keyed by a per-engine random seed; a hit is trusted (see
-    ``_semconv_shapes`` for the collision odds).  The table holds at most
+    ``shapes`` for the collision odds).  The table holds at most
     ``4 * max_shapes`` hashes, then starts over.  Without the extension (or
     with ``OTELPLUG_PURE_PYTHON``) every span is decoded and keyed here.
 
@@ -59,192 +59,32 @@ import os
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
 import numpy as np
 
 from otelplug import codec
-from otelplug.codec import model
+from otelplug.codec import model, views
 from otelplug.codec import types as wire
 from otelplug import implementation
-from otelplug.semconv import SemconvError, resolve_registry
 from otelplug.semconv.livecheck import LEVEL_RANK, LiveChecker, infer_type
 from otelplug.semconv.stats import LiveCheckStats, StatsRecorder
 
-from ..data import RecordSet
+from otelplug.codec.recordset import RecordSet
+from .config import ACTIONS, ANNOTATE, PASS, ROUTE, SemconvConfig, registry_for
+from .findings import (_SEVERITY, FINDING_EVENT, FINDINGS_ATTRIBUTE, LEVEL_ATTRIBUTE, Verdict,
+                       _attr_value, _subject)
 
 if implementation.use_compiled():
     from otelplug._ext import span_shape as _span_shape
 else:  # the reference: spans are keyed after decoding, slowly
     _span_shape = None
 
-LEVELS = ("violation", "improvement", "information")
-ACTIONS = ("pass", "annotate", "route", "drop")
-PASS, ANNOTATE, ROUTE, DROP = range(4)
-ACTION_CODE = {a: i for i, a in enumerate(ACTIONS)}
-
-#: attributes the ``annotate`` action adds (declared in semconv/semconv_processor.yaml)
-FINDINGS_ATTRIBUTE = "otelplug.semconv.findings"
-LEVEL_ATTRIBUTE = "otelplug.semconv.level"
-#: Weaver live-check's finding event
-FINDING_EVENT = "weaver.live_check.finding"
-_SEVERITY = {"violation": (17, "ERROR"), "improvement": (13, "WARN"), "information": (9, "INFO")}
-
 SPAN_KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 _INSTRUMENT = {(wire.M_GAUGE, False): "gauge", (wire.M_GAUGE, True): "gauge",
                (wire.M_SUM, True): "counter", (wire.M_SUM, False): "updowncounter",
                (wire.M_HISTOGRAM, False): "histogram", (wire.M_HISTOGRAM, True): "histogram",
                (wire.M_EXP_HISTOGRAM, False): "histogram", (wire.M_EXP_HISTOGRAM, True): "histogram"}
-
-Action = Literal["pass", "annotate", "drop", "route"]
-
-
-# ------------------------------------------------------------------ config
-
-@dataclass
-class LevelActions:
-    """What to do with an item whose findings include this level."""
-    violation: Action = "pass"
-    improvement: Action = "pass"
-    information: Action = "pass"
-
-    def codes(self) -> dict[str, int]:
-        return {lvl: ACTION_CODE[getattr(self, lvl)] for lvl in LEVELS}
-
-
-@dataclass
-class SemconvConfig:
-    """``registry``: a registry folder (or a manifest / single YAML file),
-    resolved once at startup with ``otelplug.semconv``; relative paths are
-    relative to the sidecar's working directory.
-
-    ``actions``: per finding level, ``pass`` (count only), ``annotate``
-    (add ``otelplug.semconv.findings`` / ``otelplug.semconv.level`` to spans
-    and log records), ``drop``, or ``route`` (``semconv_router`` connector
-    only).  An item gets the strongest action among its findings' levels
-    (pass < annotate < route < drop).
-
-    ``check_resources``: check each distinct resource once.
-    ``max_shapes`` / ``max_variants``: bounds of the shape cache.
-    ``label_limit``: distinct non-registry names kept as
-    ``attribute_or_metric`` label values before they become ``other``.
-    """
-    registry: str = ""
-    actions: LevelActions = field(default_factory=LevelActions)
-    check_resources: bool = True
-    max_shapes: int = 10000
-    max_variants: int = 256
-    label_limit: int = 100
-
-    allow_route = False
-
-    def validate(self):
-        errs = []
-        if not self.registry:
-            errs.append((("registry",), "required: the path of a semantic-convention registry "
-                                        "(a folder, or its manifest)"))
-        else:
-            try:
-                registry_for(self.registry)
-            except SemconvError as exc:
-                for d in exc.diagnostics:
-                    errs.append((("registry",), f"{d.format()}"))
-        for lvl in LEVELS:
-            if getattr(self.actions, lvl) == "route" and not self.allow_route:
-                errs.append((("actions", lvl),
-                             "route sends items to other pipelines, which a processor cannot do: use "
-                             "the semconv_router connector (connectors::semconv_router) for route"))
-        for name in ("max_shapes", "max_variants"):
-            if getattr(self, name) < 1:
-                errs.append(((name,), "must be at least 1"))
-        if self.label_limit < 0:
-            errs.append((("label_limit",), "must be 0 or more"))
-        return errs
-
-
-# ---------------------------------------------------------------- registry
-
-_REGISTRIES: dict = {}
-_REG_LOCK = threading.Lock()
-
-
-def _signature(path: str):
-    real = os.path.realpath(path)
-    if not os.path.exists(real):
-        return (real,)
-    if os.path.isfile(real):
-        st = os.stat(real)
-        root = os.path.dirname(real)
-        entries = [(real, st.st_mtime_ns, st.st_size)]
-    else:
-        root, entries = real, []
-    for dirpath, _dirs, files in os.walk(root):
-        for f in files:
-            if f.endswith((".yaml", ".yml", ".json")):
-                full = os.path.join(dirpath, f)
-                try:
-                    st = os.stat(full)
-                except OSError:
-                    continue
-                entries.append((full, st.st_mtime_ns, st.st_size))
-    return (real, tuple(sorted(entries)))
-
-
-def registry_for(path: str):
-    """The resolved registry at ``path``, resolved once per content
-    (SemconvError if it has errors; RegistryNotFound if absent)."""
-    sig = _signature(path)
-    with _REG_LOCK:
-        hit = _REGISTRIES.get(sig)
-    if hit is not None:
-        if isinstance(hit, SemconvError):
-            raise hit
-        return hit
-    try:
-        reg = resolve_registry(path)
-    except SemconvError as exc:
-        hit = exc
-    else:
-        hit = reg
-    with _REG_LOCK:
-        _REGISTRIES[sig] = hit
-    if isinstance(hit, SemconvError):
-        raise hit
-    return hit
-
-
-# ----------------------------------------------------------------- verdict
-
-class Verdict:
-    """What checking one item shape gave, ready to apply to many items."""
-
-    __slots__ = ("findings", "calls", "action", "annotation", "level", "labels", "found")
-
-    def __init__(self, findings, calls, engine: "Engine", signal: str):
-        self.findings = findings
-        self.calls = calls
-        codes = engine.action_codes
-        self.action = max((codes[f.level] for f in findings), default=PASS)
-        noted = [f for f in findings if codes[f.level] in (ANNOTATE, ROUTE)]
-        if noted and self.action != DROP:
-            self.annotation = tuple(dict.fromkeys(_finding_tag(f) for f in noted))
-            self.level = max((f.level for f in noted), key=LEVEL_RANK.__getitem__)
-        else:
-            self.annotation, self.level = (), None
-        self.labels = [engine.labels(f, signal) for f in findings]
-        self.found = None     # the findings counter's (label tuple, n) pairs: Engine._found
-
-
-def _subject(f) -> str:
-    c = f.context
-    return (c.get("attribute_key") or c.get("metric_name") or c.get("event_name")
-            or f.signal_name or "")
-
-
-def _finding_tag(f) -> str:
-    s = _subject(f)
-    return f"{f.id}:{s}" if s else f.id
 
 
 class _Shape:
@@ -420,6 +260,21 @@ class Engine:
     def _lookup(self, e: _Shape, attrs, compute):
         return self._lookup_cached(e, attrs, compute)[0]
 
+    def _attrs_verdict(self, head: tuple, attrs, check, signal: str) -> Verdict:
+        """The verdict of a log record or data point: level 1 keyed by
+        ``head`` plus its attribute keys and value types, ``check()`` run
+        only when no cached verdict fits."""
+        keys = tuple(attrs)
+        types = tuple(map(type, attrs.values()))
+        k1 = (*head, keys, types)
+        e = self._l1.get(k1)
+        if e is None:
+            e = self._shape(k1, keys, types)
+        v = e.plain
+        if v is None:
+            v = self._lookup(e, attrs, lambda: self._verdict(check, signal))
+        return v
+
     def _lookup_cached(self, e: _Shape, attrs, compute) -> tuple[Verdict, bool]:
         """(verdict, whether the cache holds it)."""
         if e.variants is None:
@@ -509,28 +364,31 @@ class Engine:
         """Decoding every span (no native shapes): (actions, (verdict, n)
         pairs, {index: (decoded item, verdict)} where ``keep(verdict)``,
         resource keys)."""
-        decode = codec.decode_span
-        verdicts = []
-        kept = {}
-        rkeys = set()
+        return self._item_verdicts(records, codec.decode_span, lambda s: self.span_verdict(s)[0],
+                                   keep)
+
+    def _item_verdicts(self, records: RecordSet, decode, verdict_of, keep):
+        verdicts, kept, rkeys = [], {}, set()
         for i, p in enumerate(records.payloads()):
-            s = decode(p)
-            v = self.span_verdict(s)[0]
+            item = decode(p)
+            v = verdict_of(item)
             if v.findings and id(v) not in self._exampled:
-                self._note_example(v, s, records)
+                self._note_example(v, item, records)
             verdicts.append(v)
             if keep(v):
-                kept[i] = (s, v)
-            rkeys.add(s.resource_key)
+                kept[i] = (item, v)
+            rkeys.add(item.resource_key)
         actions = np.fromiter((v.action for v in verdicts), np.int8, len(verdicts))
         return actions, Counter(verdicts).items(), kept, rkeys
 
     def _note_example(self, v: Verdict, s, records: RecordSet) -> None:
-        """Keep the first span seen per finding group (id, level, signal,
-        subject) as its example, for the HTTP API's findings view and the
-        findings log records; only spans of a new shape get here."""
+        """Keep the first span (or log record in a span) seen per finding
+        group (id, level, signal, subject) as its example, for the HTTP
+        API's findings view and the findings log records; only items of a
+        new shape get here."""
         self._exampled.add(id(v))
-        if not v.findings or len(self.finding_examples) >= 4 * self.config.label_limit:
+        if not v.findings or not getattr(s, "span_id", 0) \
+                or len(self.finding_examples) >= 4 * self.config.label_limit:
             return
         service = None
         for lab in v.labels:
@@ -623,34 +481,18 @@ class Engine:
                              "span")
 
     def log_verdicts(self, records: RecordSet, keep):
-        decode = codec.decode_log
-        l1 = self._l1
-        verdicts, kept, rkeys = [], {}, set()
-        for i, p in enumerate(records.payloads()):
-            r = decode(p)
-            a = r.attributes
-            keys = tuple(a)
-            types = tuple(map(type, a.values()))
-            k1 = ("log", r.event_name, keys, types)
-            e = l1.get(k1)
-            if e is None:
-                e = self._shape(k1, keys, types)
-            v = e.plain
-            if v is None:
-                v = self._lookup(e, a, lambda r=r: self._verdict(
-                    lambda: self.checker.check_log(r.event_name, r.attributes, r.body), "log"))
-            verdicts.append(v)
-            if keep(v):
-                kept[i] = (r, v)
-            rkeys.add(r.resource_key)
-        actions = np.fromiter((v.action for v in verdicts), np.int8, len(verdicts))
-        return actions, Counter(verdicts).items(), kept, rkeys
+        """As ``span_verdicts``, for log records."""
+        return self._item_verdicts(records, codec.decode_log, self._log_verdict, keep)
+
+    def _log_verdict(self, r) -> Verdict:
+        return self._attrs_verdict(
+            ("log", r.event_name), r.attributes,
+            lambda: self.checker.check_log(r.event_name, r.attributes, r.body), "log")
 
     def metric_verdicts(self, records: RecordSet):
         """(verdicts per record - each a list: metric then points -, point
         counts, resource keys, decoded metrics)."""
         decode = codec.decode_metric
-        l1 = self._l1
         heads = self._metric_heads
         per_record, points, rkeys, decoded = [], [], set(), []
         for p in records.payloads():
@@ -665,18 +507,10 @@ class Engine:
                     lambda: self.checker.check_metric(m.name, instrument, m.unit), "metric")
             vs = [hv]
             for pt in m.points:
-                a = pt.attributes
-                keys = tuple(a)
-                types = tuple(map(type, a.values()))
-                k1 = ("point", m.name, keys, types)
-                e = l1.get(k1)
-                if e is None:
-                    e = self._shape(k1, keys, types)
-                v = e.plain
-                if v is None:
-                    v = self._lookup(e, a, lambda a=a, name=m.name: self._verdict(
-                        lambda: self.checker.check_data_point(name, a), "metric"))
-                vs.append(v)
+                vs.append(self._attrs_verdict(
+                    ("point", m.name), pt.attributes,
+                    lambda a=pt.attributes, name=m.name: self.checker.check_data_point(name, a),
+                    "metric"))
             per_record.append(vs)
             points.append(len(m.points))
             rkeys.add(m.resource_key)
@@ -789,12 +623,8 @@ class Engine:
         parts = []
         for i, (off, ln) in enumerate(zip(records.offsets.tolist(), records.lengths.tolist())):
             parts.append(replaced.get(i) or mv[off:off + ln])
-        lengths = np.fromiter((len(p) for p in parts), dtype=np.uint32, count=len(parts))
-        offsets = np.zeros(len(parts), dtype=np.uint64)
-        if len(parts) > 1:
-            offsets[1:] = np.cumsum(lengths[:-1], dtype=np.uint64)
-        return RecordSet(records.signal, b"".join(parts), offsets, lengths, records.defs, records.acks,
-                         records.items)
+        return RecordSet.from_parts(records.signal, parts, records.defs, records.acks,
+                                    records.items)
 
     # -- findings as log records ----------------------------------------------
     def _finding_logs(self, records: RecordSet, items, new_resources) -> RecordSet | None:
@@ -805,7 +635,7 @@ class Engine:
         if not hasattr(self, "_log_defs"):
             res = model.Resource({"service.name": "otelplug", "otelplug.component": self.component})
             rp = encode_resource(res)
-            sp = codec.encode_scope(_Scope("otelplug.sidecar.semconv"))
+            sp = codec.encode_scope(views.Scope("otelplug.sidecar.semconv"))
             self._log_defs = {codec.definition_key(rp): rp, codec.definition_key(sp): sp}
             self._log_keys = tuple(self._log_defs)
         rkey, skey = self._log_keys
@@ -843,23 +673,7 @@ class Engine:
                 emit(f, item.resource_key, tid, sid, flags)
         if not parts:
             return None
-        lengths = np.fromiter((len(p) for p in parts), dtype=np.uint32, count=len(parts))
-        offsets = np.zeros(len(parts), dtype=np.uint64)
-        offsets[1:] = np.cumsum(lengths[:-1], dtype=np.uint64)
-        return RecordSet("logs", b"".join(parts), offsets, lengths, dict(self._log_defs))
-
-
-def _attr_value(v):
-    if isinstance(v, (str, bool, int, float)):
-        return v
-    if isinstance(v, (list, tuple)) and all(isinstance(x, (str, bool, int, float)) for x in v):
-        return tuple(v)
-    return str(v)
-
-
-class _Scope:
-    def __init__(self, name):
-        self.name, self.version, self.schema_url, self.attributes = name, None, None, {}
+        return RecordSet.from_parts("logs", parts, dict(self._log_defs))
 
 
 @dataclass

@@ -17,9 +17,8 @@ import numpy as np
 from otelplug import codec
 from otelplug.codec import types as wire
 
-from ...data import RecordSet
+from otelplug.codec.recordset import RecordSet
 
-_NAME_LEN_AT = 72
 
 
 def span_columns(records: RecordSet):
@@ -60,7 +59,7 @@ def tracestate_info(records: RecordSet) -> TraceStateInfo:
     if n == 0:
         z = np.zeros(0, np.int64)
         return TraceStateInfo(z, z, np.zeros(0, bool))
-    name_len = np.ascontiguousarray(gather(records, _NAME_LEN_AT, 4)).view("<u4")[:, 0]
+    name_len = np.ascontiguousarray(gather(records, wire.SPAN_NAME_LEN_AT, 4)).view("<u4")[:, 0]
     pos = wire.SPAN_PREFIX + name_len.astype(np.int64)
     buf = buffer_array(records)
     marker = buf[records.offsets.astype(np.int64) + pos]
@@ -126,21 +125,15 @@ def splice_tracestates(records: RecordSet, info: TraceStateInfo, new: list) -> R
         parts.append(enc)
         parts.append(mv[e:o + lens[i]])
         lengths[i] += len(enc) - size[i]
-    offsets = np.zeros(len(lengths), np.uint64)
-    if len(lengths) > 1:
-        offsets[1:] = np.cumsum(lengths[:-1]).astype(np.uint64)
-    return RecordSet(records.signal, b"".join(parts), offsets, lengths.astype(np.uint32),
-                     records.defs, records.acks, records.items)
+    return RecordSet.packed(records.signal, b"".join(parts), lengths, records.defs, records.acks,
+                            records.items)
 
 
 def concat_owned(pieces: list, lengths: list, signal: str, defs, acks=()) -> RecordSet:
     """One set from byte pieces holding whole records back to back, with
     each piece's record lengths (numpy arrays)."""
-    lens = np.concatenate(lengths).astype(np.uint32) if lengths else np.zeros(0, np.uint32)
-    offsets = np.zeros(len(lens), np.uint64)
-    if len(lens) > 1:
-        offsets[1:] = np.cumsum(lens[:-1], dtype=np.uint64)
-    return RecordSet(signal, b"".join(pieces), offsets, lens, defs, acks)
+    lens = np.concatenate(lengths) if lengths else np.zeros(0, np.uint32)
+    return RecordSet.packed(signal, b"".join(pieces), lens, defs, acks)
 
 
 def records_containing(records: RecordSet, needle: bytes) -> np.ndarray:

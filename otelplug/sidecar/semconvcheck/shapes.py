@@ -3,7 +3,7 @@
 decoded spans (``otelplug.codec.model.SpanData``).
 
 A span's *shape* is what the ``semconv`` engine's cache key holds (see
-``_semconv_engine``): name, kind, per attribute (in order) the key, the
+``engine``): name, kind, per attribute (in order) the key, the
 Python type of the value, ``infer_type`` of arrays and the value itself for
 keys in ``value_keys`` (the registry's enum attributes); the same for every
 event (name + attributes) and link (attributes).  The hash is a keyed

@@ -92,3 +92,20 @@ def with_threshold(header: str, threshold: int, randomness: int | None = None) -
     if randomness is not None:
         st.randomness = randomness
     return st.header()
+
+
+def adjusted_count(header: str) -> float:
+    """How many spans one sampled span stands for: ``1 / probability`` from
+    the ``th`` of the ``ot`` member; 1 without one, or when that ``th`` does
+    not parse.  Lenient about the other ``ot`` sub-keys (unlike ``parse``):
+    a counter such as spanmetrics must not lose the weight of a span whose
+    ``rv`` is malformed."""
+    value = get(header, "ot")
+    for item in (value or "").split(";"):
+        k, _, v = item.partition(":")
+        if k == "th":
+            try:
+                return otep235.adjusted_count(otep235.parse_tvalue(v))
+            except ValueError:
+                return 1.0
+    return 1.0

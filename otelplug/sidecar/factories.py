@@ -48,7 +48,7 @@ class Registry:
                     module = importlib.import_module(modname)
                 except ModuleNotFoundError as exc:
                     if exc.name == modname:
-                        continue  # not written yet
+                        raise     # a listed module must exist: not a config problem
                     reg.unavailable[(kind, name)] = f"needs the Python package {exc.name!r}"
                     continue
                 for f in getattr(module, "factories", None) or [module.factory]:

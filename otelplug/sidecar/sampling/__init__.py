@@ -1,4 +1,6 @@
-"""Shared machinery of the sampling processors (not a component).
+"""Sampling machinery shared by components (not a component itself), as the
+Collector keeps ``pkg/sampling`` outside any one of them: the sampling
+processors, and the spanmetrics connector (adjusted counts).
 
   otep235.py     thresholds and randomness as OTEP 235 / the Collector's
                  ``pkg/sampling`` define them (``th:`` / ``rv:`` encodings)

@@ -62,8 +62,10 @@ def threshold_probability(threshold: int) -> float:
 
 
 def adjusted_count(threshold: int) -> float:
-    p = threshold_probability(threshold)
-    return 1.0 / p if p else 0.0
+    """``1 / threshold_probability``, as one division (0 for never-sample)."""
+    if threshold >= MAX_ADJUSTED_COUNT:
+        return 0.0
+    return MAX_ADJUSTED_COUNT / (MAX_ADJUSTED_COUNT - threshold)
 
 
 def tvalue(threshold: int) -> str:
