@@ -41,8 +41,9 @@ _SEVERITY = {"violation": (17, "ERROR"), "improvement": (13, "WARN"), "informati
 
 @dataclass
 class SemconvFindingsConfig:
-    """How often finding groups are reported (a group is reported in an
-    interval only if it occurred again)."""
+    """``interval``: how often finding groups are reported (a group only in
+    an interval in which it occurred again).
+    """
     interval: Duration = Duration(60.0)
 
     def validate(self):

@@ -16,15 +16,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...config.decode import Duration
+from ...config.transport import endpoint_errors
 
 SCOPES = ("public", "read", "admin")
 
 
 @dataclass
 class TokenConfig:
-    """A bearer token: its ``value`` (use ``${env:NAME}``) or a ``file``
-    holding it, and the scopes it grants (``public``, ``read``, ``admin``;
-    ``admin`` implies ``read``, ``read`` implies ``public``)."""
+    """``name``: names the token in logs and 403 messages (never its value).
+
+    ``value``: the token itself; write ``${env:NAME}`` rather than the secret.
+
+    ``file``: a file holding the token instead of ``value`` (read at start).
+
+    ``scopes``: what it may do: ``public``, ``read``, ``admin`` (``admin``
+    implies ``read``, ``read`` implies ``public``).
+    """
     name: str = ""
     value: str = ""
     file: str = ""
@@ -42,7 +49,10 @@ class TokenConfig:
 
 @dataclass
 class ApiTLSConfig:
-    """Serve HTTPS with this certificate and key (both or neither)."""
+    """``cert_file``: PEM certificate to serve HTTPS with (with ``key_file``).
+
+    ``key_file``: its PEM private key.
+    """
     cert_file: str = ""
     key_file: str = ""
 
@@ -54,14 +64,28 @@ class ApiTLSConfig:
 
 @dataclass
 class HealthConfig:
-    """Exports that failed for ``failure_window`` with nothing sent make
-    the status unhealthy."""
+    """``failure_window``: an exporter whose sends failed during this long,
+    with none succeeding, makes the status unhealthy (naming it and why).
+    """
     failure_window: Duration = Duration(30.0)
 
 
 @dataclass
 class ApiConfig:
-    """The sidecar's HTTP API and status page (127.0.0.1 by default)."""
+    """``endpoint``: ``host:port`` of the HTTP API and status page.
+
+    ``anonymous_public``: serve ``/api/v1/public`` (sanitized per-service
+    aggregates) without a token.
+
+    ``tokens``: the bearer tokens and their scopes.
+
+    ``tls``: serve HTTPS instead of HTTP.
+
+    ``health``: when the status turns unhealthy.
+
+    ``sample_interval``: how often counters are sampled for rates, charts
+    and health.
+    """
     endpoint: str = "127.0.0.1:13180"
     anonymous_public: bool = False
     tokens: list[TokenConfig] = field(default_factory=list)
@@ -70,10 +94,7 @@ class ApiConfig:
     sample_interval: Duration = Duration(1.0)
 
     def validate(self):
-        errs = []
-        host, sep, port = self.endpoint.rpartition(":")
-        if not sep or not port.isdigit() or int(port) > 65535:
-            errs.append((("endpoint",), f"must be host:port, got {self.endpoint!r}"))
+        errs = list(endpoint_errors(self.endpoint))
         names = [t.name for t in self.tokens]
         for i, t in enumerate(self.tokens):
             if not t.name:
