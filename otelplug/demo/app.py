@@ -72,6 +72,9 @@ def run(args) -> int:
     prog = Progress(service)
     print(f"otelplug demo: sidecar running the embedded default config on channel {channel!r}")
     print(f"  self-metrics: http://{service.metrics_server.address}/metrics")
+    from otelplug.demo import status_page
+    page_api, page_url = status_page.start(service)
+    print(f"  status page: {page_url}")
 
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
@@ -115,7 +118,12 @@ def run(args) -> int:
                 break
             time.sleep(0.1)
         retired = [a for c in shm.chan.values() for a in c.retired] if shm else []
+        if getattr(args, "serve", False):     # the summary now, then the page until Ctrl-C
+            code = _summary(prog.snapshot(), tallies, retired, outdir, time.monotonic() - t0)
+            status_page.serve_until_interrupted(page_url)
+            return code
     finally:
+        page_api.shutdown()
         service.shutdown()
         for p in procs:
             if p.is_alive():

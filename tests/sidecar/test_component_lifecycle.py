@@ -65,6 +65,7 @@ def sample_config(kind: Kind, type_: str, ctx) -> dict:
         (Kind.CONNECTOR, "semconv_router"): {"registry": registry},
         (Kind.EXTENSION, "file_storage"): {"directory": str(ctx["tmp"] / "storage")},
         (Kind.EXTENSION, "health_check"): {"endpoint": ANY_PORT},
+        (Kind.EXTENSION, "api"): {"endpoint": ANY_PORT, "anonymous_public": True},
     }
     return samples.get((kind, type_), {})
 
