@@ -26,6 +26,8 @@ def register(subparsers) -> None:
     p.add_argument("--output", default="otelplug-demo-output", metavar="DIR",
                    help="where the file exporters write (default ./otelplug-demo-output)")
     p.add_argument("--channel", metavar="NAME", help="ring channel (default: a private demo-<pid>)")
+    p.add_argument("--serve", action="store_true",
+                   help="after the run, keep the sidecar and its status page up until Ctrl-C")
     p.add_argument("--ring-only", action="store_true",
                    help="the ring-level demo: raw records, no SDK, no sidecar")
     p.add_argument("--producers", type=int, default=4, metavar="N", help="--ring-only: producer processes")

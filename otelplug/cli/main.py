@@ -21,6 +21,8 @@ SUBCOMMAND_MODULES = (
     "otelplug.cli.query_cmd",
     "otelplug.cli.store_cmd",
     "otelplug.cli.contract_cmd",
+    "otelplug.cli.findings_cmd",
+    "otelplug.cli.report_cmd",
     "otelplug.cli.alerts_cmd",
 )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 
+from . import query_traces
 from . import store_output as out
 
 
@@ -34,6 +35,8 @@ def _range_args(p, limit: int) -> None:
 
 
 def _run(args) -> int:
+    if getattr(args, "analysis", False):
+        return query_traces.run_analysis(args)
     from otelplug.store import QueryError, StoreError
     from otelplug.store.timeparse import parse_duration, parse_instant
 
@@ -107,6 +110,8 @@ def register(subparsers) -> None:
 
     t = sub.add_parser("trace", help="every span of one trace")
     t.add_argument("trace_id", metavar="TRACE_ID", help="32 hex digits")
+    t.add_argument("--analysis", action="store_true",
+                   help="critical path, self time and latency breakdown")
     _common(t)
 
     s = sub.add_parser("spans", help="spans matching filters, newest first")
@@ -135,3 +140,4 @@ def register(subparsers) -> None:
     for sp in (t, s, lg, st):
         out.one_line_errors(sp, f"otelplug query {sp.prog.split()[-1]}")
         sp.set_defaults(func=_run)
+    query_traces.register(sub, _store_arg)

@@ -59,6 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fail-on", choices=FAIL_ON_CHOICES, default="violation",
                    help="exit 1 when a finding at or above this level occurs (default: violation)")
     p.add_argument("--no-stats", action="store_true", help="do not print statistics")
+    p.add_argument("--each", action="store_true",
+                   help="one line per finding (default: one line per finding group)")
     p.set_defaults(func=_guarded(_cmd_live_check))
 
 
@@ -215,9 +217,14 @@ def _cmd_live_check(args: argparse.Namespace) -> int:
             report["statistics"] = stats.to_dict()
         _dump(report, "json")
     else:
-        for f in findings:
-            where = f"{f.signal_type or '-'} {f.signal_name or ''}".rstrip()
-            print(f"{f.level:<11} {f.id:<44} [{where}] {f.message}")
+        if args.each:
+            for f in findings:
+                where = f"{f.signal_type or '-'} {f.signal_name or ''}".rstrip()
+                print(f"{f.level:<11} {f.id:<44} [{where}] {f.message}")
+        else:
+            from otelplug.cli.findings_view import format_rows, group_findings
+            for line in format_rows(group_findings(findings)):
+                print(line)
         if not args.no_stats:
             for text in stats_text(stats.to_dict()):
                 print(text)

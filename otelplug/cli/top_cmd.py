@@ -30,6 +30,9 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON document instead of a table")
     p.add_argument("--watch", type=float, metavar="SECONDS",
                    help="refresh every SECONDS until Ctrl-C, with rates")
+    p.add_argument("--api", metavar="URL",
+                   help="also show a sidecar's pipelines and exporters from its HTTP API")
+    p.add_argument("--token", help="the API's bearer token (default: $OTELPLUG_API_TOKEN)")
     p.set_defaults(func=run)
 
 
@@ -49,22 +52,23 @@ def _run(args) -> int:
         except ValueError as exc:
             print(f"otelplug top: {exc}", file=sys.stderr)
             return 2
+    api = (args.api, args.token) if getattr(args, "api", None) else None
     if args.watch is None:
-        _show(snapshot(channel), None, args.json, watching=False)
+        _show(snapshot(channel), None, args.json, watching=False, api=api)
         return 0
     if args.watch <= 0:
         print("otelplug top: --watch needs a positive number of seconds", file=sys.stderr)
         return 2
-    return _watch(channel, args.watch, args.json)
+    return _watch(channel, args.watch, args.json, api)
 
 
-def _watch(channel: str | None, interval: float, as_json: bool) -> int:
+def _watch(channel: str | None, interval: float, as_json: bool, api=None) -> int:
     clear = sys.stdout.isatty() and not as_json
     prev: Snapshot | None = None
     try:
         while True:
             snap = snapshot(channel)
-            _show(snap, compute_rates(prev, snap) if prev else None, as_json, True, clear)
+            _show(snap, compute_rates(prev, snap) if prev else None, as_json, True, clear, api)
             prev = snap
             time.sleep(interval)
     except KeyboardInterrupt:
@@ -93,10 +97,14 @@ def compute_rates(prev: Snapshot, cur: Snapshot) -> Rates:
 
 
 def _show(snap: Snapshot, rates: Rates | None, as_json: bool, watching: bool,
-          clear: bool = False) -> None:
+          clear: bool = False, api=None) -> None:
+    from . import top_sidecar
+    status = top_sidecar.fetch(*api) if api else None
     if as_json:
         doc = snap.to_dict()
         doc["implementation"] = implementation.SELECTED.name
+        if status is not None:
+            doc["sidecar"] = status
         if rates is not None:
             for c in doc["channels"]:
                 for r in c["producers"]:
@@ -106,6 +114,8 @@ def _show(snap: Snapshot, rates: Rates | None, as_json: bool, watching: bool,
         print(text, flush=True)
         return
     text = render_table(snap, rates)
+    if status is not None:
+        text += "\n\n" + top_sidecar.render(status)
     if clear:
         sys.stdout.write("\x1b[H\x1b[2J")
     print(text, flush=True)

@@ -75,6 +75,9 @@ def run(args) -> int:
     prog = Progress(service)
     print(f"otelplug demo: sidecar running the embedded default config on channel {channel!r}")
     print(f"  self-metrics: http://{service.metrics_server.address}/metrics")
+    from otelplug.demo import status_page
+    page_api, page_url = status_page.start(service)
+    print(f"  status page: {page_url}")
 
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
@@ -121,7 +124,12 @@ def run(args) -> int:
         retired = [a for c in shm.chan.values() for a in c.retired] if shm else []
         demo_alerts.wait_resolved(service, 5.0)
         alert_lines = demo_alerts.summary(service, t0_wall)
+        if getattr(args, "serve", False):     # the summary now, then the page until Ctrl-C
+            code = _summary(prog.snapshot(), tallies, retired, outdir, time.monotonic() - t0)
+            status_page.serve_until_interrupted(page_url)
+            return code
     finally:
+        page_api.shutdown()
         service.shutdown()
         for p in procs:
             if p.is_alive():
@@ -156,6 +164,8 @@ def _summary(s, tallies, retired, outdir: Path, elapsed: float) -> int:
     for name in ("traces", "metrics", "logs"):
         f = outdir / f"otelplug-{name}.jsonl"
         print(f"  {f}  ({f.stat().st_size if f.exists() else 0:,} bytes)")
+    from .traces_view import print_traces
+    print_traces(outdir / "otelplug-traces.jsonl")
     exported_all = s["spans_in"] == s["spans_out"] and s["logs_in"] == s["logs_out"] \
         and s["points_in"] == s["points_out"] \
         and s["stored"] == s["spans_in"] + s["logs_in"] + s["points_in"]

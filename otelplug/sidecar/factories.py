@@ -11,12 +11,13 @@ import importlib
 from .component import Factory, Kind
 
 COMPONENT_MODULES = {
-    Kind.RECEIVER: ["shm", "otlp"],
+    Kind.RECEIVER: ["shm", "otlp", "semconv_findings"],
     Kind.PROCESSOR: ["batch", "memory_limiter", "attributes", "resource", "semconv",
                       "probabilistic_sampler", "adaptive_sampler", "tail_sampling"],
-    Kind.EXPORTER: ["otlp", "file", "debug", "prometheus", "jaeger", "store"],
-    Kind.CONNECTOR: ["forward", "semconv_router", "spanmetrics", "analytics"],
-    Kind.EXTENSION: ["health_check", "file_storage", "alerts"],
+    Kind.EXPORTER: ["otlp", "file", "debug", "prometheus", "jaeger", "store", "loadbalancing"],
+    Kind.CONNECTOR: ["forward", "semconv_router", "spanmetrics", "servicegraph",
+                      "trace_assembly", "analytics"],
+    Kind.EXTENSION: ["health_check", "file_storage", "api", "alerts"],
 }
 
 

@@ -110,12 +110,21 @@ class Telemetry:
     def get(self, name: str):
         return self._families.get(self.PREFIX + name)
 
-    def exposition(self) -> str:
+    def refresh(self) -> None:
+        """Run the scrape callbacks (gauges up to date), as before an exposition."""
         for fn in list(self._collectors):
             try:
                 fn()
             except Exception:  # a broken gauge must not break the endpoint
                 pass
+
+    def families(self) -> list:
+        """Every metric family (for the HTTP API's status view)."""
+        with self._lock:
+            return list(self._families.values())
+
+    def exposition(self) -> str:
+        self.refresh()
         out = []
         for fam in sorted(self._families.values(), key=lambda f: f.name):
             name = fam.name + ("_total" if fam.kind == "counter" else "")

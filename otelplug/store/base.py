@@ -71,6 +71,18 @@ class Store:
         return q.finish_stats(self.fetch(*q.stats_sql(self.dialect, by=by, bucket=bucket,
                                                       relation=rel, **filters)), bucket)
 
+    def trace_analysis(self, trace_id: str) -> dict | None:
+        """The latest stored analysis of one trace (trace_assembly), or None."""
+        from .trace_analysis import analysis_sql, finish_analysis
+        rows = finish_analysis(self.fetch(*analysis_sql(self.dialect, trace_id)))
+        return rows[0] if rows else None
+
+    def graph_spans(self, since=None, until=None, limit=1_000_000) -> list[dict]:
+        """Client, server, producer and consumer spans in [since, until)."""
+        from .trace_analysis import graph_spans_sql
+        rel = self.relation("otel_traces", since, until)
+        return q.finish_rows(self.fetch(*graph_spans_sql(self.dialect, since, until, limit, rel)))
+
     def count(self, table: str = "otel_traces") -> int:
         if table not in schema.BY_NAME:
             raise q.QueryError(f"unknown table {table!r}")

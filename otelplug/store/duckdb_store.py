@@ -87,6 +87,8 @@ class DuckDBStore(Store):
                 if version != schema.SCHEMA_VERSION:
                     raise StoreError(f"store {self.url}: schema version {version}, this otelplug "
                                      f"reads and writes version {schema.SCHEMA_VERSION}")
+                if not self.read_only:
+                    self._add_missing_tables(con)
                 return
             if self.read_only:
                 raise StoreError(f"store {self.url}: not an otelplug store (no {schema.META_TABLE} table)")
@@ -103,6 +105,15 @@ class DuckDBStore(Store):
             con.execute("COMMIT")
         except duckdb.Error as exc:
             raise StoreError(f"store {self.url}: {_first_line(exc)}") from None
+
+    def _add_missing_tables(self, con) -> None:
+        """Tables added to version 1 later (otel_trace_analysis) are created
+        in a store made before them, as PostgreSQL's CREATE IF NOT EXISTS does."""
+        have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        for t in schema.TABLES:
+            if f"{t.name}_empty" not in have:
+                con.execute(f"CREATE TABLE {t.name}_empty ({t.render_columns(0)})")
+                con.execute(f"CREATE VIEW {t.name} AS SELECT * FROM {t.name}_empty")
 
     def _cursor(self):
         cur = getattr(self._local, "cur", None)

@@ -33,6 +33,7 @@ INDEXES = {
     "otel_logs": [("trace_id", '("TraceId")', False),
                   ("service_time", '("ServiceName", "Timestamp")', False)],
 }
+INDEXES["otel_trace_analysis"] = [("trace_id", '("TraceId", "Revision")', False)]
 for _t in (schema.GAUGE, schema.SUM, schema.HISTOGRAM, schema.EXP_HISTOGRAM):
     INDEXES[_t.name] = [("name_time", '("MetricName", "TimeUnix")', False)]
 

@@ -194,17 +194,24 @@ def _body(v) -> str:
 
 
 def log_rows(records) -> dict:
+    from .trace_analysis import EVENT, analysis_row
     defs = _Defs(records.defs)
-    rows = []
+    rows, analyses = [], []
     for payload in records.payloads():
         r = codec.decode_log(payload)
+        if r.event_name == EVENT:       # a trace analysis has a table of its own
+            analyses.append(analysis_row(r))
+            continue
         service, res_attrs, res_url = defs.resource(r.resource_key)
         sname, sversion, sattrs, surl, _ = defs.scope(r.scope_key)
         rows.append((r.time_unix_nano or r.observed_time_unix_nano, _id_hex(r.trace_id, 16),
                      _id_hex(r.span_id, 8), (r.trace_flags or 0) & 0xFF, r.severity_text or "",
                      r.severity_number or 0, service, _body(r.body), res_url, res_attrs, surl,
                      sname, sversion, sattrs, to_json(r.attributes), r.event_name or ""))
-    return {schema.LOGS.name: _columns(schema.LOGS, rows)}
+    out = {schema.LOGS.name: _columns(schema.LOGS, rows)}
+    if analyses:
+        out[schema.TRACE_ANALYSIS.name] = _columns(schema.TRACE_ANALYSIS, analyses)
+    return out
 
 
 def _columns(table: schema.Table, rows: list[tuple]) -> dict:

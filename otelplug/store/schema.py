@@ -87,7 +87,16 @@ EXP_HISTOGRAM = Table("otel_metrics_exponential_histogram", "metrics", "TimeUnix
     ("NegativeBucketCounts", "u64[]"),
 ) + _EXEMPLARS + (("Min", "f64"), ("Max", "f64"), ("AggregationTemporality", "i32")))
 
-TABLES = (TRACES, LOGS, GAUGE, SUM, HISTOGRAM, EXP_HISTOGRAM)
+# otelplug's own: one row per analysed trace (revision), from the
+# trace_assembly connector's otelplug.trace.analysis log records
+TRACE_ANALYSIS = Table("otel_trace_analysis", "logs", "Timestamp", (
+    ("Timestamp", "ts"), ("TraceId", "str"), ("ServiceName", "str"), ("RootName", "str"),
+    ("SpanCount", "u32"), ("Depth", "u32"), ("ErrorCount", "u32"), ("Duration", "i64"),
+    ("CloseReason", "str"), ("Revision", "u32"), ("LateSpans", "u32"), ("Anomalies", "json"),
+    ("CriticalPath", "json"), ("ByOperation", "json"), ("ByService", "json"),
+))
+
+TABLES = (TRACES, LOGS, GAUGE, SUM, HISTOGRAM, EXP_HISTOGRAM, TRACE_ANALYSIS)
 BY_NAME = {t.name: t for t in TABLES}
 
 # Time partitions are one hour wide: retention drops whole hours, so a 72h

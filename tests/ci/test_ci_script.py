@@ -21,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / ".ci" / "run"
 DEBIAN_PROGRAMS = ("prometheus", "promtool", "thrift", "prometheus-alertmanager", "chromium",
-                   "initdb", "openssl", "gcc")
+                   "initdb", "openssl", "gcc", "dot")
 SYSTEM_TOOLS = ("bash", "env", "dirname", "sort", "touch", "mktemp")
 
 

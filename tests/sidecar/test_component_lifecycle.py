@@ -59,10 +59,13 @@ def sample_config(kind: Kind, type_: str, ctx) -> dict:
                                        "tls": {"insecure": True}},
         (Kind.EXPORTER, "otlp_http"): {"endpoint": ctx["sink"].http_endpoint},
         (Kind.EXPORTER, "prometheus"): {"endpoint": ANY_PORT},
+        (Kind.EXPORTER, "loadbalancing"): {"resolver": {"static": {"hostnames": [
+            ctx["sink"].grpc_endpoint]}}, "protocol": {"otlp": {"tls": {"insecure": True}}}},
         (Kind.EXPORTER, "store"): {"url": f"duckdb:///{ctx['tmp'] / 'store.duckdb'}"},
         (Kind.CONNECTOR, "semconv_router"): {"registry": registry},
         (Kind.EXTENSION, "file_storage"): {"directory": str(ctx["tmp"] / "storage")},
         (Kind.EXTENSION, "health_check"): {"endpoint": ANY_PORT},
+        (Kind.EXTENSION, "api"): {"endpoint": ANY_PORT, "anonymous_public": True},
     }
     return samples.get((kind, type_), {})
 

@@ -340,6 +340,11 @@ class SpanMetrics(Consumer):
         return RecordSet.from_parts("metrics", parts, defs, (), items)
 
     # -- lifecycle ----------------------------------------------------------------
+    def flush_now(self) -> int:
+        """Emit the span metrics now (the HTTP API's ``POST /api/v1/collect``)."""
+        self.flush()
+        return 0
+
     def _run(self) -> None:
         interval = float(self.config.metrics_flush_interval)
         while not self._stop.wait(interval):

@@ -170,6 +170,8 @@ class Exporter(Consumer):
         self._inflight = 0
         self._write_failing = False   # log a failing persistent queue once per episode
         self._holder = f"exporter/{self.id}/{settings.signal or 'all'}"
+        # the latest send error, so the HTTP API's health can say why exports fail
+        self.last_error: str | None = None
         tel.on_collect(self._refresh_gauges)
 
     # -- the one thing subclasses write --------------------------------------
@@ -334,6 +336,7 @@ class Exporter(Consumer):
                 rs.settle()
                 return True
             except Retryable as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
                 elapsed = time.monotonic() - start
                 delay = exc.delay if exc.delay is not None else interval * (
                     1 + rc.randomization_factor * (2 * random.random() - 1))
@@ -350,10 +353,12 @@ class Exporter(Consumer):
                     break
                 interval = min(interval * rc.multiplier, float(rc.max_interval))
             except Permanent as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("exporter %s: destination rejected %d items permanently: %s",
                             self.id, rs.items, exc)
                 break
-            except Exception:
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("exporter %s: unexpected error sending %d items", self.id, rs.items)
                 break
         self._count(rs, 1, rs.items)

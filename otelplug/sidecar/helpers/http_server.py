@@ -47,6 +47,9 @@ class GetServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body are two writes: without TCP_NODELAY the body of
+            # a keep-alive response waits ~40 ms for the client's delayed ACK
+            disable_nagle_algorithm = True
 
             def do_GET(self):
                 url = urllib.parse.urlsplit(self.path)

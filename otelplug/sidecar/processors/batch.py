@@ -102,6 +102,16 @@ class BatchProcessor(Processor):
             self._size_trigger.add(1, processor=self.id)
             self._send(self._chunks(out))
 
+    def flush_now(self) -> int:
+        """Send what is pending now (the HTTP API's ``POST /api/v1/collect``);
+        returns the records sent."""
+        with self._lock:
+            out = self._take() if self._pending else None
+        if out is None:
+            return 0
+        self._emit(out)
+        return sum(len(r) for r in out)
+
     def _take(self):
         out, self._pending, self._records = self._pending, [], 0
         return out

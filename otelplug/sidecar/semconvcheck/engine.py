@@ -127,6 +127,9 @@ class Engine:
         self._vaction = np.zeros(64, np.int8)
         # statistics not applied yet: verdict -> items (see _apply_counts)
         self._pending: dict[Verdict, int] = {}
+        # finding group (id, level, signal, subject) -> an example span (_note_example)
+        self.finding_examples: dict[tuple, dict] = {}
+        self._exampled: set[int] = set()
         reg = self.registry
         self._label_names = (set(reg.attributes) | set(reg.metrics) | set(reg.events)
                              | set(reg.spans))
@@ -369,12 +372,31 @@ class Engine:
         for i, p in enumerate(records.payloads()):
             item = decode(p)
             v = verdict_of(item)
+            if v.findings and id(v) not in self._exampled:
+                self._note_example(v, item, records)
             verdicts.append(v)
             if keep(v):
                 kept[i] = (item, v)
             rkeys.add(item.resource_key)
         actions = np.fromiter((v.action for v in verdicts), np.int8, len(verdicts))
         return actions, Counter(verdicts).items(), kept, rkeys
+
+    def _note_example(self, v: Verdict, s, records: RecordSet) -> None:
+        """Keep the first span (or log record in a span) seen per finding
+        group (id, level, signal, subject) as its example, for the HTTP
+        API's findings view and the findings log records; only items of a
+        new shape get here."""
+        self._exampled.add(id(v))
+        if not v.findings or not getattr(s, "span_id", 0) \
+                or len(self.finding_examples) >= 4 * self.config.label_limit:
+            return
+        service = None
+        for lab in v.labels:
+            if lab not in self.finding_examples:
+                if service is None:
+                    service = str(self.resource_attributes(s.resource_key, records).get("service.name", ""))
+                self.finding_examples[lab] = {"trace_id": format(s.trace_id, "032x"),
+                                              "span_id": format(s.span_id, "016x"), "service": service}
 
     def _vid(self, v: Verdict) -> int:
         """The index of ``v`` in ``_vlist`` (added when new)."""
@@ -436,6 +458,7 @@ class Engine:
         for i, j in work:
             s = decoded[i] = decode(records.payload(i))
             v, cached = self.span_verdict(s)
+            self._note_example(v, s, records)
             vid = self._vid(v)
             if j < 0:
                 ids[i] = vid
