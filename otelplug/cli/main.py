@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = (
     "otelplug.cli.contract_cmd",
     "otelplug.cli.findings_cmd",
     "otelplug.cli.report_cmd",
+    "otelplug.cli.alerts_cmd",
 )
 
 

@@ -57,8 +57,9 @@ def run(args) -> int:
     store_path = outdir / "otelplug-store.duckdb"     # where the default config's store exporter writes
     os.environ.update(OTELPLUG_CHANNEL=channel, OTELPLUG_OUTPUT_DIR=str(outdir),
                       OTELPLUG_METRICS_ADDRESS="127.0.0.1:0", OTELPLUG_HEALTH_ENDPOINT="127.0.0.1:0")
-    for name in ("traces", "metrics", "logs"):
+    for name in ("traces", "metrics", "logs", "analytics"):
         (outdir / f"otelplug-{name}.jsonl").unlink(missing_ok=True)
+    (outdir / "alerts-state.json").unlink(missing_ok=True)
     for suffix in ("", ".wal"):   # each demo run starts with an empty store
         Path(f"{store_path}{suffix}").unlink(missing_ok=True)
 
@@ -66,7 +67,9 @@ def run(args) -> int:
     from otelplug.sidecar.default_config import DEFAULT_CONFIG
     from otelplug.sidecar.factories import Registry
     from otelplug.sidecar.service import Service
-    cfg = load("<embedded default config>", Registry.default(), text=DEFAULT_CONFIG)
+    from . import alerts as demo_alerts
+    cfg = load("<embedded default config + demo alerts>", Registry.default(),
+               text=demo_alerts.config(DEFAULT_CONFIG))
     service = Service(cfg)
     service.start()
     prog = Progress(service)
@@ -86,7 +89,8 @@ def run(args) -> int:
     print(f"  adapters: {', '.join(f'{k}[pid {p.pid}]' for k, p in zip(kinds, procs))}\n")
     print(f"{'time':>5}  {'spans in':>9} {'spans/s':>8} {'logs in':>8} {'points in':>9} "
           f"{'exported':>9} {'ring drops':>10}")
-    t0 = time.monotonic()
+    t0, t0_wall = time.monotonic(), time.time()
+    alert_lines: list[str] = []
     last = (t0, 0.0)
     tallies = []
     try:
@@ -118,6 +122,8 @@ def run(args) -> int:
                 break
             time.sleep(0.1)
         retired = [a for c in shm.chan.values() for a in c.retired] if shm else []
+        demo_alerts.wait_resolved(service, 5.0)
+        alert_lines = demo_alerts.summary(service, t0_wall)
         if getattr(args, "serve", False):     # the summary now, then the page until Ctrl-C
             code = _summary(prog.snapshot(), tallies, retired, outdir, time.monotonic() - t0)
             status_page.serve_until_interrupted(page_url)
@@ -130,6 +136,7 @@ def run(args) -> int:
                 p.terminate()
     s = prog.snapshot()
     code = _summary(s, tallies, retired, outdir, time.monotonic() - t0)
+    print("\n".join(alert_lines))
     from .store_summary import print_store_summary
     stored = print_store_summary(f"duckdb://{store_path}")
     return code if stored else max(code, 1)

@@ -16,8 +16,8 @@ COMPONENT_MODULES = {
                       "probabilistic_sampler", "adaptive_sampler", "tail_sampling"],
     Kind.EXPORTER: ["otlp", "file", "debug", "prometheus", "jaeger", "store", "loadbalancing"],
     Kind.CONNECTOR: ["forward", "semconv_router", "spanmetrics", "servicegraph",
-                      "trace_assembly"],
-    Kind.EXTENSION: ["health_check", "file_storage", "api"],
+                      "trace_assembly", "analytics"],
+    Kind.EXTENSION: ["health_check", "file_storage", "api", "alerts"],
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import keyword
 import re
 import types
 import typing
@@ -130,6 +131,11 @@ def _decode_value(tp, value, path, errs: ErrorList):
     return value
 
 
+def config_key(name: str) -> str:
+    """The config key of a dataclass field: ``for_`` is written ``for``."""
+    return name[:-1] if name.endswith("_") and keyword.iskeyword(name[:-1]) else name
+
+
 def decode(cls, data, path=(), errs: ErrorList | None = None):
     """A ``cls`` instance from ``data`` (a mapping or None for all defaults)."""
     own = errs is None
@@ -142,13 +148,15 @@ def decode(cls, data, path=(), errs: ErrorList | None = None):
         data = {}
     errors_before = len(errs.errors)
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    # a field named after a Python keyword plus "_" (``for_``) is written
+    # without the "_" in config (``for:``, as in Prometheus rules)
+    fields = {config_key(f.name): f for f in dataclasses.fields(cls) if f.init}
     for key in sorted(str(k) for k in data if k not in fields):
         errs.add(path, unknown_key(key, fields), at=path + (key,))
     kwargs = {}
-    for name in fields:
-        if name in data:
-            kwargs[name] = _decode_value(hints[name], data[name], path + (name,), errs)
+    for key, f in fields.items():
+        if key in data:
+            kwargs[f.name] = _decode_value(hints[f.name], data[key], path + (key,), errs)
     try:
         obj = cls(**kwargs)
     except TypeError as exc:  # a required field without default
