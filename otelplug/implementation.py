@@ -29,7 +29,7 @@ PURE_ENV = "OTELPLUG_PURE_PYTHON"
 COMPILED, PURE = "cython", "python"
 #: every module cython_ext/ builds; one missing means a stale or partial build
 EXTENSIONS = ("ring", "span_codec", "log_codec", "metric_codec", "definition_codec",
-              "otlp_encoder", "span_shape", "record_check", "store_json")
+              "otlp_encoder", "span_shape", "record_check", "store_json", "trace_walk")
 
 
 @dataclass(frozen=True)

@@ -25,21 +25,19 @@ when the extension is built, else as the Python loop here (its reference).
 """
 from __future__ import annotations
 
-import os
 from bisect import bisect_right
 
 import numpy as np
 
+from otelplug import implementation
+
 
 def _native():
-    """The C walk (cython_ext/trace_walk.pyx), unless absent or
-    OTELPLUG_PURE_PYTHON asks for the reference."""
-    if os.environ.get("OTELPLUG_PURE_PYTHON", "") not in ("", "0"):
+    """The C walk (cython_ext/trace_walk.pyx), unless the one implementation
+    selector (otelplug.implementation) chose the pure-Python reference."""
+    if not implementation.use_compiled():
         return None
-    try:
-        from otelplug._ext import trace_walk
-    except ImportError:      # extension not built: the reference still works
-        return None
+    from otelplug._ext import trace_walk
     return trace_walk.walk_all
 
 

@@ -1,8 +1,8 @@
 """The tail_sampling configuration, key for key the Collector's.
 
 Policies are decoded by hand from the list of mappings: a policy's
-``and`` block is a Python keyword, so it cannot be a dataclass field; it is
-decoded as ``and_`` and errors are reported under ``and`` again.
+``and`` block is a Python keyword, so its dataclass field is ``and_``, which
+the config decoder reads from (and reports under) the key ``and``.
 Sub-policies (``and_sub_policy``, ``drop_sub_policy``,
 ``composite_sub_policy``) are policies of the same shape.
 """
@@ -212,11 +212,9 @@ def parse_policies(items, path) -> tuple[list[PolicyCfg], list]:
 
 def parse_policy(item, path) -> tuple[PolicyCfg | None, list]:
     c = ErrorList()
-    if isinstance(item, dict) and "and" in item:
-        item = {("and_" if k == "and" else k): v for k, v in item.items()}
+    # decode() reads the keyword field ``and_`` from the key ``and`` itself
     cfg = decode(PolicyCfg, item, path, c)
-    errs = [(tuple("and" if p == "and_" else p for p in e.path), e.message.replace("and_", "and"))
-            for e in c.errors]
+    errs = [(tuple(e.path), e.message) for e in c.errors]
     if cfg is None or errs:
         return None, errs
     if not cfg.name:
