@@ -32,8 +32,20 @@ def parse_duration(text) -> float:
     return total
 
 
+#: what the store's timestamps (int64 nanoseconds since the epoch) can hold,
+#: with room below int64's end that the engines' timestamp conversions need
+#: (the same bounds as the HTTP API's: 1970 to 2261)
+MIN_NS, MAX_NS = 0, 9_200_000_000 * 10**9
+
+
 def parse_instant(text, now: float | None = None) -> int:
-    """Nanoseconds since the epoch."""
+    """Nanoseconds since the epoch, clamped to what the store holds (as the
+    HTTP API does): a bound before 1970 or after 2262 means "from the
+    beginning" or "to the end", never a failed query."""
+    return min(max(_parse_instant(text, now), MIN_NS), MAX_NS)
+
+
+def _parse_instant(text, now: float | None = None) -> int:
     now = time.time() if now is None else now
     s = str(text).strip()
     if s == "now":

@@ -51,6 +51,16 @@ def test_json_output(filled):
     assert {r["name"]: (r["count"], r["errors"]) for r in stats} == {"GET /": (1, 0), "db": (1, 1)}
 
 
+def test_time_bounds_beyond_the_stores_range_are_clamped(filled):
+    """Bounds before 1970 or after 2262 (int64 nanoseconds) mean "from the
+    beginning" / "to the end", as in the HTTP API: the query runs."""
+    url, _, _ = filled
+    everything = _json("query", "spans", "--since", "1600-01-01", "--until", "9999-12-31",
+                       "--store", url)
+    assert sorted(s["SpanName"] for s in everything) == ["GET /", "db", "old"]
+    assert _json("query", "stats", "--since", "2300-01-01", "--store", url) == []
+
+
 def test_tables(filled):
     url, tid, _ = filled
     r = run_cli("query", "trace", tid, "--store", url, timeout=60)
